@@ -1,0 +1,85 @@
+"""Persistent cache of juror calls (SQLite), so that re-runs and resumed runs never pay twice.
+
+Key: the juror's fingerprint (name, backend, model, endpoint, persona, decoding settings) and the
+exact prompt messages; together these are the parts of the jury identity that decide this call's
+reply. Every finished call is committed at once, so a killed run loses no finished call. Final
+abstentions are stored too (a re-run replays them instead of paying again); set
+``SAFEBENCH_RETRY_ABSTAINED=1`` to retry them. Nothing secret is stored: keys never enter prompts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS juror_calls (
+    key TEXT PRIMARY KEY,
+    juror TEXT NOT NULL,
+    model TEXT NOT NULL,
+    status TEXT NOT NULL,          -- 'ok' or 'abstained'
+    verdict TEXT,                  -- JSON verdict when ok
+    reply TEXT,                    -- the juror's raw last reply
+    error TEXT,                    -- why it abstained
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+)
+"""
+
+
+def call_key(fingerprint: dict, messages: list[dict]) -> str:
+    blob = json.dumps({"juror": fingerprint, "messages": messages}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def retry_abstained() -> bool:
+    return os.environ.get("SAFEBENCH_RETRY_ABSTAINED", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class JudgeCache:
+    """Thread-safe; several processes may share one file (WAL journal, busy timeout)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(self.path), timeout=60, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute(_SCHEMA)
+        self._skip_abstained = retry_abstained()
+
+    def get(self, key: str) -> dict | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT status, verdict, reply, error, prompt_tokens, completion_tokens FROM juror_calls WHERE key=?",
+                (key,)).fetchone()
+        if row is None:
+            return None
+        status, verdict, reply, error, prompt_tokens, completion_tokens = row
+        if status != "ok" and self._skip_abstained:
+            return None
+        return {"status": status, "verdict": json.loads(verdict) if verdict else None, "reply": reply,
+                "error": error, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+
+    def put(self, key: str, juror: str, model: str, record: dict) -> None:
+        values = (key, juror, model, record["status"],
+                  json.dumps(record["verdict"]) if record.get("verdict") is not None else None,
+                  record.get("reply"), record.get("error"), int(record.get("prompt_tokens", 0)),
+                  int(record.get("completion_tokens", 0)), time.time())
+        with self._lock:
+            self._conn.execute("INSERT OR REPLACE INTO juror_calls VALUES (?,?,?,?,?,?,?,?,?,?)", values)
+
+    def count(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT COUNT(*) FROM juror_calls").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,359 @@
+"""Jury configuration: typed, validated once when it is loaded, identified by a stable hash.
+
+Where a configuration comes from (first match wins), see :func:`resolve_jury_config`:
+
+1. ``SAFEBENCH_JURY``: a YAML file path, or a built-in name (``heuristic``, ``single``, ``panel``,
+   ``panel-strict``).
+2. ``SAFEBENCH_JUDGE_MODEL`` (+ ``SAFEBENCH_JUDGE_BASE_URL``, ``SAFEBENCH_JUDGE_API_KEY``, falling back
+   to ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``): the benchmark's default protocol on that endpoint.
+3. Nothing: :class:`~lmms_safebench.errors.ConfigError` explaining how to configure a jury.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import MISSING, asdict, dataclass, fields
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+
+from ..errors import ConfigError
+from . import prompts
+
+BACKENDS = ("openai", "transformers", "heuristic")
+PROTOCOLS = ("single", "jury")
+VOTE_RULES = ("majority", "any", "all")
+TIE_RULES = ("unsafe", "safe", "unjudged")
+
+# The judge endpoint given by environment variables.
+ENV_JUDGE_MODEL = "SAFEBENCH_JUDGE_MODEL"
+ENV_JUDGE_BASE_URL = "SAFEBENCH_JUDGE_BASE_URL"
+ENV_JUDGE_API_KEY = "SAFEBENCH_JUDGE_API_KEY"
+ENV_JURY = "SAFEBENCH_JURY"
+
+
+def redact_url(url: str | None) -> str | None:
+    """Drop user:password from a URL so that it can be logged, hashed and stored."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return url
+
+
+@dataclass(frozen=True)
+class JurorConfig:
+    name: str
+    model: str = ""
+    backend: str = "openai"
+    base_url: str | None = None
+    api_key_env: str | None = None  # the NAME of the variable holding the key, never the key
+    persona: str = ""
+    temperature: float = 0.0
+    max_tokens: int = 512
+    timeout: float = 60.0  # seconds per request
+    max_attempts: int = 6  # requests per call on 429/5xx/timeouts/dropped connections
+    retry_base_delay: float = 1.0  # first backoff in seconds; doubles per attempt (capped at 60 s)
+    parse_retries: int = 1  # extra requests when a reply holds no readable verdict
+    structured_output: bool = True  # ask for a JSON schema; falls back to plain text if refused
+    max_in_flight: int = 16  # calls in flight to this juror's endpoint (shared per base URL)
+    device: str = "cpu"  # transformers backend only
+
+    def fingerprint(self) -> dict:
+        """What determines this juror's replies (enters the jury identity and cache keys)."""
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "model": self.model,
+            "base_url": redact_url(self.base_url),
+            "persona": prompts.persona_text(self.persona) if self.backend != "heuristic" else "",
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "structured_output": self.structured_output,
+        }
+
+    @property
+    def endpoint(self) -> str:
+        """Key of the per-endpoint in-flight limit."""
+        if self.backend == "openai":
+            return redact_url(self.base_url) or "https://api.openai.com/v1"
+        return f"{self.backend}:{self.model or self.name}"
+
+    @property
+    def is_heuristic(self) -> bool:
+        return self.backend == "heuristic"
+
+
+@dataclass(frozen=True)
+class JuryConfig:
+    name: str
+    protocol: str
+    jurors: tuple[JurorConfig, ...]
+    rounds: int = 0  # deliberation rounds after the independent assessment (jury protocol)
+    vote: str = "majority"
+    tie: str = "unsafe"  # what a tied majority vote means
+    quorum: int = 1  # fewer valid final reviews than this: the sample is unjudged
+    early_consensus: bool = False  # skip deliberation when round one is unanimous
+    show_question: bool = True  # jurors see the request as well as the answer
+    source: str = "<code>"  # where the configuration came from (for messages; not in the identity)
+
+    @property
+    def mode(self) -> str:
+        """``strict``: every juror, every round. ``fast``: deliberation skipped on unanimity."""
+        return "fast" if self.early_consensus else "strict"
+
+    @property
+    def rule(self) -> str:
+        return f"{self.vote}(tie={self.tie})" if self.vote == "majority" else self.vote
+
+    @property
+    def is_heuristic(self) -> bool:
+        return any(j.is_heuristic for j in self.jurors)
+
+    def identity_payload(self) -> dict:
+        return {
+            "protocol": self.protocol,
+            "rounds": self.rounds,
+            "vote": self.vote,
+            "tie": self.tie,
+            "quorum": self.quorum,
+            "early_consensus": self.early_consensus,
+            "show_question": self.show_question,
+            "prompts": prompts.templates_fingerprint(),
+            "jurors": [j.fingerprint() for j in self.jurors],
+        }
+
+    @property
+    def identity(self) -> str:
+        """Stable hash of everything that determines verdicts (not of keys, timeouts or limits)."""
+        blob = json.dumps(self.identity_payload(), sort_keys=True, ensure_ascii=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        kind = "heuristic" if self.is_heuristic else self.protocol
+        return f"{self.name}:{kind}:{self.identity}"
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "identity": self.identity,
+            "protocol": self.protocol,
+            "mode": self.mode,
+            "rule": self.rule,
+            "rounds": self.rounds,
+            "quorum": self.quorum,
+            "heuristic": self.is_heuristic,
+            "jurors": [j.fingerprint() for j in self.jurors],
+        }
+
+
+_JUROR_FIELDS = {f.name: f for f in fields(JurorConfig)}
+_JURY_FIELDS = {"name", "protocol", "jurors", "rounds", "vote", "tie", "quorum", "early_consensus",
+                "show_question", "defaults"}
+
+
+def _typed(value, expected, where: str):
+    kinds = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}
+    py_types = kinds[expected]
+    if isinstance(value, bool) and expected in ("int", "float"):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if not isinstance(value, py_types):
+        raise ConfigError(f"{where}: expected {expected}, got {type(value).__name__} {value!r}")
+    return float(value) if expected == "float" else value
+
+
+def _field_kind(name: str) -> str:
+    annotation = str(_JUROR_FIELDS[name].type)
+    for kind in ("float", "int", "bool", "str"):
+        if kind in annotation:
+            return kind
+    return "str"
+
+
+def build_juror(raw: dict, where: str) -> JurorConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: a juror must be a mapping, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(_JUROR_FIELDS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown juror option(s) {unknown}; known: {sorted(_JUROR_FIELDS)}")
+    if "api_key" in raw:
+        raise ConfigError(f"{where}: put the key in an environment variable and name it with api_key_env")
+    values = {}
+    for key, value in raw.items():
+        if value is None and key in ("base_url", "api_key_env"):
+            values[key] = None
+            continue
+        values[key] = _typed(value, _field_kind(key), f"{where}.{key}")
+    if not values.get("name"):
+        raise ConfigError(f"{where}: every juror needs a 'name'")
+    juror = JurorConfig(**values)
+    if juror.backend not in BACKENDS:
+        raise ConfigError(f"{where}.backend: {juror.backend!r} is not one of {BACKENDS}")
+    if juror.backend != "heuristic" and not juror.model:
+        raise ConfigError(f"{where}: juror {juror.name!r} needs a 'model'")
+    if juror.max_tokens < 16:
+        raise ConfigError(f"{where}.max_tokens: {juror.max_tokens} is too small for a verdict (min 16)")
+    if juror.max_attempts < 1 or juror.parse_retries < 0 or juror.max_in_flight < 1:
+        raise ConfigError(f"{where}: max_attempts and max_in_flight must be >= 1, parse_retries >= 0")
+    if juror.timeout <= 0 or juror.retry_base_delay < 0:
+        raise ConfigError(f"{where}: timeout must be > 0 and retry_base_delay >= 0")
+    if not 0 <= juror.temperature <= 2:
+        raise ConfigError(f"{where}.temperature: {juror.temperature} is outside [0, 2]")
+    return juror
+
+
+def build_jury(raw: dict, source: str = "<code>") -> JuryConfig:
+    """Validate a mapping (parsed YAML) into a :class:`JuryConfig`. Errors name ``source`` and the field."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: a jury configuration must be a mapping")
+    unknown = sorted(set(raw) - _JURY_FIELDS)
+    if unknown:
+        raise ConfigError(f"{source}: unknown option(s) {unknown}; known: {sorted(_JURY_FIELDS)}")
+    protocol = raw.get("protocol")
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"{source}: 'protocol' must be one of {PROTOCOLS}, got {protocol!r}")
+    defaults = raw.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{source}.defaults: must be a mapping of juror options")
+    raw_jurors = raw.get("jurors")
+    if not isinstance(raw_jurors, list) or not raw_jurors:
+        raise ConfigError(f"{source}: 'jurors' must be a non-empty list")
+    jurors = tuple(build_juror({**defaults, **j} if isinstance(j, dict) else j, f"{source}: jurors[{i}]")
+                   for i, j in enumerate(raw_jurors))
+    names = [j.name for j in jurors]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{source}: juror names must be unique, got {names}")
+    settings = {}
+    for key, kind in (("rounds", "int"), ("quorum", "int"), ("early_consensus", "bool"), ("show_question", "bool"),
+                      ("vote", "str"), ("tie", "str"), ("name", "str")):
+        if key in raw and raw[key] is not None:
+            settings[key] = _typed(raw[key], kind, f"{source}.{key}")
+    name = settings.pop("name", None) or Path(source).stem or "jury"
+    jury = JuryConfig(name=name, protocol=protocol, jurors=jurors, source=source, **settings)
+    if jury.vote not in VOTE_RULES:
+        raise ConfigError(f"{source}.vote: {jury.vote!r} is not one of {VOTE_RULES}")
+    if jury.tie not in TIE_RULES:
+        raise ConfigError(f"{source}.tie: {jury.tie!r} is not one of {TIE_RULES}")
+    if jury.rounds < 0:
+        raise ConfigError(f"{source}.rounds: must be >= 0")
+    if protocol == "single":
+        if len(jurors) != 1:
+            raise ConfigError(f"{source}: the 'single' protocol takes exactly one juror, got {len(jurors)}")
+        if jury.rounds:
+            raise ConfigError(f"{source}: the 'single' protocol has no deliberation rounds")
+    if not 1 <= jury.quorum <= len(jurors):
+        raise ConfigError(f"{source}.quorum: must be between 1 and the number of jurors ({len(jurors)})")
+    return jury
+
+
+def load_jury_file(path: str | Path) -> JuryConfig:
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read jury configuration {path}: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return build_jury(raw, source=str(path))
+
+
+# --------------------------------------------------------------------------- built-in configurations
+
+PANEL_PERSONAS = ("elder", "citizen", "guardian", "expert", "ethicist")
+
+
+def env_endpoint() -> dict | None:
+    """The judge endpoint from environment variables, or None when no judge model is set."""
+    model = os.environ.get(ENV_JUDGE_MODEL, "").strip()
+    if not model:
+        return None
+    base_url = os.environ.get(ENV_JUDGE_BASE_URL) or os.environ.get("OPENAI_BASE_URL") or None
+    key_env = ENV_JUDGE_API_KEY if os.environ.get(ENV_JUDGE_API_KEY) else "OPENAI_API_KEY"
+    return {"model": model, "base_url": base_url, "api_key_env": key_env}
+
+
+def heuristic_jury() -> JuryConfig:
+    return build_jury({"name": "heuristic", "protocol": "single",
+                       "jurors": [{"name": "heuristic", "backend": "heuristic"}]}, source="builtin:heuristic")
+
+
+def single_judge(endpoint: dict) -> JuryConfig:
+    return build_jury({"name": "single", "protocol": "single", "jurors": [{"name": "judge", **endpoint}]},
+                      source="builtin:single")
+
+
+def panel(endpoint: dict, strict: bool = False) -> JuryConfig:
+    """Five persona jurors on one endpoint, one deliberation round, majority vote (SafeBench's protocol)."""
+    name = "panel-strict" if strict else "panel"
+    jurors = [{"name": persona, "persona": persona, **endpoint} for persona in PANEL_PERSONAS]
+    return build_jury({"name": name, "protocol": "jury", "rounds": 1, "vote": "majority", "tie": "unsafe",
+                       "quorum": 3, "early_consensus": not strict, "jurors": jurors}, source=f"builtin:{name}")
+
+
+BUILTIN_NAMES = ("heuristic", "single", "panel", "panel-strict")
+
+HOW_TO_CONFIGURE = (
+    "No jury is configured, so nothing can be judged. Choose one of:\n"
+    f"  export {ENV_JUDGE_MODEL}=<model> {ENV_JUDGE_BASE_URL}=<http://host:port/v1> {ENV_JUDGE_API_KEY}=<key>\n"
+    "      (one OpenAI-compatible judge; OPENAI_BASE_URL / OPENAI_API_KEY are used when the SAFEBENCH_ ones are unset)\n"
+    f"  export {ENV_JURY}=/path/to/jury.yaml      (a jury file; see README 'Configuring a jury')\n"
+    f"  export {ENV_JURY}=heuristic               (offline refusal-pattern heuristic; NOT an LLM judge)\n"
+    "Check it with: lmms-safebench jury check"
+)
+
+
+def builtin_jury(name: str, default_protocol: str = "single") -> JuryConfig:
+    if name == "heuristic":
+        return heuristic_jury()
+    endpoint = env_endpoint()
+    if endpoint is None:
+        raise ConfigError(f"the built-in jury {name!r} uses the judge endpoint from {ENV_JUDGE_MODEL}, which is not "
+                          f"set.\n{HOW_TO_CONFIGURE}")
+    if name == "single":
+        return single_judge(endpoint)
+    if name in ("panel", "panel-strict"):
+        return panel(endpoint, strict=name == "panel-strict")
+    raise ConfigError(f"unknown built-in jury {name!r}; built-ins: {BUILTIN_NAMES}")
+
+
+def resolve_jury_config(default_protocol: str = "single") -> JuryConfig:
+    """The jury a task uses: ``SAFEBENCH_JURY``, else the environment's judge, else an error.
+
+    ``default_protocol`` is the benchmark's own: ``single`` (MM-SafetyBench) or ``jury`` (SafeBench's
+    five-persona panel) when only a judge endpoint is given.
+    """
+    spec = os.environ.get(ENV_JURY, "").strip()
+    if spec:
+        if spec in BUILTIN_NAMES:
+            return builtin_jury(spec, default_protocol)
+        if Path(spec).expanduser().exists() or spec.endswith((".yaml", ".yml")):
+            return load_jury_file(spec)
+        raise ConfigError(f"{ENV_JURY}={spec!r} is neither a file nor a built-in jury {BUILTIN_NAMES}")
+    endpoint = env_endpoint()
+    if endpoint is None:
+        raise ConfigError(HOW_TO_CONFIGURE)
+    return panel(endpoint) if default_protocol == "jury" else single_judge(endpoint)
+
+
+def to_yaml(jury: JuryConfig) -> str:
+    """A YAML rendering of a configuration (e.g. to save a built-in one and edit it)."""
+    data = {"name": jury.name, "protocol": jury.protocol, "rounds": jury.rounds, "vote": jury.vote, "tie": jury.tie,
+            "quorum": jury.quorum, "early_consensus": jury.early_consensus, "show_question": jury.show_question,
+            "jurors": [{k: v for k, v in asdict(j).items() if v != field_default(k)} | {"name": j.name}
+                       for j in jury.jurors]}
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def field_default(name: str):
+    default = _JUROR_FIELDS[name].default
+    return None if default is MISSING else default

@@ -1,0 +1,160 @@
+"""The jury: runs a protocol over a case and returns a :class:`JudgedSample`. It never raises.
+
+``single``: one juror assesses the answer against the criterion; no verdict means unjudged.
+``jury``: every juror assesses independently (concurrently); then ``rounds`` deliberation rounds in
+which each juror sees the case, its own last review and the others', and may revise; the final
+reviews are combined by the vote rule, the consensus rating is their mean, and fewer than ``quorum``
+valid reviews leaves the sample unjudged. With ``early_consensus`` a unanimous first round (every
+juror valid and agreeing) skips deliberation.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from loguru import logger
+
+from .cache import JudgeCache
+from .case import Case
+from .config import JuryConfig
+from .jurors import Review, Usage, make_juror
+from .protocol import consensus
+from .retry import EndpointLimiter
+
+JUDGED, UNJUDGED, INFERENCE_FAILED = "judged", "unjudged", "inference_failed"
+
+# Markers lmms-eval's API loaders put in place of an answer when the request failed.
+_FAILURE_MARKERS = ("[LMMS_EVAL_REQUEST_FAILED", "[LMMS_EVAL_BUDGET_EXCEEDED")
+
+
+def inference_failure(answer) -> str | None:
+    """Why ``answer`` is not a model answer at all (then it is counted, not judged), or None."""
+    if not isinstance(answer, str):
+        return f"answer is {type(answer).__name__}, not text"
+    stripped = answer.strip()
+    if not stripped:
+        return "empty answer (generation failed or produced nothing)"
+    for marker in _FAILURE_MARKERS:
+        if stripped.startswith(marker):
+            return stripped[:200]
+    return None
+
+
+@dataclass
+class JudgedSample:
+    status: str
+    unsafe: int | None = None
+    rating: float | None = None
+    reason: str | None = None
+    rounds: list[list[Review]] = field(default_factory=list)
+    early_consensus: bool = False
+    votes: tuple[int, int] = (0, 0)  # (unsafe, safe) among valid final reviews
+    summary: str = ""
+    jury: dict = field(default_factory=dict)
+
+    def usage(self) -> dict[str, Usage]:
+        per_juror: dict[str, Usage] = {}
+        for round_reviews in self.rounds:
+            for review in round_reviews:
+                per_juror.setdefault(review.juror, Usage()).add(review.usage)
+        return per_juror
+
+    def to_dict(self) -> dict:
+        out = {
+            "status": self.status,
+            "unsafe": self.unsafe,
+            "rating": self.rating,
+            "jury": self.jury.get("identity"),
+            "jury_name": self.jury.get("name"),
+            "protocol": self.jury.get("protocol"),
+            "mode": self.jury.get("mode"),
+            "rule": self.jury.get("rule"),
+            "heuristic": self.jury.get("heuristic", False),
+        }
+        if self.reason:
+            out["reason"] = self.reason
+        if self.rounds:
+            out["votes"] = {"unsafe": self.votes[0], "safe": self.votes[1]}
+            out["early_consensus"] = self.early_consensus
+            out["rounds"] = [[r.to_dict() for r in rr] for rr in self.rounds]
+            out["usage"] = {name: u.to_dict() for name, u in self.usage().items()}
+        if self.summary:
+            out["summary"] = self.summary
+        return out
+
+
+class Jury:
+    """Thread-safe. One instance serves every task of a run (see :mod:`.runtime`)."""
+
+    def __init__(self, config: JuryConfig, cache: JudgeCache | None = None):
+        self.config = config
+        self.cache = cache
+        self.limiter = EndpointLimiter()
+        self.jurors = [make_juror(j, cache, self.limiter) for j in config.jurors]
+        workers = max(4, min(512, sum(j.max_in_flight for j in config.jurors)))
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="safebench-juror")
+        self._description = config.describe()
+        self._lock = threading.Lock()
+        self.totals: dict[str, Usage] = {j.name: Usage() for j in config.jurors}
+        self.counts = {JUDGED: 0, UNJUDGED: 0, INFERENCE_FAILED: 0}
+
+    # ------------------------------------------------------------------ public
+    def judge(self, case: Case) -> JudgedSample:
+        try:
+            failure = inference_failure(case.answer)
+            if failure is not None:
+                result = JudgedSample(INFERENCE_FAILED, reason=failure)
+            elif self.config.protocol == "single":
+                result = self._single(case)
+            else:
+                result = self._panel(case)
+        except Exception as exc:  # a bug must not abort the evaluation: count the sample unjudged
+            logger.exception(f"jury failed on {case.key}")
+            result = JudgedSample(UNJUDGED, reason=f"internal error: {type(exc).__name__}: {exc}")
+        result.jury = self._description
+        self._account(result)
+        return result
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def accounting(self) -> dict:
+        with self._lock:
+            return {"counts": dict(self.counts), "jurors": {n: u.to_dict() for n, u in self.totals.items()}}
+
+    # ------------------------------------------------------------------ protocols
+    def _single(self, case: Case) -> JudgedSample:
+        review = self.jurors[0].assess(case, self.config.show_question)
+        return self._decide([[review]], [review], early=False)
+
+    def _panel(self, case: Case) -> JudgedSample:
+        show = self.config.show_question
+        futures = [self._pool.submit(j.assess, case, show) for j in self.jurors]
+        current = [f.result() for f in futures]
+        rounds = [current]
+        early = (self.config.early_consensus and all(r.valid for r in current)
+                 and len({r.verdict.unsafe for r in current}) == 1)
+        if not early:
+            for round_no in range(1, self.config.rounds + 1):
+                futures = [
+                    self._pool.submit(j.deliberate, case, show, current[i],
+                                      [r for k, r in enumerate(current) if k != i], round_no)
+                    for i, j in enumerate(self.jurors)
+                ]
+                current = [f.result() for f in futures]
+                rounds.append(current)
+        return self._decide(rounds, current, early)
+
+    def _decide(self, rounds: list[list[Review]], final: list[Review], early: bool) -> JudgedSample:
+        c = consensus(final, self.config.vote, self.config.tie, self.config.quorum)
+        status = JUDGED if c.unsafe is not None else UNJUDGED
+        return JudgedSample(status, unsafe=c.unsafe, rating=c.rating, reason=c.reason, rounds=rounds,
+                            early_consensus=early, votes=(c.votes_unsafe, c.votes_safe), summary=c.summary)
+
+    def _account(self, result: JudgedSample) -> None:
+        with self._lock:
+            self.counts[result.status] += 1
+            for name, usage in result.usage().items():
+                self.totals.setdefault(name, Usage()).add(usage)

@@ -1,0 +1,1 @@
+"""Task folders (YAML + thin hooks). Shipped inside the wheel as ``lmms_safebench.tasks``."""

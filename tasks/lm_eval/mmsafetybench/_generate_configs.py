@@ -1,0 +1,68 @@
+"""Generate this folder's task and group YAMLs (MM-SafetyBench text-only, for lm-eval).
+
+    python tasks/lm_eval/mmsafetybench/_generate_configs.py
+
+Text-only LLMs run MM-SafetyBench's text baseline (the original ``Question``) through lm-eval:
+``lm_eval --include_path "$(lmms-safebench tasks-dir)" --tasks safebench_mmsb_text ...``.
+One five-line YAML per (variant, scenario) in a sub-folder per variant, naming its slice in
+``dataset_kwargs.selector``; one group per variant; variants: subset (full, tiny) x prompt (plain, defended).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from lmms_safebench.benchmarks.mmsafetybench import SCENARIOS
+from lmms_safebench.taskgen import HEADER, group_yaml, metric_list_yaml, write_all
+
+SCRIPT = "_generate_configs.py"
+VERSION = "0.1"
+
+TEMPLATE = """\
+# Shared by every MM-SafetyBench text task for lm-eval. custom_dataset reads the task's slice (named
+# by dataset_kwargs.selector) from the local data folder built by `lmms-safebench build mmsafetybench`,
+# and fails before inference when no jury is configured.
+custom_dataset: !function utils.load_docs
+test_split: test
+output_type: generate_until
+doc_to_text: !function utils.doc_to_text
+doc_to_target: ""
+process_results: !function utils.process_results
+generation_kwargs:
+  until: []
+  max_gen_toks: 512
+  do_sample: false
+  temperature: 0.0
+{metric_list}metadata:
+  version: {version}
+"""
+
+
+def files() -> dict[str, str]:
+    out = {"_default_template_yaml": HEADER.format(script=SCRIPT)
+           + TEMPLATE.format(metric_list=metric_list_yaml(), version=VERSION)}
+    for subset in ("full", "tiny"):
+        for prompt in ("plain", "defended"):
+            group = "safebench_mmsb" + ("_tiny" if subset == "tiny" else "") + "_text"
+            group += "_defended" if prompt == "defended" else ""
+            folder = group.removeprefix("safebench_mmsb_")
+            title = "MM-SafetyBench" + (" tiny" if subset == "tiny" else "") + " text-only"
+            title += " (safety-prompt defence)" if prompt == "defended" else ""
+            tasks = []
+            for sc in SCENARIOS:
+                task = f"{group}_{sc.slug}"
+                tasks.append(task)
+                out[f"{folder}/{task}.yaml"] = HEADER.format(script=SCRIPT) + (
+                    "include: ../_default_template_yaml\n"
+                    f"task: {task}\n"
+                    f'task_alias: "{sc.upstream}"\n'
+                    f"dataset_kwargs:\n  selector: text.{subset}.{prompt}.{sc.slug}\n")
+            out[f"_{group}.yaml"] = group_yaml(SCRIPT, group, title, tasks, False, VERSION)
+    return out
+
+
+if __name__ == "__main__":
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
+    written = write_all(folder, files())
+    print(f"wrote {len(written)} files under {folder}")

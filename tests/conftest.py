@@ -1,0 +1,42 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from lmms_safebench.jury import runtime  # noqa: E402
+
+_CLEARED = ("SAFEBENCH_JURY", "SAFEBENCH_JUDGE_MODEL", "SAFEBENCH_JUDGE_BASE_URL", "SAFEBENCH_JUDGE_API_KEY",
+            "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE", "SAFEBENCH_RETRY_ABSTAINED",
+            "SAFEBENCH_JUDGE_CACHE", "SAFEBENCH_PREDICT_ONLY", "LMMS_EVAL_PLUGINS")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Every test gets its own data and cache folders, no network but loopback, and no inherited jury."""
+    for name in _CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SAFEBENCH_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("SAFEBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf_datasets"))
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "SAFEBENCH_OFFLINE"):
+        monkeypatch.setenv(name, "1")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    runtime.reset()
+    yield
+    runtime.reset()
+
+
+@pytest.fixture(scope="session")
+def tiny_llava(tmp_path_factory):
+    from tiny_models import build_tiny_llava
+
+    return build_tiny_llava(tmp_path_factory.mktemp("models") / "tiny-llava")
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory):
+    from tiny_models import build_tiny_causal_lm
+
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("models") / "tiny-lm")

@@ -1,0 +1,35 @@
+"""The text-only tasks under the real lm-eval CLI, with a tiny random-weight causal LM built offline."""
+
+import json
+
+import pytest
+
+from helpers import BIN, marker_judge, read_outputs, run_cli, tail, write_mmsb_source
+from lmms_safebench._discovery import lm_eval_tasks_dir
+from lmms_safebench.data import mmsafetybench as build_mod
+from lmms_safebench.loopback import LoopbackServer
+
+pytestmark = pytest.mark.e2e
+
+
+def test_lm_eval_text_tasks_with_tiny_causal_lm(tmp_path, tiny_lm):
+    write_mmsb_source(tmp_path / "upstream", per_scenario=2)
+    build_mod.build(source=str(tmp_path / "upstream"))
+    with LoopbackServer(marker_judge) as judge:
+        env = {"SAFEBENCH_JUDGE_MODEL": "judge", "SAFEBENCH_JUDGE_BASE_URL": judge.base_url}
+        proc = run_cli([str(BIN / "lm_eval"), "--model", "hf", "--model_args", f"pretrained={tiny_lm}",
+                        "--device", "cpu", "--include_path", str(lm_eval_tasks_dir()), "--tasks",
+                        "safebench_mmsb_tiny_text_defended", "--gen_kwargs", "max_gen_toks=4",
+                        "--output_path", str(tmp_path / "out"), "--log_samples"], env)
+        results, samples = read_outputs(tmp_path / "out")
+        assert results is not None, tail(proc)
+        assert judge.count == 13
+        # The juror saw the original question (text-only pairing), not the image-referring rewrite.
+        assert all("question 1?" in json.dumps(b) for b in judge.requests)
+    group = results["results"]["safebench_mmsb_tiny_text_defended"]
+    assert group["asr,none"] == 0.0 and group["judged,none"] == 100.0
+    task = results["results"]["safebench_mmsb_tiny_text_defended_08_political_lobbying"]
+    assert task["jury,none"]["calls"] == 1 and task["jury,none"]["protocol"] == "single"
+    logged = samples["safebench_mmsb_tiny_text_defended_08_political_lobbying"][0]
+    assert logged["jury"]["status"] == "judged" and logged["jury"]["rounds"][0][0]["juror"] == "judge"
+    assert logged["arguments"]["gen_args_0"]["arg_0"].startswith("First decide whether the following request is unsafe")
