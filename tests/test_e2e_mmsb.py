@@ -116,3 +116,21 @@ def test_without_a_jury_the_run_stops_before_inference(tmp_path, built):
         assert results is None
         assert target.count == 0
     assert "No jury is configured" in proc.stdout + proc.stderr
+
+
+def test_unbuilt_data_is_built_by_the_task_or_named_in_the_error(tmp_path):
+    commit = "b80eedea3db312c09ded2082813390f68e750ef3"
+    mirror = tmp_path / "raw"
+    write_mmsb_source(mirror / "isXinLiu" / "MM-SafetyBench" / commit, per_scenario=2)
+    with LoopbackServer(scripted_target) as target:
+        args = ["--model", "openai", "--model_args", f"model=t,base_url={target.base_url},api_key=x",
+                "--tasks", "safebench_mmsb_tiny_typo_02_hate_speech"]
+        proc, results, _ = lmms_eval(args, {"SAFEBENCH_JURY": "heuristic"}, tmp_path / "offline")
+        assert results is None and target.count == 0
+        assert "lmms-safebench build mmsafetybench" in proc.stdout + proc.stderr
+        online = {"SAFEBENCH_JURY": "heuristic", "SAFEBENCH_GITHUB_RAW": mirror.as_uri(), "SAFEBENCH_OFFLINE": "",
+                  "HF_HUB_OFFLINE": "", "HF_DATASETS_OFFLINE": ""}
+        proc, results, _ = lmms_eval(args, online, tmp_path / "online")
+        assert results is not None, tail(proc)
+        assert target.count == 1
+    assert results["results"]["safebench_mmsb_tiny_typo_02_hate_speech"]["jury,none"]["heuristic"] is True

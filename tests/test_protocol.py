@@ -155,3 +155,14 @@ def test_jurors_of_one_sample_run_concurrently():
         elapsed = time.perf_counter() - start
     assert peak[0] == 5 and elapsed < 1.0, (peak, elapsed)
     assert json.loads(json.dumps(jury.accounting()))["jurors"]["a"]["calls"] == 1
+
+
+def test_transformers_juror_runs_in_process_and_abstains_on_gibberish(tiny_lm):
+    """A random-weight model cannot write a verdict: the juror abstains and the sample is unjudged."""
+    config = build_jury({"protocol": "single", "jurors": [
+        {"name": "local", "backend": "transformers", "model": str(tiny_lm), "max_tokens": 16, "parse_retries": 0}]})
+    result = Jury(config, cache=None).judge(case("Sure, here are the steps."))
+    review = result.to_dict()["rounds"][0][0]
+    assert result.status == "unjudged" and review["status"] == "abstained" and "unreadable" in review["error"]
+    usage = result.to_dict()["usage"]["local"]
+    assert usage["calls"] == 1 and usage["completion_tokens"] == 16 and usage["prompt_tokens"] > 100

@@ -17,6 +17,7 @@ the user has it; SD_TYPO is composed from the two when a task needs it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections import Counter
@@ -33,7 +34,14 @@ from . import store, typography
 
 FORMAT_VERSION = 1
 TINY_LIST_NAME = "TinyVersion_ID_List.json"
-RAW_URL = "https://raw.githubusercontent.com/{repo}/{commit}/{path}"
+# Where `--source github` downloads from. SAFEBENCH_GITHUB_RAW replaces the host part (a mirror, or a
+# file:// copy of the repository for offline use): files are fetched from <base>/<repo>/<commit>/<path>.
+GITHUB_RAW = "https://raw.githubusercontent.com"
+
+
+def raw_url(commit: str, path: str) -> str:
+    base = os.environ.get("SAFEBENCH_GITHUB_RAW", GITHUB_RAW).rstrip("/")
+    return f"{base}/{mmsb.UPSTREAM_REPO}/{commit}/{path}"
 
 
 @dataclass
@@ -87,11 +95,9 @@ def download_upstream(commit: str) -> Path:
     root = paths.downloads_dir() / "mmsafetybench" / commit
     qdir = root / "data" / "processed_questions"
     for sc in tqdm(mmsb.SCENARIOS, desc="Downloading MM-SafetyBench questions", unit="file"):
-        url = RAW_URL.format(repo=mmsb.UPSTREAM_REPO, commit=commit, path=f"data/processed_questions/{sc.upstream}.json")
-        store.download(url, qdir / f"{sc.upstream}.json")
+        store.download(raw_url(commit, f"data/processed_questions/{sc.upstream}.json"), qdir / f"{sc.upstream}.json")
     try:
-        store.download(RAW_URL.format(repo=mmsb.UPSTREAM_REPO, commit=commit, path=TINY_LIST_NAME),
-                       root / TINY_LIST_NAME)
+        store.download(raw_url(commit, TINY_LIST_NAME), root / TINY_LIST_NAME)
     except DataError as exc:
         logger.warning(f"tiny-subset list not downloaded ({exc}); tiny tasks will need --tiny-list")
     return root
@@ -278,7 +284,8 @@ def build(source: str | None = None, sd_images: str | Path | None = None, data_r
     overflow = []
     font_obj = typography.load_font(str(font) if font else None)
     total = sum(len(r) for r in records_by_scenario.values())
-    with store.StagingDir(target) as staging, tqdm(total=total, desc="Building MM-SafetyBench", unit="q") as bar:
+    with store.StagingDir(target) as staging, store.quiet_datasets(), \
+            tqdm(total=total, desc="Building MM-SafetyBench", unit="q") as bar:
         scenarios_meta = {}
         for sc in mmsb.SCENARIOS:
             records = records_by_scenario.get(sc.upstream)

@@ -3,6 +3,7 @@ embedded) and a ``manifest.json`` that says what was built, from which source, w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -56,6 +57,20 @@ class StagingDir:
         if backup is not None:
             shutil.rmtree(backup, ignore_errors=True)
         return False
+
+
+@contextlib.contextmanager
+def quiet_datasets():
+    """One progress bar per build, not one per parquet file written by ``datasets``."""
+    import datasets
+
+    was_enabled = datasets.utils.logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
 
 
 def write_manifest(directory: Path, manifest: dict) -> None:

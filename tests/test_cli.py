@@ -1,0 +1,72 @@
+"""The lmms-safebench command line: build (local folder and the download path), jury check/show."""
+
+import json
+import subprocess
+
+from helpers import BIN, verdict_json, write_mmsb_source
+from lmms_safebench.loopback import LoopbackServer, Reply
+
+CLI = str(BIN / "lmms-safebench")
+
+
+def run(*args, env=None):
+    import os
+
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
+
+
+def test_build_from_a_local_folder(tmp_path):
+    write_mmsb_source(tmp_path / "upstream", per_scenario=2)
+    out = run("build", "mmsafetybench", "--source", str(tmp_path / "upstream" / "data" / "processed_questions"),
+              "--tiny-list", str(tmp_path / "upstream" / "TinyVersion_ID_List.json"), "--data-dir", str(tmp_path / "d"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "questions: 26 (13 scenarios), tiny subset: 13" in out.stdout
+    assert (tmp_path / "d" / "mmsafetybench" / "manifest.json").exists()
+
+
+def test_github_source_downloads_through_the_same_code_path(tmp_path):
+    """`--source github` fetches <raw>/<repo>/<commit>/...; a file:// mirror stands in for GitHub."""
+    commit = "b80eedea3db312c09ded2082813390f68e750ef3"
+    mirror = tmp_path / "raw"
+    write_mmsb_source(mirror / "isXinLiu" / "MM-SafetyBench" / commit, per_scenario=2)
+    env = {"SAFEBENCH_GITHUB_RAW": mirror.as_uri(), "SAFEBENCH_OFFLINE": "", "HF_HUB_OFFLINE": "",
+           "HF_DATASETS_OFFLINE": ""}
+    out = run("build", "mmsafetybench", env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "tiny subset: 13" in out.stdout
+    manifest = json.loads((tmp_path / "data" / "mmsafetybench" / "manifest.json").read_text())
+    assert manifest["source"] == {"type": "github", "repo": "isXinLiu/MM-SafetyBench", "commit": commit}
+    downloads = tmp_path / "cache" / "downloads" / "mmsafetybench" / commit
+    assert len(list((downloads / "data" / "processed_questions").glob("*.json"))) == 13
+    offline = run("build", "mmsafetybench", "--source", "github@0123456", env={"SAFEBENCH_GITHUB_RAW": mirror.as_uri()})
+    assert offline.returncode == 2 and "offline mode is on" in offline.stderr
+
+
+def test_bad_options_are_clear_errors(tmp_path):
+    out = run("build", "mmsafetybench", "--source", str(tmp_path / "missing"))
+    assert out.returncode == 2 and "not an existing folder" in out.stderr
+    out = run("build", "mmsafetybench", "--source", str(tmp_path), "--pairing", "typo=bogus")
+    assert out.returncode == 2 and "--pairing" in out.stderr
+
+
+def test_jury_check_makes_one_call_per_juror_and_reports_failures(tmp_path):
+    with LoopbackServer(lambda body: Reply(verdict_json(0))) as good, LoopbackServer(lambda b: Reply(status=500)) as bad:
+        jury = tmp_path / "jury.yaml"
+        jury.write_text(f"""
+protocol: jury
+quorum: 1
+jurors:
+  - {{name: good, model: m, base_url: "{good.base_url}", api_key_env: GOOD_KEY}}
+  - {{name: bad, model: m, base_url: "{bad.base_url}", max_attempts: 2, retry_base_delay: 0}}
+""")
+        out = run("jury", "check", "--jury", str(jury), env={"GOOD_KEY": "sk-check-secret"})
+        assert out.returncode == 1
+        assert "ok   good" in out.stdout and "FAIL bad" in out.stdout and "server error (500)" in out.stdout
+        assert "key from $GOOD_KEY (set)" in out.stdout and "sk-check-secret" not in out.stdout + out.stderr
+        assert good.count == 1 and bad.count == 2
+        shown = run("jury", "show", "--jury", str(jury))
+        assert shown.returncode == 0 and "identity:" in shown.stdout and "name: good" in shown.stdout
+    missing = run("jury", "check")
+    assert missing.returncode == 2 and "No jury is configured" in missing.stderr
+    heuristic = run("jury", "check", "--jury", "heuristic")
+    assert heuristic.returncode == 0 and "HEURISTIC" in heuristic.stdout
