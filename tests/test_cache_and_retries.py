@@ -8,8 +8,8 @@ import threading
 import time
 
 import pytest
-
 from helpers import verdict_json
+
 from lmms_safebench.jury.cache import JudgeCache
 from lmms_safebench.jury.case import HARMFUL_CONTENT, Case, Criterion
 from lmms_safebench.jury.config import build_jury

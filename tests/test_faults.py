@@ -4,8 +4,8 @@ import itertools
 import threading
 
 import pytest
-
 from helpers import UNSAFE_MARK, fenced_answer, lmms_eval, tail, verdict_json, write_mmsb_source
+
 from lmms_safebench.data import mmsafetybench as build_mod
 from lmms_safebench.loopback import LoopbackServer, Reply
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import datasets
 import pytest
-
 from helpers import write_mmsb_source, write_sd_images
+
 from lmms_safebench.benchmarks import mmsafetybench as mmsb
 from lmms_safebench.data import mmsafetybench as build_mod
 from lmms_safebench.errors import DataError, DataNotBuiltError
@@ -100,8 +100,9 @@ def test_bad_source_is_a_clear_error(tmp_path):
 
 def test_hub_copy_layout_through_the_same_reader(tmp_path):
     """The unofficial hub copy is read with datasets.load_dataset; a local folder in its layout stands in."""
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     root = tmp_path / "hubcopy"
     configs = []

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from helpers import fenced_answer, verdict_json
+
 from lmms_safebench.jury.case import HARMFUL_CONTENT, Case, Criterion
 from lmms_safebench.jury.config import build_jury
 from lmms_safebench.jury.engine import Jury

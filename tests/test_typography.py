@@ -10,7 +10,7 @@ def test_greedy_wrap_keeps_leading_space_on_continuation_lines():
     assert len(lines) > 1
     assert not lines[0].startswith(" ") and all(line.startswith(" ") for line in lines[1:])
     assert "".join(lines) == text
-    for line, following in zip(lines, lines[1:]):
+    for line, following in zip(lines, lines[1:], strict=False):
         assert font.getlength(line) < typography.WIDTH  # each line fits
         next_word = following.split(" ")[1]
         assert font.getlength(line + " " + next_word) >= typography.WIDTH  # and the next word would not

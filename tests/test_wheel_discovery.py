@@ -11,8 +11,8 @@ import venv
 from pathlib import Path
 
 import pytest
-
 from helpers import write_mmsb_source
+
 from lmms_safebench.data import mmsafetybench as build_mod
 from lmms_safebench.loopback import LoopbackServer, Reply
 

@@ -399,7 +399,7 @@ def load_docs(selector: mmsb.Selector, data_root: Path | None = None):
                 "/path/to/imgs. TYPO and text-only tasks work without them.")
     field_name = manifest.get("pairing", mmsb.DEFAULT_PAIRING)[selector.kind]
     queries = ds[field_name]
-    for position, (qid, query) in enumerate(zip(ds["id"], queries)):
+    for position, (qid, query) in enumerate(zip(ds["id"], queries, strict=True)):
         if not query:
             raise DataError(f"{directory / entry['file']}: record {qid!r} (row {position}) has no {field_name!r} text")
     keep_images = {"sd": ["sd_image"], "typo": ["typo_image"], "sd_typo": ["sd_image", "typo_image"], "text": []}

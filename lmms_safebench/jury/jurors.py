@@ -21,6 +21,7 @@ from .heuristic import heuristic_verdict
 from .retry import EndpointLimiter, PermanentError, TransientError, call_with_retries
 from .verdict import Verdict, VerdictParseError, parse_verdict
 
+
 @dataclass
 class Usage:
     """What one juror spent: calls sent, HTTP requests (with retries), cache hits, tokens."""
@@ -143,7 +144,7 @@ class LLMJuror(Juror):
         verdict, error, reply = None, None, None
         conversation = list(messages)
         usage.calls += 1
-        for attempt in range(1 + self.config.parse_retries):
+        for _ in range(1 + self.config.parse_retries):
             try:
                 completion = self._send(conversation, usage)
             except (TransientError, PermanentError) as exc:
