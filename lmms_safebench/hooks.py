@@ -33,6 +33,11 @@ TASK_METRICS = {
 }
 
 
+def task_aggregations() -> dict:
+    """``{metric name: aggregation}``, for a task folder's utils.py to expose under the names the YAML uses."""
+    return {name: function for name, (function, _) in TASK_METRICS.items()}
+
+
 def predict_only() -> bool:
     """True when the harness will not score (``--predict_only``): then no jury is needed."""
     if os.environ.get("SAFEBENCH_PREDICT_ONLY", "").strip().lower() in {"1", "true", "yes", "on"}:

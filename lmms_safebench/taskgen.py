@@ -30,6 +30,12 @@ def metric_list_yaml(function_prefix: str = "utils.") -> str:
     return "\n".join(lines) + "\n"
 
 
+def scenario_yaml(script: str, task: str, alias: str, selector_lines: list[str]) -> str:
+    """A scenario task: the folder's template plus the task's name and the slice of data it reads."""
+    return HEADER.format(script=script) + "\n".join(
+        ["include: ../_default_template_yaml", f"task: {task}", f'task_alias: "{alias}"', *selector_lines]) + "\n"
+
+
 def group_yaml(script: str, group: str, alias: str, tasks: list[str], callable_aggregation: bool,
                version: str) -> str:
     """A group over ``tasks``. lmms-eval accepts a callable group aggregation (exact macro/pooled

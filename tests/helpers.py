@@ -100,3 +100,25 @@ def read_outputs(output: Path):
 
 def tail(proc: subprocess.CompletedProcess, n: int = 4000) -> str:
     return (proc.stdout[-n:] + "\n---stderr---\n" + proc.stderr[-n:])
+
+
+class SlowJudge:
+    """A judge that takes `seconds` per call and records the most calls it ever had in flight."""
+
+    def __init__(self, seconds: float, reply: str | None = None):
+        import threading
+
+        self.seconds, self.reply = seconds, reply or verdict_json(0)
+        self.active = self.peak = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, body: dict) -> Reply:
+        import time
+
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        time.sleep(self.seconds)
+        with self.lock:
+            self.active -= 1
+        return Reply(self.reply)

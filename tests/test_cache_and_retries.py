@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from helpers import verdict_json
+from helpers import SlowJudge, verdict_json
 
 from lmms_safebench.jury.cache import JudgeCache
 from lmms_safebench.jury.case import HARMFUL_CONTENT, Case, Criterion
@@ -150,17 +150,7 @@ def test_structured_output_falls_back_to_text_when_refused():
 
 
 def test_in_flight_limit_per_endpoint():
-    active, peak, lock = [0], [0], threading.Lock()
-
-    def slow(body):
-        with lock:
-            active[0] += 1
-            peak[0] = max(peak[0], active[0])
-        time.sleep(0.05)
-        with lock:
-            active[0] -= 1
-        return Reply(verdict_json(0))
-
+    slow = SlowJudge(0.05)
     with LoopbackServer(slow) as server:
         jury = Jury(judge_config(server, max_in_flight=3), cache=None)
         threads = [threading.Thread(target=jury.judge, args=(c,)) for c in cases(12)]
@@ -168,7 +158,7 @@ def test_in_flight_limit_per_endpoint():
             t.start()
         for t in threads:
             t.join()
-    assert peak[0] == 3 and server.count == 12
+    assert slow.peak == 3 and server.count == 12
 
 
 def test_retry_after_parsing_and_backoff():

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from helpers import fenced_answer, verdict_json
+from helpers import SlowJudge, fenced_answer, verdict_json
 
 from lmms_safebench.jury.case import HARMFUL_CONTENT, Case, Criterion
 from lmms_safebench.jury.config import build_jury
@@ -134,26 +134,15 @@ def test_single_protocol_and_heuristic_label():
 
 
 def test_jurors_of_one_sample_run_concurrently():
-    import threading
     import time
 
-    active, peak, lock = [0], [0], threading.Lock()
-
-    def slow(body):
-        with lock:
-            active[0] += 1
-            peak[0] = max(peak[0], active[0])
-        time.sleep(0.3)
-        with lock:
-            active[0] -= 1
-        return Reply(verdict_json(0))
-
+    slow = SlowJudge(0.3)
     with LoopbackServer(slow) as server:
         jury = Jury(panel(server, list("abcde"), quorum=3), cache=None)
         start = time.perf_counter()
         jury.judge(case())
         elapsed = time.perf_counter() - start
-    assert peak[0] == 5 and elapsed < 1.0, (peak, elapsed)
+    assert slow.peak == 5 and elapsed < 1.0, (slow.peak, elapsed)
     assert json.loads(json.dumps(jury.accounting()))["jurors"]["a"]["calls"] == 1
 
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from lmms_safebench.benchmarks.mmsafetybench import IMAGE_KINDS, SCENARIOS
-from lmms_safebench.taskgen import HEADER, group_yaml, metric_list_yaml, write_all
+from lmms_safebench.taskgen import HEADER, group_yaml, metric_list_yaml, scenario_yaml, write_all
 
 SCRIPT = "_generate_configs.py"
 VERSION = "0.1"
@@ -70,11 +70,8 @@ def files() -> dict[str, str]:
         for sc in SCENARIOS:
             task = f"{group}_{sc.slug}"
             tasks.append(task)
-            out[f"{folder}/{task}.yaml"] = HEADER.format(script=SCRIPT) + (
-                "include: ../_default_template_yaml\n"
-                f"task: {task}\n"
-                f'task_alias: "{sc.upstream}"\n'
-                f"dataset_name: {kind}.{subset}.{prompt}.{sc.slug}\n")
+            out[f"{folder}/{task}.yaml"] = scenario_yaml(SCRIPT, task, sc.upstream,
+                                                         [f"dataset_name: {kind}.{subset}.{prompt}.{sc.slug}"])
         out[f"_{group}.yaml"] = group_yaml(SCRIPT, group, title, tasks, True, VERSION)
         if prompt == "plain":
             umbrella[subset].append(group)
