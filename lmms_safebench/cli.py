@@ -2,6 +2,7 @@
 
     lmms-safebench build mmsafetybench [--source SRC] [--sd-images DIR] [--data-dir DIR] [--pairing K=F,...]
                                        [--font TTF] [--tiny-list FILE]
+    lmms-safebench build safebench [--source hub|hub:REPO|PATH] [--set full|mini|all] [--data-dir DIR]
     lmms-safebench tasks-dir [--harness lm-eval|lmms-eval]
     lmms-safebench jury check [--jury SPEC] [--no-call]
     lmms-safebench jury show [--jury SPEC]
@@ -24,6 +25,18 @@ def _cmd_build(args) -> int:
         report = mmsafetybench.build(source=args.source, sd_images=args.sd_images, data_root=args.data_dir,
                                      pairing=args.pairing, font=args.font, tiny_list=args.tiny_list)
         print(report.summary())
+        return 0
+    if args.benchmark == "safebench":
+        from .data import safebench
+
+        misplaced = [f"--{name.replace('_', '-')}" for name in ("sd_images", "pairing", "font", "tiny_list")
+                     if getattr(args, name) is not None]
+        if misplaced:
+            raise SafebenchError(f"{', '.join(misplaced)}: only for `build mmsafetybench`")
+
+        reports = safebench.build(source=args.source, subset=args.set, data_root=args.data_dir)
+        for report in reports:
+            print(report.summary())
         return 0
     raise SafebenchError(f"unknown benchmark {args.benchmark!r}")
 
@@ -101,15 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     build = sub.add_parser("build", help="normalise a benchmark into the local data folder")
-    build.add_argument("benchmark", choices=["mmsafetybench"])
+    build.add_argument("benchmark", choices=["mmsafetybench", "safebench"])
     build.add_argument("--source", default=None,
-                       help="github (default), github@<commit>, hub, hub:<repo-or-folder>, or a local folder")
-    build.add_argument("--sd-images", default=None, help="the official MM-SafetyBench image folder (<scenario>/SD/<id>.jpg)")
+                       help="mmsafetybench: github (default), github@<commit>, hub, hub:<repo-or-folder>, or a local "
+                            "folder; safebench: hub (default), hub:<repo>, an extracted release folder, a .tar(.gz) "
+                            "archive, a part_a? split part, or a folder holding the archives")
+    build.add_argument("--set", default="all", choices=["full", "mini", "all"],
+                       help="safebench only: the 2,300-query benchmark, MiniBench, or both (default: all)")
+    build.add_argument("--sd-images", default=None,
+                       help="mmsafetybench only: the official image folder (<scenario>/SD/<id>.jpg)")
     build.add_argument("--data-dir", default=None, help="data folder (default: $SAFEBENCH_DATA or ~/.cache/lmms_safebench/data)")
     build.add_argument("--pairing", default=None,
-                       help="which text goes with which image kind, e.g. 'typo=rephrased_question_sd' (default: upstream's)")
-    build.add_argument("--font", default=None, help="TrueType font for typography images (default: Liberation Sans)")
-    build.add_argument("--tiny-list", default=None, help="TinyVersion_ID_List.json, when it is not next to the questions")
+                       help="mmsafetybench only: which text goes with which image kind, e.g. 'typo=rephrased_question_sd' (default: upstream's)")
+    build.add_argument("--font", default=None, help="mmsafetybench only: TrueType font for typography images (default: Liberation Sans)")
+    build.add_argument("--tiny-list", default=None, help="mmsafetybench only: TinyVersion_ID_List.json, when it is not next to the questions")
     build.set_defaults(func=_cmd_build)
 
     tasks_dir = sub.add_parser("tasks-dir", help="print the task folder to pass as --include_path")

@@ -122,3 +122,138 @@ class SlowJudge:
         with self.lock:
             self.active -= 1
         return Reply(self.reply)
+
+
+# ----------------------------------------------------------------------------------- SafeBench release
+
+def tone(frequency: float, seconds: float = 0.2, rate: int = 16000):
+    import numpy as np
+
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * np.pi * frequency * t)).astype("float32"), rate
+
+
+def write_safebench_release(root: Path, queries: int = 2, scenarios=None, mini: bool = False) -> dict:
+    """A small release in the official layout: category.csv (header; k, name) in an order that differs
+    from the taxonomy table, text/{k}.csv (no header), image/{k}/{i}.png, audio/audio_data_{female,male}/{k}/{i}.wav.
+    The spoken query k/i is a tone of 200 + 10*k + i Hz (female) or half that (male).
+    Returns {k: (scenario title, [queries])}."""
+    import soundfile
+
+    from lmms_safebench.benchmarks import safebench as sb
+
+    chosen = list(scenarios or sb.SCENARIOS)
+    order = list(reversed(chosen))  # folder 1 is the LAST scenario of the taxonomy
+    base = root / ("minibench_final" if mini else "final_bench")
+    (base / "text").mkdir(parents=True, exist_ok=True)
+    layout = {}
+    lines = ["id,category"]
+    for k, scenario in enumerate(order, 1):
+        name = scenario.title.upper() if k % 2 else scenario.title  # releases are not consistent about case
+        lines.append(f"{k},{name}")
+        prefix = "Mini " if mini else ""  # distinct texts, so MiniBench answers are judged, not cache hits
+        rows = [f"{prefix}{scenario.title} query {i} about SCEN-{scenario.slug}" for i in range(1, queries + 1)]
+        (base / "text" / f"{k}.csv").write_text("\n".join(f'"{q}",extra' for q in rows) + "\n")
+        for i in range(1, queries + 1):
+            image_dir = base / "image" / str(k)
+            image_dir.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (40, 30), (k * 9 % 255, i * 40 % 255, 90)).save(image_dir / f"{i}.png")
+            for voice, scale in (("female", 1.0), ("male", 0.5)):
+                audio_dir = base / "audio" / f"audio_data_{voice}" / str(k)
+                audio_dir.mkdir(parents=True, exist_ok=True)
+                samples, rate = tone((200 + 10 * k + i) * scale)
+                soundfile.write(audio_dir / f"{i}.wav", samples, rate)
+        layout[k] = (scenario.title, rows)
+    (base / "category.csv").write_text("\n".join(lines) + "\n")
+    return layout
+
+
+def dominant_frequency(samples, rate: int) -> float:
+    import numpy as np
+
+    spectrum = np.abs(np.fft.rfft(samples))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
+
+
+class HubMirror:
+    """A loopback stand-in for the Hugging Face Hub's file API (tree listing, HEAD and GET of
+    /datasets/<repo>/resolve/main/<file>), so the builder's huggingface_hub path runs without network.
+    Point HF_ENDPOINT at ``endpoint``. ``requests`` records the paths asked for."""
+
+    def __init__(self, repo: str, files: dict[str, bytes]):
+        import hashlib
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import unquote, urlparse
+
+        self.repo, self.files, self.requests = repo, files, []
+        mirror = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _reply(self, status, body=b"", headers=None, send_body=True):
+                self.send_response(status)
+                for key, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                if send_body:
+                    self.wfile.write(body)
+
+            def _serve(self, send_body):
+                path = unquote(urlparse(self.path).path)
+                mirror.requests.append(f"{self.command} {path}")
+                if path == f"/api/datasets/{mirror.repo}/tree/main":
+                    listing = [{"type": "file", "path": name, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
+                               for name, data in mirror.files.items()]
+                    return self._reply(200, json.dumps(listing).encode(), {"Content-Type": "application/json"})
+                prefix = f"/datasets/{mirror.repo}/resolve/main/"
+                name = path[len(prefix):] if path.startswith(prefix) else None
+                if name not in mirror.files:
+                    return self._reply(404, b'{"error": "not found"}', send_body=send_body)
+                data = mirror.files[name]
+                self._reply(200, data, {"ETag": f'"{hashlib.sha1(data).hexdigest()}"', "X-Repo-Commit": "a" * 40,
+                                        "Content-Type": "application/octet-stream"}, send_body)
+
+            def do_GET(self):
+                self._serve(True)
+
+            def do_HEAD(self):
+                self._serve(False)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def release_archives(release: Path) -> dict[str, bytes]:
+    """The release as the hub holds it: the full set as a tar split into part_aa.., MiniBench as a .tar.gz."""
+    import io
+    import tarfile
+
+    blob = io.BytesIO()
+    with tarfile.open(fileobj=blob, mode="w") as tar:
+        tar.add(release / "final_bench", arcname="final_bench")
+    data = blob.getvalue()
+    size = len(data) // 3 + 1
+    files = {f"part_a{letter}": data[n * size:(n + 1) * size] for n, letter in enumerate("abc")}
+    mini = io.BytesIO()
+    with tarfile.open(fileobj=mini, mode="w:gz") as tar:
+        tar.add(release / "minibench_final", arcname="minibench_final")
+    files["minibench.tar.gz"] = mini.getvalue()
+    return files

@@ -71,3 +71,33 @@ jurors:
     assert missing.returncode == 2 and "No jury is configured" in missing.stderr
     heuristic = run("jury", "check", "--jury", "heuristic")
     assert heuristic.returncode == 0 and "HEURISTIC" in heuristic.stdout
+
+
+def test_build_safebench_from_the_hub_and_from_a_local_release(tmp_path):
+    """`build safebench` downloads part_a? and minibench.tar.gz with huggingface_hub (a loopback hub
+    mirror stands in), concatenates, untars and builds; a local folder goes through the same builder."""
+    from helpers import HubMirror, release_archives, write_safebench_release
+
+    from lmms_safebench.benchmarks import safebench as sb
+
+    release = tmp_path / "release"
+    write_safebench_release(release, queries=1)
+    write_safebench_release(release, queries=1, scenarios=sb.SCENARIOS[:10], mini=True)
+    with HubMirror(sb.HUB_REPO, release_archives(release)) as hub:
+        env = {"HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "",
+               "HF_DATASETS_OFFLINE": "", "TRANSFORMERS_OFFLINE": "", "SAFEBENCH_OFFLINE": "",
+               "HF_HUB_DISABLE_XET": "1"}
+        out = run("build", "safebench", "--data-dir", str(tmp_path / "d"), env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "SafeBench full set built" in out.stdout and "queries: 23 (expected 2300)" in out.stdout
+    assert "SafeBench mini set built" in out.stdout and "queries: 10 (expected 500)" in out.stdout
+    assert {f"GET /datasets/{sb.HUB_REPO}/resolve/main/{n}" for n in ("part_aa", "part_ab", "part_ac",
+                                                                      "minibench.tar.gz")} <= set(hub.requests)
+    manifest = json.loads((tmp_path / "d" / "safebench" / "manifest.json").read_text())
+    assert manifest["source"] == {"type": "hub", "repo": sb.HUB_REPO}
+    local = run("build", "safebench", "--set", "mini", "--source", str(release), "--data-dir", str(tmp_path / "e"))
+    assert local.returncode == 0 and "SafeBench mini set built" in local.stdout and "full set" not in local.stdout
+    offline = run("build", "safebench", "--data-dir", str(tmp_path / "f"))
+    assert offline.returncode == 2 and "offline mode is on" in offline.stderr
+    wrong = run("build", "safebench", "--source", str(release), "--sd-images", str(tmp_path))
+    assert wrong.returncode == 2 and "--sd-images: only for `build mmsafetybench`" in wrong.stderr

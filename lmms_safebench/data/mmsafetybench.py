@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from .. import paths
 from ..benchmarks import mmsafetybench as mmsb
-from ..errors import DataError, DataNotBuiltError
+from ..errors import DataError
 from . import store, typography
 
 FORMAT_VERSION = 1
@@ -353,23 +353,10 @@ BUILD_COMMAND = "lmms-safebench build mmsafetybench"
 def ensure_built(data_root: Path | None = None) -> dict:
     """The manifest of the built dataset; builds it from the default source when it is missing and the
     network may be used; otherwise raises :class:`DataNotBuiltError` saying which command builds it."""
-    directory = store.benchmark_dir(mmsb.NAME, data_root)
-    manifest = store.read_manifest(directory)
-    if manifest is not None:
-        return manifest
-    if not paths.offline():
-        logger.info(f"MM-SafetyBench is not built in {directory}; building it from {mmsb.UPSTREAM_REPO}")
-        try:
-            build(data_root=data_root)
-            return store.read_manifest(directory)
-        except DataError as exc:
-            reason = f"building it from the default source failed: {exc}"
-    else:
-        reason = "offline mode is on, so it was not downloaded"
-    raise DataNotBuiltError(
-        f"MM-SafetyBench is not built in {directory} ({reason}).\n"
-        f"Build it with:  {BUILD_COMMAND} [--source PATH_OR_github|hub] [--sd-images OFFICIAL_IMG_DIR]\n"
-        "(SAFEBENCH_DATA chooses the data folder.)")
+    return store.ensure_built(
+        store.benchmark_dir(mmsb.NAME, data_root), "MM-SafetyBench", f"github ({mmsb.UPSTREAM_REPO})",
+        lambda: build(data_root=data_root),
+        f"{BUILD_COMMAND} [--source PATH_OR_github|hub] [--sd-images OFFICIAL_IMG_DIR]")
 
 
 def load_docs(selector: mmsb.Selector, data_root: Path | None = None):

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from .. import paths
-from ..errors import DataError
+from ..errors import DataError, DataNotBuiltError
 
 MANIFEST = "manifest.json"
 
@@ -57,6 +57,27 @@ class StagingDir:
         if backup is not None:
             shutil.rmtree(backup, ignore_errors=True)
         return False
+
+
+def ensure_built(directory: Path, what: str, source: str, build, how: str) -> dict:
+    """The manifest in ``directory``. When it is missing and the network may be used, ``build()`` from
+    ``source`` first; otherwise (or when that fails) raise :class:`DataNotBuiltError` with ``how`` to build it."""
+    from loguru import logger
+
+    manifest = read_manifest(directory)
+    if manifest is not None:
+        return manifest
+    if not paths.offline():
+        logger.info(f"{what} is not built in {directory}; building it from {source}")
+        try:
+            build()
+            return read_manifest(directory)
+        except DataError as exc:
+            reason = f"building it from {source} failed: {exc}"
+    else:
+        reason = "offline mode is on, so it was not downloaded"
+    raise DataNotBuiltError(f"{what} is not built in {directory} ({reason}).\nBuild it with:  {how}\n"
+                            "(SAFEBENCH_DATA chooses the data folder.)")
 
 
 @contextlib.contextmanager
