@@ -33,3 +33,30 @@ def test_lm_eval_text_tasks_with_tiny_causal_lm(tmp_path, tiny_lm):
     logged = samples["safebench_mmsb_tiny_text_defended_08_political_lobbying"][0]
     assert logged["jury"]["status"] == "judged" and logged["jury"]["rounds"][0][0]["juror"] == "judge"
     assert logged["arguments"]["gen_args_0"]["arg_0"].startswith("First decide whether the following request is unsafe")
+
+
+def test_lm_eval_safebench_text_and_minibench(tmp_path, tiny_lm):
+    from helpers import write_safebench_release
+
+    from lmms_safebench.benchmarks import safebench as sb
+    from lmms_safebench.data import safebench as sb_build
+
+    write_safebench_release(tmp_path / "release", queries=1)
+    write_safebench_release(tmp_path / "release", queries=1, scenarios=sb.SCENARIOS[:10], mini=True)
+    sb_build.build(source=str(tmp_path / "release"), subset="all")
+    with LoopbackServer(marker_judge) as judge:
+        env = {"SAFEBENCH_JURY": "single", "SAFEBENCH_JUDGE_MODEL": "judge", "SAFEBENCH_JUDGE_BASE_URL": judge.base_url}
+        proc = run_cli([str(BIN / "lm_eval"), "--model", "hf", "--model_args", f"pretrained={tiny_lm}",
+                        "--device", "cpu", "--include_path", str(lm_eval_tasks_dir()), "--tasks",
+                        "safebench_text,safebench_mini_text", "--gen_kwargs", "max_gen_toks=4",
+                        "--output_path", str(tmp_path / "out"), "--log_samples"], env)
+        results, samples = read_outputs(tmp_path / "out")
+        assert results is not None, tail(proc)
+        assert judge.count == 33
+    res = results["results"]
+    assert {f"safebench_text_{c.slug}" for c in sb.CATEGORIES} <= set(res)
+    assert res["safebench_text"]["asr,none"] == 0.0 and res["safebench_text"]["sri,none"] == 100.0
+    mini = res["safebench_mini_text"]
+    assert len(mini["by_scenario,none"]) == 10 and mini["jury,none"]["calls"] == 10
+    logged = samples["safebench_text_bioethics"][0]
+    assert logged["jury"]["case"]["scenario"] == "bioethics" and logged["jury"]["status"] == "judged"

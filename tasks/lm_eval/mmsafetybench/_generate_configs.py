@@ -14,34 +14,15 @@ import sys
 from pathlib import Path
 
 from lmms_safebench.benchmarks.mmsafetybench import SCENARIOS
-from lmms_safebench.taskgen import HEADER, group_yaml, metric_list_yaml, scenario_yaml, write_all
+from lmms_safebench.hooks import METRICS as _ALL_METRICS
+from lmms_safebench.taskgen import group_yaml, lm_eval_template, scenario_yaml, write_all
 
 SCRIPT = "_generate_configs.py"
+METRICS = _ALL_METRICS["mmsafetybench"]
 VERSION = "0.1"
 
-TEMPLATE = """\
-# Shared by every MM-SafetyBench text task for lm-eval. custom_dataset reads the task's slice (named
-# by dataset_kwargs.selector) from the local data folder built by `lmms-safebench build mmsafetybench`,
-# and fails before inference when no jury is configured.
-custom_dataset: !function utils.load_docs
-test_split: test
-output_type: generate_until
-doc_to_text: !function utils.doc_to_text
-doc_to_target: ""
-process_results: !function utils.process_results
-generation_kwargs:
-  until: []
-  max_gen_toks: 512
-  do_sample: false
-  temperature: 0.0
-{metric_list}metadata:
-  version: {version}
-"""
-
-
 def files() -> dict[str, str]:
-    out = {"_default_template_yaml": HEADER.format(script=SCRIPT)
-           + TEMPLATE.format(metric_list=metric_list_yaml(), version=VERSION)}
+    out = {"_default_template_yaml": lm_eval_template(SCRIPT, "mmsafetybench", "MM-SafetyBench", METRICS, VERSION)}
     for subset in ("full", "tiny"):
         for prompt in ("plain", "defended"):
             group = "safebench_mmsb" + ("_tiny" if subset == "tiny" else "") + "_text"
@@ -55,7 +36,7 @@ def files() -> dict[str, str]:
                 tasks.append(task)
                 out[f"{folder}/{task}.yaml"] = scenario_yaml(
                     SCRIPT, task, sc.upstream, ["dataset_kwargs:", f"  selector: text.{subset}.{prompt}.{sc.slug}"])
-            out[f"_{group}.yaml"] = group_yaml(SCRIPT, group, title, tasks, False, VERSION)
+            out[f"_{group}.yaml"] = group_yaml(SCRIPT, group, title, tasks, METRICS, False, VERSION)
     return out
 
 

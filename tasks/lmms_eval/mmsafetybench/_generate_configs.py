@@ -15,37 +15,19 @@ import sys
 from pathlib import Path
 
 from lmms_safebench.benchmarks.mmsafetybench import IMAGE_KINDS, SCENARIOS
-from lmms_safebench.taskgen import HEADER, group_yaml, metric_list_yaml, scenario_yaml, write_all
+from lmms_safebench.hooks import METRICS as _ALL_METRICS
+from lmms_safebench.taskgen import group_yaml, lmms_eval_template, scenario_yaml, write_all
 
 SCRIPT = "_generate_configs.py"
+METRICS = _ALL_METRICS["mmsafetybench"]
 VERSION = "0.1"
 KIND_TITLES = {"sd": "SD", "typo": "TYPO", "sd_typo": "SD+TYPO", "text": "text-only"}
 
-TEMPLATE = """\
-# Shared by every MM-SafetyBench task. The dataset loaded here is a one-row placeholder: process_docs
-# reads the task's slice (named by dataset_name) from the local data folder built by
-# `lmms-safebench build mmsafetybench`, and fails before inference when no jury is configured.
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: _placeholder.jsonl
-test_split: test
-output_type: generate_until
-process_docs: !function utils.process_docs
-doc_to_visual: !function utils.doc_to_visual
-doc_to_text: !function utils.doc_to_text
-doc_to_target: ""
-process_results: !function utils.process_results
-generation_kwargs:
-  max_new_tokens: 512
-  temperature: 0
-  do_sample: false
+MODEL_BLOCKS = """\
 lmms_eval_specific_kwargs:
   default:
     pre_prompt: ""
     post_prompt: ""
-{metric_list}metadata:
-  version: {version}
 """
 
 
@@ -62,8 +44,8 @@ def variants():
 
 
 def files() -> dict[str, str]:
-    out = {"_default_template_yaml": HEADER.format(script=SCRIPT)
-           + TEMPLATE.format(metric_list=metric_list_yaml(), version=VERSION)}
+    out = {"_default_template_yaml": lmms_eval_template(SCRIPT, "mmsafetybench", "MM-SafetyBench", METRICS, VERSION,
+                                                        MODEL_BLOCKS)}
     umbrella = {"full": [], "tiny": []}
     for subset, kind, prompt, group, folder, title in variants():
         tasks = []
@@ -72,13 +54,13 @@ def files() -> dict[str, str]:
             tasks.append(task)
             out[f"{folder}/{task}.yaml"] = scenario_yaml(SCRIPT, task, sc.upstream,
                                                          [f"dataset_name: {kind}.{subset}.{prompt}.{sc.slug}"])
-        out[f"_{group}.yaml"] = group_yaml(SCRIPT, group, title, tasks, True, VERSION)
+        out[f"_{group}.yaml"] = group_yaml(SCRIPT, group, title, tasks, METRICS, True, VERSION)
         if prompt == "plain":
             umbrella[subset].append(group)
     out["_safebench_mmsb.yaml"] = group_yaml(SCRIPT, "safebench_mmsb", "MM-SafetyBench (all image kinds)",
-                                             umbrella["full"], True, VERSION)
+                                             umbrella["full"], METRICS, True, VERSION)
     out["_safebench_mmsb_tiny.yaml"] = group_yaml(SCRIPT, "safebench_mmsb_tiny", "MM-SafetyBench tiny (all kinds)",
-                                                  umbrella["tiny"], True, VERSION)
+                                                  umbrella["tiny"], METRICS, True, VERSION)
     return out
 
 

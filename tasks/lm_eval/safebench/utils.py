@@ -1,0 +1,10 @@
+"""Thin hooks for the SafeBench text tasks under lm-eval; the logic lives in ``lmms_safebench``."""
+
+from lmms_safebench import hooks as _hooks
+
+load_docs = _hooks.sb_custom_dataset
+doc_to_text = _hooks.sb_doc_to_text
+process_results = _hooks.sb_process_results
+
+# One aggregation per metric of the template's metric_list, generated from the same tables.
+globals().update(_hooks.task_aggregations())
