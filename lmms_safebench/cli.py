@@ -3,6 +3,7 @@
     lmms-safebench build mmsafetybench [--source SRC] [--sd-images DIR] [--data-dir DIR] [--pairing K=F,...]
                                        [--font TTF] [--tiny-list FILE]
     lmms-safebench build safebench [--source hub|hub:REPO|PATH] [--set full|mini|all] [--data-dir DIR]
+    lmms-safebench judge RUN_FOLDER... [--jury SPEC] [--output DIR] [--concurrency N] [--endpoint-limit N]
     lmms-safebench tasks-dir [--harness lm-eval|lmms-eval]
     lmms-safebench jury check [--jury SPEC] [--no-call]
     lmms-safebench jury show [--jury SPEC]
@@ -39,6 +40,33 @@ def _cmd_build(args) -> int:
             print(report.summary())
         return 0
     raise SafebenchError(f"unknown benchmark {args.benchmark!r}")
+
+
+def _cmd_judge(args) -> int:
+    from . import rejudge
+
+    if args.concurrency < 1 or (args.endpoint_limit is not None and args.endpoint_limit < 1):
+        raise SafebenchError("--concurrency and --endpoint-limit must be at least 1")
+    try:
+        summary = rejudge.judge_folders(args.runs, args.output, jury=args.jury, concurrency=args.concurrency,
+                                        endpoint_limit=args.endpoint_limit, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print("interrupted: every finished juror call is cached; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    for path in summary["written"]:
+        print(f"wrote {path}")
+    for name, acc in summary["accounting"].items():
+        calls = sum(j["calls"] for j in acc["jurors"].values())
+        hits = sum(j["cache_hits"] for j in acc["jurors"].values())
+        print(f"jury {name}: samples {acc['counts']}, juror calls {calls}, cache hits {hits}")
+    print(f"{summary['samples']} samples in {summary['seconds']:.1f} s")
+    if summary["problems"]:
+        print(f"{len(summary['problems'])} sample(s) could not be judged (counted as unjudged):", file=sys.stderr)
+        for problem in summary["problems"][:20]:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _cmd_tasks_dir(args) -> int:
@@ -129,6 +157,21 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--font", default=None, help="mmsafetybench only: TrueType font for typography images (default: Liberation Sans)")
     build.add_argument("--tiny-list", default=None, help="mmsafetybench only: TinyVersion_ID_List.json, when it is not next to the questions")
     build.set_defaults(func=_cmd_build)
+
+    judge = sub.add_parser("judge", help="judge the answers that runs logged (--log_samples), without the model")
+    judge.add_argument("runs", nargs="+", metavar="RUN_FOLDER",
+                       help="folders of lmms-eval or lm-eval output (--output_path), searched recursively")
+    judge.add_argument("--jury", default=None,
+                       help="a jury YAML or built-in name (default: $SAFEBENCH_JURY, else each benchmark's default "
+                            "protocol on the $SAFEBENCH_JUDGE_MODEL endpoint)")
+    judge.add_argument("--output", default="judged",
+                       help="where to write the judged runs, one folder per model (default: ./judged)")
+    judge.add_argument("--concurrency", type=int, default=64,
+                       help="juror calls in flight in total, and samples judged at once (default: 64)")
+    judge.add_argument("--endpoint-limit", type=int, default=None,
+                       help="juror calls in flight per endpoint (default: each juror's max_in_flight)")
+    judge.add_argument("--no-progress", action="store_true", help="no progress bar")
+    judge.set_defaults(func=_cmd_judge)
 
     tasks_dir = sub.add_parser("tasks-dir", help="print the task folder to pass as --include_path")
     tasks_dir.add_argument("--harness", choices=["lm-eval", "lmms-eval"], default="lm-eval",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 
 from loguru import logger
 
@@ -58,24 +59,72 @@ def require_jury(default_protocol: str) -> None:
         runtime.get_jury(default_protocol)
 
 
-def judge_answer(*, results, key: str, question: str, criterion: Criterion, scenario: str, category: str,
-                 default_protocol: str, metric_names) -> dict:
-    answer = results[0] if isinstance(results, (list, tuple)) and results else results
-    if isinstance(answer, (list, tuple)):  # some loaders wrap generations once more
+@dataclass(frozen=True)
+class CaseSpec:
+    """Everything about a sample the jury and the metrics need, except the answer. Built from a
+    document (inline, or re-judging with the dataset) or from a logged verdict's ``case`` record."""
+
+    key: str
+    question: str
+    criterion: Criterion
+    scenario: str
+    category: str  # the averaging unit: a SafeBench category, or the scenario itself
+    protocol: str  # the benchmark's default protocol when only a judge endpoint is configured
+    table: str  # which METRICS table the task reports
+
+    def logged(self) -> dict:
+        return {"key": self.key, "scenario": self.scenario, "category": self.category, "question": self.question}
+
+
+def answer_text(results) -> str:
+    """The model's answer from what a harness hands over or logs (a string, or nested one-item lists)."""
+    answer = results
+    while isinstance(answer, (list, tuple)):
         answer = answer[0] if answer else ""
+    return answer if isinstance(answer, str) else ("" if answer is None else str(answer))
+
+
+def judge_case(spec: CaseSpec, answer: str, jury=None) -> dict:
+    """``{metric name: per-sample value}`` for ``spec``'s table. Never raises."""
     try:
-        jury = runtime.get_jury(default_protocol)
-        judged = jury.judge(Case(key=key, question=question, answer=answer, criterion=criterion,
-                                 scenario=scenario)).to_dict()
+        jury = jury or runtime.get_jury(spec.protocol)
+        judged = jury.judge(Case(key=spec.key, question=spec.question, answer=answer, criterion=spec.criterion,
+                                 scenario=spec.scenario)).to_dict()
     except Exception as exc:  # configuration vanished mid-run, or a bug: count it, never raise
-        logger.exception(f"could not judge {key}")
+        logger.exception(f"could not judge {spec.key}")
         judged = JudgedSample(UNJUDGED, reason=f"{type(exc).__name__}: {exc}").to_dict()
     # lmms-eval's sample logs drop the document, so the verdict carries what identifies the case: enough to
     # re-judge the logged answer later (lmms-safebench judge) without the dataset.
-    judged["case"] = {"key": key, "scenario": scenario, "category": category, "question": question}
-    refusal = None if judged["status"] == "inference_failed" else is_refusal(answer if isinstance(answer, str) else "")
-    outcome = metrics.outcome(judged, refusal, scenario, category)
-    return {name: (judged if name == "jury" else outcome) for name in metric_names}
+    judged["case"] = spec.logged()
+    refusal = None if judged["status"] == "inference_failed" else is_refusal(answer)
+    outcome = metrics.outcome(judged, refusal, spec.scenario, spec.category)
+    return {name: (judged if name == "jury" else outcome) for name in METRICS[spec.table]}
+
+
+def _malformed(table: str, reason: str, scenario: str) -> dict:
+    judged = JudgedSample(UNJUDGED, reason=reason).to_dict()
+    outcome = metrics.outcome(judged, None, scenario, scenario)
+    return {name: (judged if name == "jury" else outcome) for name in METRICS[table]}
+
+
+def case_for_doc(doc: dict) -> CaseSpec:
+    """The case of a document of either benchmark (raises ValueError when it is malformed)."""
+    return sb_case(doc) if "modality" in doc else mmsb_case(doc)
+
+
+def case_from_logged(case: dict) -> CaseSpec:
+    """Rebuild a case from the ``case`` record of a logged verdict (its key names the benchmark)."""
+    from .benchmarks import safebench as sb
+
+    key, scenario = str(case.get("key", "")), str(case.get("scenario", ""))
+    if key.startswith("mmsafetybench/") and scenario in mmsb.BY_SLUG:
+        return CaseSpec(key, case.get("question", ""), mmsb.BY_SLUG[scenario].criterion, scenario,
+                        case.get("category", scenario), "single", "mmsafetybench")
+    if key.startswith("safebench/") and scenario in sb.BY_SLUG:
+        table = "safebench_mini" if key.startswith(f"safebench/{sb.MINI}/") else "safebench"
+        return CaseSpec(key, case.get("question", ""), sb.CRITERION, scenario, case.get("category", scenario),
+                        "jury", table)
+    raise ValueError(f"not a case of this package: key {key!r}, scenario {scenario!r}")
 
 
 # ------------------------------------------------------------------------------------------ MM-SafetyBench
@@ -119,16 +168,20 @@ def mmsb_doc_to_text(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -
     return f"{kwargs.get('pre_prompt', '')}{mmsb.query_text(doc)}{kwargs.get('post_prompt', '')}"
 
 
-def mmsb_process_results(doc: dict, results) -> dict:
+def mmsb_case(doc: dict) -> CaseSpec:
     sc = mmsb.BY_SLUG.get(doc.get("scenario_slug"))
-    if sc is None:  # a malformed document: count it, do not raise
-        judged = JudgedSample(UNJUDGED, reason=f"unknown scenario {doc.get('scenario_slug')!r}").to_dict()
-        outcome = metrics.outcome(judged, None, str(doc.get("scenario_slug")), str(doc.get("scenario_slug")))
-        return {name: (judged if name == "jury" else outcome) for name in METRICS["mmsafetybench"]}
-    return judge_answer(results=results, key=f"mmsafetybench/{sc.upstream}/{doc.get('id')}",
-                        question=doc.get("question") or doc.get("query", ""), criterion=sc.criterion,
-                        scenario=sc.slug, category=sc.slug, default_protocol="single",
-                        metric_names=METRICS["mmsafetybench"])
+    if sc is None:
+        raise ValueError(f"unknown MM-SafetyBench scenario {doc.get('scenario_slug')!r}")
+    return CaseSpec(f"mmsafetybench/{sc.upstream}/{doc.get('id')}", doc.get("question") or doc.get("query", ""),
+                    sc.criterion, sc.slug, sc.slug, "single", "mmsafetybench")
+
+
+def mmsb_process_results(doc: dict, results) -> dict:
+    try:
+        spec = mmsb_case(doc)
+    except ValueError as exc:  # a malformed document: count it, do not raise
+        return _malformed("mmsafetybench", str(exc), str(doc.get("scenario_slug")))
+    return judge_case(spec, answer_text(results))
 
 
 # ------------------------------------------------------------------------------------------ SafeBench
@@ -228,18 +281,23 @@ def sb_doc_to_messages(doc: dict, lmms_eval_specific_kwargs: dict | None = None)
     return [{"role": "user", "content": content}]
 
 
-def sb_process_results(doc: dict, results) -> dict:
+def sb_case(doc: dict) -> CaseSpec:
     from .benchmarks import safebench as sb
 
-    mini = doc.get("set") == sb.MINI
-    table = METRICS["safebench_mini" if mini else "safebench"]
     scenario = sb.BY_SLUG.get(doc.get("scenario_slug"))
     if scenario is None:
-        judged = JudgedSample(UNJUDGED, reason=f"unknown scenario {doc.get('scenario_slug')!r}").to_dict()
-        outcome = metrics.outcome(judged, None, str(doc.get("scenario_slug")), str(doc.get("scenario_slug")))
-        return {name: (judged if name == "jury" else outcome) for name in table}
+        raise ValueError(f"unknown SafeBench scenario {doc.get('scenario_slug')!r}")
+    mini = doc.get("set") == sb.MINI
     # MiniBench's published averages are means over its scenarios: each scenario is its own unit there.
     unit = scenario.slug if mini else scenario.category.slug
-    return judge_answer(results=results, key=f"safebench/{doc.get('set')}/{doc.get('id')}", question=doc["query"],
-                        criterion=sb.CRITERION, scenario=scenario.slug, category=unit, default_protocol="jury",
-                        metric_names=table)
+    return CaseSpec(f"safebench/{doc.get('set')}/{doc.get('id')}", doc["query"], sb.CRITERION, scenario.slug, unit,
+                    "jury", "safebench_mini" if mini else "safebench")
+
+
+def sb_process_results(doc: dict, results) -> dict:
+    try:
+        spec = sb_case(doc)
+    except (ValueError, KeyError) as exc:
+        table = "safebench_mini" if doc.get("set") == "mini" else "safebench"
+        return _malformed(table, str(exc), str(doc.get("scenario_slug")))
+    return judge_case(spec, answer_text(results))

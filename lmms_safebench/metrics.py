@@ -182,7 +182,10 @@ def agreement_sums(records: list[dict], which: int) -> dict:
 
 
 def agreement(sums: dict) -> dict:
-    """Fleiss' kappa and the share of unanimous samples from :func:`agreement_sums` (NaN when undefined)."""
+    """Fleiss' kappa and the share of unanimous samples from :func:`agreement_sums` (NaN when undefined).
+    Sums are rounded to 9 decimals so that the order in which samples and tasks were added (threads,
+    groups, a later re-judge) cannot change the last bits of the result."""
+    sums = {key: round(value, 9) for key, value in sums.items()}
     n = sums["samples"]
     if not n:
         return {**sums, "fleiss_kappa": math.nan, "unanimous_share": math.nan}

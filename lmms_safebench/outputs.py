@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _LMMS_SAMPLES = re.compile(r"^(?P<ts>\d{8}_\d{6})_samples_(?P<task>.+)\.jsonl$")
@@ -42,3 +43,66 @@ def read_jsonl(path: str | Path) -> list[dict]:
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"{path}:{number}: not a JSON line ({exc})") from None
     return records
+
+
+# ------------------------------------------------------------------------------------------ runs
+
+_LMMS_RESULTS = re.compile(r"^(?P<ts>\d{8}_\d{6})_results\.json$")
+_LM_RESULTS = re.compile(r"^results_(?P<ts>\d{4}-\d{2}-\d{2}T[\d\-.]+)\.json$")
+
+
+@dataclass
+class Run:
+    """One evaluation: the results file and per-task sample files that share a folder and a time stamp."""
+
+    directory: Path
+    stamp: str
+    results_path: Path | None = None
+    samples: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        return f"{self.directory}/{self.stamp}"
+
+    def results(self) -> dict:
+        if self.results_path is None:
+            return {}
+        try:
+            return json.loads(self.results_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{self.results_path}: unreadable results file ({exc})") from None
+
+    def model_name(self) -> str:
+        """The model as the run names it: ``pretrained=``/``model=`` of its model_args, else the folder."""
+        results = self.results()
+        if results.get("lmms_safebench", {}).get("model"):
+            return results["lmms_safebench"]["model"]
+        args = (results.get("config") or {}).get("model_args") or ""
+        if isinstance(args, dict):
+            args = ",".join(f"{k}={v}" for k, v in args.items())
+        for part in str(args).split(","):
+            key, _, value = part.partition("=")
+            value = value.strip().rstrip("/")
+            if key.strip() in ("pretrained", "model", "model_version", "model_id") and value:
+                return Path(value).name if Path(value).is_dir() else value  # a local folder: its name
+        return results.get("model_name") or self.directory.name
+
+
+def find_runs(folder: str | Path) -> list[Run]:
+    """Every run under ``folder`` (lmms-eval, lm-eval or ``lmms-safebench judge`` output), oldest first."""
+    runs: dict[tuple[Path, str], Run] = {}
+    folder = Path(folder)
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file():
+            continue
+        name = path.name
+        match = _LMMS_RESULTS.match(name) or _LM_RESULTS.match(name)
+        if match:
+            run = runs.setdefault((path.parent, match.group("ts")), Run(path.parent, match.group("ts")))
+            run.results_path = path
+            continue
+        match = _LMMS_SAMPLES.match(name) or _LM_SAMPLES.match(name)
+        if match:
+            run = runs.setdefault((path.parent, match.group("ts")), Run(path.parent, match.group("ts")))
+            run.samples[match.group("task")] = path
+    return sorted(runs.values(), key=lambda r: (str(r.directory), r.stamp))

@@ -60,3 +60,16 @@ def test_lm_eval_safebench_text_and_minibench(tmp_path, tiny_lm):
     assert len(mini["by_scenario,none"]) == 10 and mini["jury,none"]["calls"] == 10
     logged = samples["safebench_text_bioethics"][0]
     assert logged["jury"]["case"]["scenario"] == "bioethics" and logged["jury"]["status"] == "judged"
+    # lm-eval keeps each document in its log: a re-judge needs no dataset and gives the same task values.
+    with LoopbackServer(marker_judge) as judge:
+        env["SAFEBENCH_JUDGE_BASE_URL"] = judge.base_url
+        env["SAFEBENCH_CACHE"] = str(tmp_path / "fresh-cache")
+        env["SAFEBENCH_DATA"] = str(tmp_path / "no-data-here")
+        proc = run_cli([str(BIN / "lmms-safebench"), "judge", "--no-progress", str(tmp_path / "out"), "--output",
+                        str(tmp_path / "judged")], env)
+        assert proc.returncode == 0 and judge.count == 33, tail(proc)
+    rejudged, _ = read_outputs(tmp_path / "judged")
+    assert len(samples) == 24
+    for task in samples:  # the tasks (lm-eval's groups average differently; see the task README)
+        for metric in ("asr", "sri", "judged", "refusal_rate", "unjudged", "inference_failed"):
+            assert rejudged["results"][task][f"{metric},none"] == res[task][f"{metric},none"], (task, metric)

@@ -326,19 +326,20 @@ def builtin_jury(name: str, default_protocol: str = "single") -> JuryConfig:
     raise ConfigError(f"unknown built-in jury {name!r}; built-ins: {BUILTIN_NAMES}")
 
 
-def resolve_jury_config(default_protocol: str = "single") -> JuryConfig:
-    """The jury a task uses: ``SAFEBENCH_JURY``, else the environment's judge, else an error.
+def resolve_jury_config(default_protocol: str = "single", spec: str | None = None) -> JuryConfig:
+    """The jury a task uses: ``spec`` (a file or built-in name; the ``--jury`` option), else
+    ``SAFEBENCH_JURY``, else the environment's judge, else an error.
 
     ``default_protocol`` is the benchmark's own: ``single`` (MM-SafetyBench) or ``jury`` (SafeBench's
     five-persona panel) when only a judge endpoint is given.
     """
-    spec = os.environ.get(ENV_JURY, "").strip()
+    spec = (spec or os.environ.get(ENV_JURY, "")).strip()
     if spec:
         if spec in BUILTIN_NAMES:
             return builtin_jury(spec, default_protocol)
         if Path(spec).expanduser().exists() or spec.endswith((".yaml", ".yml")):
             return load_jury_file(spec)
-        raise ConfigError(f"{ENV_JURY}={spec!r} is neither a file nor a built-in jury {BUILTIN_NAMES}")
+        raise ConfigError(f"jury {spec!r} is neither a file nor a built-in jury {BUILTIN_NAMES}")
     endpoint = env_endpoint()
     if endpoint is None:
         raise ConfigError(HOW_TO_CONFIGURE)

@@ -88,10 +88,12 @@ class JudgedSample:
 class Jury:
     """Thread-safe. One instance serves every task of a run (see :mod:`.runtime`)."""
 
-    def __init__(self, config: JuryConfig, cache: JudgeCache | None = None):
+    def __init__(self, config: JuryConfig, cache: JudgeCache | None = None, max_in_flight: int | None = None):
+        """``max_in_flight``: a limit on juror calls in flight across all endpoints (each endpoint
+        also has its own, the jurors' ``max_in_flight``)."""
         self.config = config
         self.cache = cache
-        self.limiter = EndpointLimiter()
+        self.limiter = EndpointLimiter(max_in_flight)
         self.jurors = [make_juror(j, cache, self.limiter) for j in config.jurors]
         workers = max(4, min(512, sum(j.max_in_flight for j in config.jurors)))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="safebench-juror")

@@ -75,21 +75,41 @@ def call_with_retries(request, *, max_attempts: int, base_delay: float, on_retry
 
 
 class EndpointLimiter:
-    """One semaphore per endpoint: at most ``limit`` requests in flight to it, across all threads."""
+    """At most ``limit`` requests in flight per endpoint and, when ``total`` is set, at most ``total``
+    across all endpoints (``lmms-safebench judge --concurrency``), across all threads."""
 
-    def __init__(self):
+    def __init__(self, total: int | None = None):
         self._lock = threading.Lock()
         self._semaphores: dict[str, threading.BoundedSemaphore] = {}
         self._limits: dict[str, int] = {}
+        self.total = total
+        self._total = threading.BoundedSemaphore(total) if total else None
 
-    def slot(self, endpoint: str, limit: int) -> threading.BoundedSemaphore:
+    def slot(self, endpoint: str, limit: int) -> _Slot:
+        """A context manager holding one request slot of ``endpoint`` (and of the total)."""
         with self._lock:
             semaphore = self._semaphores.get(endpoint)
             if semaphore is None:
                 semaphore = threading.BoundedSemaphore(limit)
                 self._semaphores[endpoint] = semaphore
                 self._limits[endpoint] = limit
-            return semaphore
+        return _Slot(semaphore, self._total)
 
     def limit(self, endpoint: str) -> int | None:
         return self._limits.get(endpoint)
+
+
+class _Slot:
+    def __init__(self, endpoint: threading.BoundedSemaphore, total: threading.BoundedSemaphore | None):
+        self._endpoint, self._total = endpoint, total
+
+    def __enter__(self):
+        self._endpoint.acquire()
+        if self._total is not None:
+            self._total.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        if self._total is not None:
+            self._total.release()
+        self._endpoint.release()

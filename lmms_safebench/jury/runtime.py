@@ -27,7 +27,7 @@ def cache_enabled() -> bool:
     return os.environ.get("SAFEBENCH_JUDGE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
-def _shared_cache() -> JudgeCache | None:
+def shared_cache() -> JudgeCache | None:
     if not cache_enabled():
         return None
     path = str(paths.judge_cache_path())
@@ -40,7 +40,7 @@ def jury_for(config: JuryConfig) -> Jury:
     with _lock:
         jury = _juries.get(config.identity)
         if jury is None:
-            cache = _shared_cache()
+            cache = shared_cache()
             jury = Jury(config, cache)
             _juries[config.identity] = jury
             kind = "HEURISTIC (refusal patterns, not an LLM judge)" if config.is_heuristic else config.protocol

@@ -1,0 +1,67 @@
+"""The package's tasks and groups, read from the task YAMLs themselves.
+
+Offline re-judging needs what a harness knows at run time: which slice of data a task reads (to
+recover documents that a ``--predict_only`` log does not keep) and which tasks a group averages.
+Reading the generated YAMLs, rather than repeating their naming rules, keeps one source of truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from ._discovery import lm_eval_tasks_dir, lmms_eval_tasks_dir
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    name: str
+    benchmark: str  # "mmsafetybench" | "safebench"
+    selector: str  # the slice of the local dataset, e.g. "image.full.default.bias"
+
+
+class _Loader(yaml.SafeLoader):
+    """Reads task YAMLs without importing their hooks: ``!function x.y`` stays the string ``x.y``."""
+
+
+_Loader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
+
+
+def _read(path: Path) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=_Loader) or {}
+
+
+@lru_cache(maxsize=1)
+def index() -> tuple[dict[str, TaskInfo], dict[str, tuple[str, ...]]]:
+    """``(tasks, groups)``: ``{task: TaskInfo}`` and ``{group: child names}`` over both harnesses' folders."""
+    tasks: dict[str, TaskInfo] = {}
+    groups: dict[str, tuple[str, ...]] = {}
+    for root in (lmms_eval_tasks_dir(), lm_eval_tasks_dir()):
+        for path in sorted(Path(root).rglob("*.yaml")):
+            config = _read(path)
+            benchmark = path.relative_to(root).parts[0]
+            if "group" in config:
+                groups[config["group"]] = tuple(config.get("task") or ())
+            elif "task" in config:
+                selector = config.get("dataset_name") or (config.get("dataset_kwargs") or {}).get("selector")
+                if selector:
+                    tasks[config["task"]] = TaskInfo(config["task"], benchmark, selector)
+    return tasks, groups
+
+
+def complete_groups(present: set[str]) -> dict[str, tuple[str, ...]]:
+    """The groups all of whose tasks (recursively) are in ``present``, children before parents."""
+    _, groups = index()
+    done: dict[str, tuple[str, ...]] = {}
+    changed = True
+    while changed:
+        changed = False
+        for group, children in groups.items():
+            if group not in done and children and all(c in present or c in done for c in children):
+                done[group] = children
+                changed = True
+    return done
