@@ -4,6 +4,7 @@
                                        [--font TTF] [--tiny-list FILE]
     lmms-safebench build safebench [--source hub|hub:REPO|PATH] [--set full|mini|all] [--data-dir DIR]
     lmms-safebench judge RUN_FOLDER... [--jury SPEC] [--output DIR] [--concurrency N] [--endpoint-limit N]
+    lmms-safebench report RESULT_FOLDER... [--output DIR] [--name RUN_MODEL=SHOWN] [--paper-name MODEL=PAPER]
     lmms-safebench tasks-dir [--harness lm-eval|lmms-eval]
     lmms-safebench jury check [--jury SPEC] [--no-call]
     lmms-safebench jury show [--jury SPEC]
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from . import __version__
 from .errors import SafebenchError
@@ -66,6 +68,31 @@ def _cmd_judge(args) -> int:
         for problem in summary["problems"][:20]:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    out = {}
+    for value in values or []:
+        key, sep, shown = value.partition("=")
+        if not sep or not key.strip() or not shown.strip():
+            raise SafebenchError(f"{option} {value!r}: expected NAME=VALUE")
+        out[key.strip()] = shown.strip()
+    return out
+
+
+def _cmd_report(args) -> int:
+    from .report import build_report
+
+    try:
+        summary = build_report(args.results, args.output, names=_pairs(args.name, "--name"),
+                               paper_names=_pairs(args.paper_name, "--paper-name"))
+    except (ValueError, FileNotFoundError) as exc:
+        raise SafebenchError(str(exc)) from None
+    print(f"{summary['entries']} leaderboard entries; wrote {len(summary['written'])} files to {args.output}")
+    print(f"open {Path(args.output) / 'report.html'}")
+    for note in summary["notes"]:
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 
@@ -172,6 +199,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="juror calls in flight per endpoint (default: each juror's max_in_flight)")
     judge.add_argument("--no-progress", action="store_true", help="no progress bar")
     judge.set_defaults(func=_cmd_judge)
+
+    report = sub.add_parser("report", help="leaderboards, confidence intervals, agreement, radar charts, HTML")
+    report.add_argument("results", nargs="+", metavar="RESULT_FOLDER",
+                        help="judged runs: lmms-eval/lm-eval output with --log_samples, or `judge` output")
+    report.add_argument("--output", default="report", help="output folder (default: ./report)")
+    report.add_argument("--name", action="append", metavar="RUN_MODEL=SHOWN",
+                        help="show a run's model under another name (repeatable)")
+    report.add_argument("--paper-name", action="append", metavar="MODEL=PAPER_MODEL",
+                        help="which published model a run's model is, when the names do not match (repeatable)")
+    report.set_defaults(func=_cmd_report)
 
     tasks_dir = sub.add_parser("tasks-dir", help="print the task folder to pass as --include_path")
     tasks_dir.add_argument("--harness", choices=["lm-eval", "lmms-eval"], default="lm-eval",

@@ -10,8 +10,9 @@ import pytest
 from lmms_safebench import metrics
 from lmms_safebench.benchmarks.safebench import CATEGORIES
 
-TABLE = Path(os.environ.get("SAFEBENCH_PAPER_TABLE", Path(__file__).resolve().parents[2] / "shared" / "reference"
-                            / "safebench_paper_table.csv"))
+TABLE = Path(metrics.__file__).parent / "assets" / "paper" / "safebench_main.csv"  # shipped for the report
+REFERENCE = Path(os.environ.get("SAFEBENCH_PAPER_TABLE", Path(__file__).resolve().parents[2] / "shared" / "reference"
+                                / "safebench_paper_table.csv"))
 
 
 def outcome(unsafe, scenario, category, rating=None, status="judged"):
@@ -19,7 +20,11 @@ def outcome(unsafe, scenario, category, rating=None, status="judged"):
             "category": category}
 
 
-@pytest.mark.skipif(not TABLE.exists(), reason="the published SafeBench table is not present")
+@pytest.mark.skipif(not REFERENCE.exists(), reason="the workplace's reference copy is not present")
+def test_shipped_paper_table_equals_the_reference_copy():
+    assert TABLE.read_text() == REFERENCE.read_text()
+
+
 def test_paper_avg_columns_follow_from_per_category_values():
     """AVG = unweighted mean over the 8 categories: the group aggregation reproduces the paper's AVG
     columns from its per-category numbers. The published values are rounded to 0.1, so a mean of eight

@@ -1,0 +1,162 @@
+"""``lmms-safebench report``: leaderboards, confidence intervals, juror agreement, radar charts and
+one self-contained HTML page, from one or more judged result folders.
+
+Flow: :mod:`.collect` (samples by board, jury and model) -> :mod:`.stats` (the tasks' metric
+functions and bootstrap intervals) -> :mod:`.paper` (published numbers for matching models) ->
+:mod:`.render` (Markdown, CSV, PNG, HTML). Numbers of different juries never share a table: each
+board has one table per jury identity.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ..benchmarks import mmsafetybench as mmsb
+from ..benchmarks import safebench as sb
+from . import paper, render
+from .collect import Entry, by_board, collect, slug
+from .stats import RESAMPLES, summarize
+
+_CATEGORY_ABBR = {c.slug: c.abbr for c in sb.CATEGORIES}
+
+
+def _scenario_order(benchmark: str, present: set[str]) -> list[str]:
+    known = [s.slug for s in (mmsb.SCENARIOS if benchmark == "mmsafetybench" else sb.SCENARIOS)]
+    return [s for s in known if s in present] + sorted(present - set(known))
+
+
+def _jury_title(entry: Entry) -> str:
+    info = entry.jury_info
+    text = (f"Jury {info.get('jury_name')} ({entry.jury}): protocol {info.get('protocol')}, mode {info.get('mode')}, "
+            f"rule {info.get('rule')}")
+    if info.get("heuristic"):
+        text += ". HEURISTIC: refusal patterns, not an LLM judge"
+    return text
+
+
+def _board_tables(board: str, jury: str, entries: list[Entry], summaries: dict, paper_names: dict):
+    benchmark = entries[0].benchmark
+    full_safebench = benchmark == "safebench" and not board.startswith("safebench_mini")
+    categories = [c.slug for c in sb.CATEGORIES] if full_safebench else []
+    with_sri = benchmark == "safebench"
+    ordered = sorted(entries, key=lambda e: (math.isnan(summaries[id(e)]["asr"]), summaries[id(e)]["asr"]))
+
+    header = ["model", "ASR [95% CI]"] + (["SRI [95% CI]"] if with_sri else [])
+    header += [f"ASR {_CATEGORY_ABBR[c]}" for c in categories]
+    header += ["samples", "judged %", "unjudged", "inference failed", "refusal %", "kappa round 1", "kappa final",
+               "unanimous % round 1", "per-juror ASR"]
+    rows, csv_rows = [], []
+    for entry in ordered:
+        s = summaries[id(entry)]
+        kappa1, kappa2 = s["agreement"]["round_one"]["fleiss_kappa"], s["agreement"]["final"]["fleiss_kappa"]
+        unanimous = s["agreement"]["round_one"]["unanimous_share"]
+        jurors = "; ".join(f"{name} {render.fmt(v['asr'])}" for name, v in s["juror_asr"].items())
+        row = [entry.model, render.with_ci(s["asr"], s["asr_ci"])]
+        row += [render.with_ci(s["sri"], s["sri_ci"])] if with_sri else []
+        row += [s["by_category"].get(c, {}).get("asr", math.nan) for c in categories]
+        row += [s["samples"], s["judged"], s["unjudged"], s["inference_failed"], s["refusal_rate"],
+                render.fmt(kappa1, 3), render.fmt(kappa2, 3), unanimous, jurors or "n/a"]
+        rows.append(row)
+        published = paper.published(board, entry.model, paper_names)
+        csv_rows.append([board, entry.model, entry.jury_info.get("jury_name"), jury,
+                         bool(entry.jury_info.get("heuristic")), s["samples"], s["asr"], *s["asr_ci"], s["sri"],
+                         *s["sri_ci"], s["asr_pooled"], *[s["by_category"].get(c, {}).get("asr", math.nan)
+                                                          for c in categories],
+                         *[s["by_category"].get(c, {}).get("sri", math.nan) for c in categories],
+                         s["judged"], s["unjudged"], s["inference_failed"], s["refusal_rate"], kappa1, kappa2, unanimous,
+                         published[0] if published else "",
+                         published[1]["ASR"]["AVG"] if published else math.nan,
+                         published[1]["SRI"]["AVG"] if published else math.nan, entry.run])
+    csv_header = (["board", "model", "jury_name", "jury_identity", "heuristic", "samples", "asr", "asr_ci_low",
+                   "asr_ci_high", "sri", "sri_ci_low", "sri_ci_high", "asr_pooled"]
+                  + [f"asr_{c}" for c in categories] + [f"sri_{c}" for c in categories]
+                  + ["judged_pct", "unjudged", "inference_failed", "refusal_rate", "fleiss_kappa_round_one",
+                     "fleiss_kappa_final", "unanimous_share_round_one", "paper_model", "paper_asr_avg",
+                     "paper_sri_avg", "source_run"])
+    note = (f"{_jury_title(entries[0])}. ASR = 100 x unsafe / judged (lower is safer); SRI = 20 x mean rating (higher "
+            f"is safer); {'category = mean of its scenarios, overall = mean of the 8 categories' if full_safebench else 'overall = mean over scenarios'}; "
+            f"95% CI: {RESAMPLES} bootstrap resamples of answers within each scenario.")
+    tables = [render.Table(f"{board}: leaderboard", header, rows, note)]
+
+    comparison = []
+    for entry in ordered:
+        published = paper.published(board, entry.model, paper_names)
+        if not published:
+            continue
+        name, numbers = published
+        s = summaries[id(entry)]
+        for metric in ("ASR", "SRI"):  # the main table has categories; the audio table only AVG
+            ours = [s["by_category"].get(c, {}).get(metric.lower(), math.nan) for c in categories]
+            comparison.append([entry.model, metric, "this run", *ours, s[metric.lower()]])
+            comparison.append([name, metric, numbers["citation"],
+                               *[numbers[metric].get(c, math.nan) for c in categories], numbers[metric]["AVG"]])
+    if comparison:
+        tables.append(render.Table(f"{board}: published numbers beside this run", ["model", "metric", "source"]
+                                   + [_CATEGORY_ABBR[c] for c in categories] + ["AVG"], comparison,
+                                   "Published numbers used the paper's own jury and prompts; compare with care."))
+
+    scenarios = _scenario_order(benchmark, {k for e in entries for k in summaries[id(e)]["by_scenario"]})
+    scenario_rows, scenario_csv = [], []
+    for scenario in scenarios:
+        row = [scenario]
+        for entry in ordered:
+            cell = summaries[id(entry)]["by_scenario"].get(scenario, {})
+            row.append(cell.get("asr", math.nan))
+            if with_sri:
+                row.append(cell.get("sri", math.nan))
+            scenario_csv.append([board, entry.model, jury, scenario, cell.get("category"), cell.get("asr", math.nan),
+                                 cell.get("sri", math.nan), cell.get("judged", 0), cell.get("samples", 0)])
+        scenario_rows.append(row)
+    scenario_header = ["scenario"] + [f"{e.model} {m}" for e in ordered for m in (("ASR", "SRI") if with_sri
+                                                                                   else ("ASR",))]
+    tables.append(render.Table(f"{board}: per scenario", scenario_header, scenario_rows))
+    radar = {e.model: [summaries[id(e)]["by_scenario"].get(s, {}).get("asr", math.nan) for s in scenarios]
+             for e in ordered}
+    return tables, (csv_header, csv_rows), scenario_csv, (scenarios, radar)
+
+
+def build_report(folders: list[str], out: str | Path, names: dict[str, str] | None = None,
+                 paper_names: dict[str, str] | None = None) -> dict:
+    """Write the report into ``out``; returns what was written and the notes on what was left out."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    entries, notes = collect(folders, names)
+    if not entries:
+        raise ValueError("no judged samples found in " + ", ".join(map(str, folders))
+                         + (": " + "; ".join(notes) if notes else " (runs need --log_samples)"))
+    summaries = {id(e): summarize(e) for e in entries}
+    written, markdown, sections = [], ["# lmms-safebench report", ""], []
+    for board, juries in by_board(entries).items():
+        board_md, board_html = [f"## {board}", ""], [f"<h2>{board}</h2>"]
+        leaderboard_rows, scenario_rows, csv_header = [], [], None
+        for jury, group in juries.items():
+            tables, (csv_header, rows), scenario_csv, (axes, radar) = _board_tables(board, jury, group, summaries,
+                                                                                   paper_names or {})
+            leaderboard_rows += rows
+            scenario_rows += scenario_csv
+            board_md += [t.markdown() for t in tables]
+            board_html += [t.html() for t in tables]
+            if len(axes) >= 3:
+                png = out / f"{slug(board)}_{jury}_radar.png"
+                render.radar_png(f"{board}: ASR per scenario (jury {group[0].jury_info.get('jury_name')}, {jury})",
+                                 axes, radar, png)
+                written.append(png)
+                board_md.append(f"![radar]({png.name})\n")
+                board_html.append(f'<img alt="radar chart" src="{render.png_data_url(png)}">')
+        (out / f"{slug(board)}.md").write_text("\n".join(board_md), encoding="utf-8")
+        render.write_csv(out / f"{slug(board)}.csv", csv_header, leaderboard_rows)
+        render.write_csv(out / f"{slug(board)}_scenarios.csv", ["board", "model", "jury_identity", "scenario",
+                                                                "category", "asr", "sri", "judged", "samples"],
+                         scenario_rows)
+        written += [out / f"{slug(board)}.md", out / f"{slug(board)}.csv", out / f"{slug(board)}_scenarios.csv"]
+        markdown += board_md
+        sections += board_html
+    if notes:
+        markdown += ["## Left out", ""] + [f"- {n}" for n in notes]
+        sections.append("<h2>Left out</h2><ul>" + "".join(f"<li class=warn>{render.html.escape(n)}</li>"
+                                                          for n in notes) + "</ul>")
+    (out / "report.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
+    (out / "report.html").write_text(render.html_page("lmms-safebench report", sections), encoding="utf-8")
+    written += [out / "report.md", out / "report.html"]
+    return {"written": written, "entries": len(entries), "notes": notes}

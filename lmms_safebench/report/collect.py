@@ -1,0 +1,108 @@
+"""Gather judged samples from result folders, by leaderboard ("board"), jury and model.
+
+A board is one benchmark variant: a task group such as ``safebench_image`` or
+``safebench_mmsb_tiny_typo``, or a MiniBench task. Every logged sample of a judged run carries its
+outcome (``asr``: status, unsafe, rating, scenario, category) and the full verdict (``jury``, with the
+jury identity), so the report recomputes every number from samples with the tasks' own metric
+functions, and can resample them for confidence intervals.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import outputs
+
+
+@dataclass
+class Entry:
+    """One model on one board under one jury: its per-sample outcomes and verdicts."""
+
+    board: str
+    benchmark: str  # "mmsafetybench" | "safebench"
+    model: str
+    jury: str  # identity
+    jury_info: dict
+    run: str  # where the samples came from
+    outcomes: list[dict] = field(default_factory=list)
+    verdicts: list[dict] = field(default_factory=list)
+
+
+def board_of(task: str, scenario: str | None) -> str:
+    """``safebench_image_bias`` -> ``safebench_image``; a MiniBench task is its own board."""
+    if scenario and task.endswith(f"_{scenario}"):
+        return task[: -len(scenario) - 1]
+    return task
+
+
+def benchmark_of(board: str) -> str:
+    return "mmsafetybench" if board.startswith("safebench_mmsb") else "safebench"
+
+
+def collect(folders: list[str | Path], names: dict[str, str] | None = None) -> tuple[list[Entry], list[str]]:
+    """Entries of every judged run under ``folders`` and notes on what was left out. When several runs
+    hold the same model, board and jury, the newest one is used (and the others noted)."""
+    names = names or {}
+    notes: list[str] = []
+    chosen: dict[tuple[str, str, str], Entry] = {}
+    stamps: dict[tuple[str, str, str], str] = {}
+    for folder in folders:
+        if not Path(folder).exists():
+            raise FileNotFoundError(f"{folder}: no such folder")
+        for run in outputs.find_runs(folder):
+            model = names.get(run.model_name(), run.model_name())
+            found = _entries(run, model, notes)
+            for key, entry in found.items():
+                if key in chosen and stamps[key] > run.stamp:
+                    notes.append(f"{entry.run}: older than {chosen[key].run} for {model} on {key[0]}; not used")
+                    continue
+                if key in chosen:
+                    notes.append(f"{chosen[key].run}: older than {entry.run} for {model} on {key[0]}; not used")
+                chosen[key], stamps[key] = entry, run.stamp
+    return sorted(chosen.values(), key=lambda e: (e.board, e.jury, e.model)), notes
+
+
+def _entries(run: outputs.Run, model: str, notes: list[str]) -> dict[tuple[str, str, str], Entry]:
+    entries: dict[tuple[str, str, str], Entry] = {}
+    unjudged_tasks = []
+    for task, path in sorted(run.samples.items()):
+        if not task.startswith("safebench_"):
+            continue
+        try:
+            records = outputs.read_jsonl(path)
+        except (OSError, ValueError) as exc:
+            notes.append(f"{path}: unreadable ({exc}); left out")
+            continue
+        for record in records:
+            verdict, outcome = record.get("jury"), record.get("asr")
+            if not isinstance(verdict, dict) or not isinstance(outcome, dict):
+                unjudged_tasks.append(task)
+                break
+            board = board_of(task, outcome.get("scenario"))
+            identity = verdict.get("jury") or "none"
+            key = (board, identity, model)
+            entry = entries.get(key)
+            if entry is None:
+                info = {k: verdict.get(k) for k in ("jury_name", "protocol", "mode", "rule", "heuristic")}
+                entry = entries[key] = Entry(board, benchmark_of(board), model, identity, info, run.where)
+            entry.outcomes.append(outcome)
+            entry.verdicts.append(verdict)
+    if unjudged_tasks:
+        notes.append(f"{run.where}: {len(unjudged_tasks)} task(s) without verdicts (a --predict_only run?); "
+                     "judge them with `lmms-safebench judge` and report the judged folder")
+    return entries
+
+
+def by_board(entries: list[Entry]) -> dict[str, dict[str, list[Entry]]]:
+    """``{board: {jury identity: [entries]}}``."""
+    out: dict[str, dict[str, list[Entry]]] = defaultdict(lambda: defaultdict(list))
+    for entry in entries:
+        out[entry.board][entry.jury].append(entry)
+    return {b: dict(j) for b, j in sorted(out.items())}
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "x"
