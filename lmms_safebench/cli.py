@@ -62,7 +62,7 @@ def _cmd_judge(args) -> int:
         calls = sum(j["calls"] for j in acc["jurors"].values())
         hits = sum(j["cache_hits"] for j in acc["jurors"].values())
         print(f"jury {name}: samples {acc['counts']}, juror calls {calls}, cache hits {hits}")
-    print(f"{summary['samples']} samples in {summary['seconds']:.1f} s")
+    print(f"{summary['samples']} samples in {summary['seconds']:.2f} s")
     if summary["problems"]:
         print(f"{len(summary['problems'])} sample(s) could not be judged (counted as unjudged):", file=sys.stderr)
         for problem in summary["problems"][:20]:

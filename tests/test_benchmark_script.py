@@ -1,0 +1,27 @@
+"""The jury benchmark script runs end to end (a small run; its timings are not asserted here, they are
+measured by the script itself and recorded in docs/benchmarks.md)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "jury_limit.py"
+
+
+@pytest.mark.e2e
+def test_quick_benchmark_counts_calls_the_way_the_protocol_predicts(tmp_path):
+    out = tmp_path / "figures.json"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--json", str(out)], capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    # 70 samples x 5 jurors x 2 rounds; the cached rerun makes no call.
+    assert figures["strict_panel"]["calls"] == 700 and figures["cached_rerun"]["calls"] == 0
+    # Early consensus: only the contested tenth of the answers is deliberated.
+    assert figures["fast_panel"]["calls"] == 70 * 5 + 7 * 5
+    assert figures["inline_lmms_eval"]["calls"] == 23 * 3 * 10
+    assert figures["sequential"]["calls"] == 100 and figures["zero_latency"]["calls"] == 400
+    assert 0 < figures["strict_panel"]["efficiency"] <= 1.05
