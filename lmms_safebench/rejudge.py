@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -244,7 +245,7 @@ def write_run(run: outputs.Run, saved: list[Saved], out_root: Path, juries: Juri
     payload = {
         "results": results,
         "group_subtasks": group_subtasks,
-        "config": source.get("config", {}),
+        "config": _without_secrets(source.get("config", {})),
         "model_name": source.get("model_name"),
         "lmms_safebench": {
             "kind": "judge",
@@ -260,6 +261,19 @@ def write_run(run: outputs.Run, saved: list[Saved], out_root: Path, juries: Juri
     path = folder / f"{stamp}_results.json"
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     return path
+
+
+_SECRET_ARG = re.compile(r"((?:api_key|apikey|token|secret|password)[^=,]*=)[^,]*", re.I)
+
+
+def _without_secrets(config: dict) -> dict:
+    """The source run's config with key-like ``model_args`` values masked (harnesses write them as given)."""
+    config = dict(config or {})
+    if isinstance(config.get("model_args"), str):
+        config["model_args"] = _SECRET_ARG.sub(r"\1***", config["model_args"])
+    elif isinstance(config.get("model_args"), dict):
+        config["model_args"] = {k: ("***" if _SECRET_ARG.match(f"{k}=") else v) for k, v in config["model_args"].items()}
+    return config
 
 
 def judge_folders(inputs: list[str], output: str, jury: str | None = None, concurrency: int = 64,

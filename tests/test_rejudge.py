@@ -84,6 +84,8 @@ def test_rejudging_an_inline_run_gives_identical_metrics_and_a_cached_rerun_make
     assert len(names) == 23 + 8 + 1 + 1
     for name in names:
         assert not same(metric_view(inline["results"][name]), metric_view(rejudged["results"][name]), name)
+    # The source run's model_args held api_key=x: it is masked in what we write.
+    assert "api_key=***" in rejudged["config"]["model_args"] and "api_key=x" not in json.dumps(rejudged)
     top = rejudged["results"]["safebench_text"]
     assert 0 < top["asr,none"] < 100 and top["unjudged,none"] > 0
     assert rejudged["lmms_safebench"]["juries"][0]["identity"] == top["jury,none"]["identities"][0]
