@@ -59,18 +59,21 @@ class Run:
     stamp: str
     results_path: Path | None = None
     samples: dict[str, Path] = field(default_factory=dict)
+    _results: dict | None = field(default=None, repr=False, compare=False)  # read once
 
     @property
     def where(self) -> str:
         return f"{self.directory}/{self.stamp}"
 
     def results(self) -> dict:
-        if self.results_path is None:
-            return {}
-        try:
-            return json.loads(self.results_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{self.results_path}: unreadable results file ({exc})") from None
+        if self._results is None:
+            if self.results_path is None:
+                return {}
+            try:
+                self._results = json.loads(self.results_path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ValueError(f"{self.results_path}: unreadable results file ({exc})") from None
+        return self._results
 
     def model_name(self) -> str:
         """The model as the run names it: ``pretrained=``/``model=`` of its model_args, else the folder."""

@@ -28,7 +28,7 @@ from . import hooks, metrics, outputs, taskindex
 from .errors import SafebenchError
 from .jury import runtime
 from .jury.config import resolve_jury_config
-from .jury.engine import UNJUDGED, JudgedSample, Jury
+from .jury.engine import Jury
 
 
 @dataclass
@@ -152,7 +152,7 @@ def judge_all(saved: list[Saved], juries: Juries, workers: int, progress: bool =
     for item in saved:
         if item.spec is None:
             table = "mmsafetybench" if item.task.startswith("safebench_mmsb") else "safebench"
-            item.values = _unjudged(table, item.problem or "no case")
+            item.values = hooks.unjudged_values(table, item.problem or "no case", "unknown")
     todo = [item for item in saved if item.spec is not None]
     for protocol in sorted({item.spec.protocol for item in todo}):
         juries.for_protocol(protocol)  # resolve every configuration before the first call: errors come first
@@ -169,12 +169,6 @@ def judge_all(saved: list[Saved], juries: Juries, workers: int, progress: bool =
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-
-
-def _unjudged(table: str, reason: str) -> dict:
-    judged = JudgedSample(UNJUDGED, reason=reason).to_dict()
-    outcome = metrics.outcome(judged, None, "unknown", "unknown")
-    return {name: (judged if name == "jury" else outcome) for name in hooks.METRICS[table]}
 
 
 # ------------------------------------------------------------------------------------------ metrics
@@ -227,7 +221,7 @@ def _plain(value):
 # ------------------------------------------------------------------------------------------ writing
 
 def write_run(run: outputs.Run, saved: list[Saved], out_root: Path, juries: Juries, stamp: str,
-              problems: list[str], seconds: float) -> Path:
+              seconds: float) -> Path:
     """The judged run in lmms-eval's layout: ``<out>/<model folder>/<stamp>_results.json`` and
     ``<stamp>_samples_<task>.jsonl`` (the logged records with this jury's verdicts)."""
     results, group_subtasks = compute_results(saved)
@@ -254,7 +248,7 @@ def write_run(run: outputs.Run, saved: list[Saved], out_root: Path, juries: Juri
             "source_results": str(run.results_path) if run.results_path else None,
             "juries": juries_used,
             "samples": len(saved),
-            "problems": [p for p in problems if p.startswith(str(run.directory))],
+            "problems": [item.problem for item in saved if item.problem],
             "wall_time_s": round(seconds, 3),
         },
     }
@@ -290,7 +284,7 @@ def judge_folders(inputs: list[str], output: str, jury: str | None = None, concu
         judge_all(saved, juries, workers=concurrency, progress=progress)
         seconds = time.perf_counter() - start
         stamp = time.strftime("%Y%m%d_%H%M%S")
-        written = [write_run(run, [s for s in saved if s.run is run], Path(output), juries, stamp, problems, seconds)
+        written = [write_run(run, [s for s in saved if s.run is run], Path(output), juries, stamp, seconds)
                    for run in runs]
         accounting = {j.config.name: j.accounting() for j in juries.all()}
     finally:

@@ -112,6 +112,27 @@ def group_yaml(script: str, group: str, alias: str, tasks: list[str], table: dic
     return "\n".join(lines) + "\n"
 
 
+def safebench_variant_files(script: str, top: str, title: str, folder: str, selector_lines, table: dict,
+                            callable_aggregation: bool, version: str) -> dict[str, str]:
+    """One SafeBench variant: a YAML per scenario task ``<top>_<scenario>`` in ``folder`` (its slice given
+    by ``selector_lines(scenario)``), a group per category ``<top>_<category>`` and the group ``top``."""
+    from .benchmarks.safebench import CATEGORIES, SCENARIOS
+
+    out, category_groups = {}, []
+    for category in CATEGORIES:
+        tasks = []
+        for scenario in (s for s in SCENARIOS if s.category == category):
+            task = f"{top}_{scenario.slug}"
+            tasks.append(task)
+            out[f"{folder}/{task}.yaml"] = scenario_yaml(script, task, scenario.title, selector_lines(scenario))
+        group = f"{top}_{category.slug}"
+        category_groups.append(group)
+        out[f"_{group}.yaml"] = group_yaml(script, group, f"{category.abbr} {category.title}", tasks, table,
+                                           callable_aggregation, version)
+    out[f"_{top}.yaml"] = group_yaml(script, top, title, category_groups, table, callable_aggregation, version)
+    return out
+
+
 def write_all(folder: Path, files: dict[str, str]) -> list[Path]:
     """Write ``files`` (relative path -> text) and delete generated YAMLs that are no longer produced."""
     written = []

@@ -128,14 +128,19 @@ def test_predict_only_logs_are_judged_from_the_local_data_and_bad_records_are_na
     assert judged["safebench_mmsb_typo_02_hate_speech"][3]["jury"]["reason"].startswith(str(path))
 
 
-def test_concurrency_limits_calls_in_flight(tmp_path):
-    write_safebench_release(tmp_path / "release", queries=2)
+def predict_safebench_text(tmp_path, queries: int, answer: str) -> None:
+    """A --predict_only lmms-eval log of safebench_text (23 x ``queries`` samples) in ``tmp_path/out``."""
+    write_safebench_release(tmp_path / "release", queries=queries)
     sb_build.build(source=str(tmp_path / "release"), subset="full")
-    with LoopbackServer(lambda b: Reply("It is against the rules.")) as model:
+    with LoopbackServer(lambda b: Reply(answer)) as model:
         args = ["--model", "openai", "--model_args", f"model=m,base_url={model.base_url},api_key=x",
                 "--tasks", "safebench_text", "--predict_only"]
         subprocess.run([str(BIN / "lmms-eval"), *args, "--output_path", str(tmp_path / "out"), "--log_samples"],
                        capture_output=True, text=True, timeout=600, env={**os.environ})
+
+
+def test_concurrency_limits_calls_in_flight(tmp_path):
+    predict_safebench_text(tmp_path, queries=2, answer="It is against the rules.")
     slow = SlowJudge(0.05)
     with LoopbackServer(slow) as judge:
         env = {"SAFEBENCH_JURY": "single", "SAFEBENCH_JUDGE_MODEL": "j", "SAFEBENCH_JUDGE_BASE_URL": judge.base_url}
@@ -150,13 +155,7 @@ def test_concurrency_limits_calls_in_flight(tmp_path):
 
 
 def test_interrupted_judging_resumes_without_repeating_a_finished_call(tmp_path):
-    write_safebench_release(tmp_path / "release", queries=4)
-    sb_build.build(source=str(tmp_path / "release"), subset="full")
-    with LoopbackServer(lambda b: Reply("No.")) as model:
-        args = ["--model", "openai", "--model_args", f"model=m,base_url={model.base_url},api_key=x",
-                "--tasks", "safebench_text", "--predict_only"]
-        subprocess.run([str(BIN / "lmms-eval"), *args, "--output_path", str(tmp_path / "out"), "--log_samples"],
-                       capture_output=True, text=True, timeout=600, env={**os.environ})
+    predict_safebench_text(tmp_path, queries=4, answer="No.")
     slow = SlowJudge(0.1)
     with LoopbackServer(slow) as judge:
         env = {**os.environ, "SAFEBENCH_JURY": "single", "SAFEBENCH_JUDGE_MODEL": "j",

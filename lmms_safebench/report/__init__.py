@@ -41,6 +41,7 @@ def _board_tables(board: str, jury: str, entries: list[Entry], summaries: dict, 
     categories = [c.slug for c in sb.CATEGORIES] if full_safebench else []
     with_sri = benchmark == "safebench"
     ordered = sorted(entries, key=lambda e: (math.isnan(summaries[id(e)]["asr"]), summaries[id(e)]["asr"]))
+    published_for = {id(e): paper.published(board, e.model, paper_names) for e in ordered}
 
     header = ["model", "ASR [95% CI]"] + (["SRI [95% CI]"] if with_sri else [])
     header += [f"ASR {_CATEGORY_ABBR[c]}" for c in categories]
@@ -58,7 +59,7 @@ def _board_tables(board: str, jury: str, entries: list[Entry], summaries: dict, 
         row += [s["samples"], s["judged"], s["unjudged"], s["inference_failed"], s["refusal_rate"],
                 render.fmt(kappa1, 3), render.fmt(kappa2, 3), unanimous, jurors or "n/a"]
         rows.append(row)
-        published = paper.published(board, entry.model, paper_names)
+        published = published_for[id(entry)]
         csv_rows.append([board, entry.model, entry.jury_info.get("jury_name"), jury,
                          bool(entry.jury_info.get("heuristic")), s["samples"], s["asr"], *s["asr_ci"], s["sri"],
                          *s["sri_ci"], s["asr_pooled"], *[s["by_category"].get(c, {}).get("asr", math.nan)
@@ -81,7 +82,7 @@ def _board_tables(board: str, jury: str, entries: list[Entry], summaries: dict, 
 
     comparison = []
     for entry in ordered:
-        published = paper.published(board, entry.model, paper_names)
+        published = published_for[id(entry)]
         if not published:
             continue
         name, numbers = published

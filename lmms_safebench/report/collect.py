@@ -27,6 +27,7 @@ class Entry:
     jury: str  # identity
     jury_info: dict
     run: str  # where the samples came from
+    stamp: str  # the run's time stamp: the newest run of a model, board and jury is the one shown
     outcomes: list[dict] = field(default_factory=list)
     verdicts: list[dict] = field(default_factory=list)
 
@@ -48,20 +49,17 @@ def collect(folders: list[str | Path], names: dict[str, str] | None = None) -> t
     names = names or {}
     notes: list[str] = []
     chosen: dict[tuple[str, str, str], Entry] = {}
-    stamps: dict[tuple[str, str, str], str] = {}
     for folder in folders:
         if not Path(folder).exists():
             raise FileNotFoundError(f"{folder}: no such folder")
         for run in outputs.find_runs(folder):
             model = names.get(run.model_name(), run.model_name())
-            found = _entries(run, model, notes)
-            for key, entry in found.items():
-                if key in chosen and stamps[key] > run.stamp:
-                    notes.append(f"{entry.run}: older than {chosen[key].run} for {model} on {key[0]}; not used")
-                    continue
-                if key in chosen:
-                    notes.append(f"{chosen[key].run}: older than {entry.run} for {model} on {key[0]}; not used")
-                chosen[key], stamps[key] = entry, run.stamp
+            for key, entry in _entries(run, model, notes).items():
+                kept = chosen.get(key)
+                if kept is not None:
+                    older, entry = sorted((kept, entry), key=lambda e: e.stamp)
+                    notes.append(f"{older.run}: older than {entry.run} for {model} on {key[0]}; not used")
+                chosen[key] = entry
     return sorted(chosen.values(), key=lambda e: (e.board, e.jury, e.model)), notes
 
 
@@ -87,7 +85,7 @@ def _entries(run: outputs.Run, model: str, notes: list[str]) -> dict[tuple[str, 
             entry = entries.get(key)
             if entry is None:
                 info = {k: verdict.get(k) for k in ("jury_name", "protocol", "mode", "rule", "heuristic")}
-                entry = entries[key] = Entry(board, benchmark_of(board), model, identity, info, run.where)
+                entry = entries[key] = Entry(board, benchmark_of(board), model, identity, info, run.where, run.stamp)
             entry.outcomes.append(outcome)
             entry.verdicts.append(verdict)
     if unjudged_tasks:

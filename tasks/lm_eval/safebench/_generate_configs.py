@@ -12,9 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lmms_safebench.benchmarks.safebench import CATEGORIES, SCENARIOS
 from lmms_safebench.hooks import METRICS
-from lmms_safebench.taskgen import HEADER, group_yaml, lm_eval_template, metric_list_yaml, scenario_yaml, write_all
+from lmms_safebench.taskgen import HEADER, lm_eval_template, metric_list_yaml, safebench_variant_files, write_all
 
 SCRIPT = "_generate_configs.py"
 VERSION = "0.1"
@@ -22,20 +21,9 @@ VERSION = "0.1"
 def files() -> dict[str, str]:
     table = METRICS["safebench"]
     out = {"_default_template_yaml": lm_eval_template(SCRIPT, "safebench", "SafeBench", table, VERSION)}
-    category_groups = []
-    for category in CATEGORIES:
-        tasks = []
-        for scenario in (s for s in SCENARIOS if s.category == category):
-            task = f"safebench_text_{scenario.slug}"
-            tasks.append(task)
-            out[f"text/{task}.yaml"] = scenario_yaml(
-                SCRIPT, task, scenario.title, ["dataset_kwargs:", f"  selector: text.full.default.{scenario.slug}"])
-        group = f"safebench_text_{category.slug}"
-        category_groups.append(group)
-        out[f"_{group}.yaml"] = group_yaml(SCRIPT, group, f"{category.abbr} {category.title}", tasks, table, False,
-                                           VERSION)
-    out["_safebench_text.yaml"] = group_yaml(SCRIPT, "safebench_text", "SafeBench (text only)", category_groups,
-                                             table, False, VERSION)
+    out.update(safebench_variant_files(
+        SCRIPT, "safebench_text", "SafeBench (text only)", "text",
+        lambda scenario: ["dataset_kwargs:", f"  selector: text.full.default.{scenario.slug}"], table, False, VERSION))
     # Next to utils.py: lm-eval resolves a YAML's own `!function utils.*` in the YAML's folder.
     out["safebench_mini_text.yaml"] = HEADER.format(script=SCRIPT) + "\n".join([
         "include: _default_template_yaml", "task: safebench_mini_text",

@@ -15,9 +15,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lmms_safebench.benchmarks.safebench import CATEGORIES, SCENARIOS
 from lmms_safebench.hooks import METRICS
-from lmms_safebench.taskgen import HEADER, group_yaml, lmms_eval_template, metric_list_yaml, scenario_yaml, write_all
+from lmms_safebench.taskgen import (
+    HEADER,
+    group_yaml,
+    lmms_eval_template,
+    metric_list_yaml,
+    safebench_variant_files,
+    write_all,
+)
 
 SCRIPT = "_generate_configs.py"
 VERSION = "0.1"
@@ -60,20 +66,10 @@ def files() -> dict[str, str]:
     }
     table = METRICS["safebench"]
     for variant, (modality, mode, title) in VARIANTS.items():
-        top = f"safebench_{variant}"
-        category_groups = []
-        for category in CATEGORIES:
-            tasks = []
-            for scenario in (s for s in SCENARIOS if s.category == category):
-                task = f"{top}_{scenario.slug}"
-                tasks.append(task)
-                out[f"{variant}/{task}.yaml"] = scenario_yaml(
-                    SCRIPT, task, scenario.title, [f"dataset_name: {modality}.full.{mode}.{scenario.slug}"])
-            group = f"{top}_{category.slug}"
-            category_groups.append(group)
-            out[f"_{group}.yaml"] = group_yaml(SCRIPT, group, f"{category.abbr} {category.title}", tasks, table, True,
-                                               VERSION)
-        out[f"_{top}.yaml"] = group_yaml(SCRIPT, top, f"SafeBench ({title})", category_groups, table, True, VERSION)
+        out.update(safebench_variant_files(
+            SCRIPT, f"safebench_{variant}", f"SafeBench ({title})", variant,
+            lambda scenario, modality=modality, mode=mode: [f"dataset_name: {modality}.full.{mode}.{scenario.slug}"],
+            table, True, VERSION))
         mini = f"safebench_mini_{variant}"
         out[f"mini/{mini}.yaml"] = HEADER.format(script=SCRIPT) + "\n".join([
             "include: ../_mini_template_yaml", f"task: {mini}", f'task_alias: "SafeBench MiniBench ({title})"',
