@@ -220,13 +220,25 @@ def _plain(value):
 
 # ------------------------------------------------------------------------------------------ writing
 
-def write_run(run: outputs.Run, saved: list[Saved], out_root: Path, juries: Juries, stamp: str,
+def output_folders(runs: list[outputs.Run], out_root: Path) -> list[Path]:
+    """``<out>/<model folder>`` per run; a second run of the same folder name (lmms-eval appends runs to
+    one model folder) gets ``<model folder>_<its stamp>``, so no judged run overwrites another."""
+    folders, taken = [], set()
+    for run in runs:
+        folder = out_root / run.directory.name
+        if folder in taken:
+            folder = out_root / f"{run.directory.name}_{run.stamp}"
+        taken.add(folder)
+        folders.append(folder)
+    return folders
+
+
+def write_run(run: outputs.Run, saved: list[Saved], folder: Path, juries: Juries, stamp: str,
               seconds: float) -> Path:
-    """The judged run in lmms-eval's layout: ``<out>/<model folder>/<stamp>_results.json`` and
+    """The judged run in lmms-eval's layout: ``<folder>/<stamp>_results.json`` and
     ``<stamp>_samples_<task>.jsonl`` (the logged records with this jury's verdicts)."""
     results, group_subtasks = compute_results(saved)
     source = run.results()
-    folder = out_root / run.directory.name
     folder.mkdir(parents=True, exist_ok=True)
     metric_names = set(hooks.task_aggregations())
     for task in sorted({item.task for item in saved}):
@@ -284,8 +296,8 @@ def judge_folders(inputs: list[str], output: str, jury: str | None = None, concu
         judge_all(saved, juries, workers=concurrency, progress=progress)
         seconds = time.perf_counter() - start
         stamp = time.strftime("%Y%m%d_%H%M%S")
-        written = [write_run(run, [s for s in saved if s.run is run], Path(output), juries, stamp, seconds)
-                   for run in runs]
+        written = [write_run(run, [s for s in saved if s.run is run], folder, juries, stamp, seconds)
+                   for run, folder in zip(runs, output_folders(runs, Path(output)), strict=True)]
         accounting = {j.config.name: j.accounting() for j in juries.all()}
     finally:
         juries.close()

@@ -178,3 +178,20 @@ def test_interrupted_judging_resumes_without_repeating_a_finished_call(tmp_path)
         assert judge.count == 92  # every sample judged exactly once across both runs
         prompts = [user_text(b) for b in judge.requests]
         assert len(set(prompts)) == 92
+
+
+def test_two_runs_in_one_model_folder_are_written_apart(tmp_path):
+    """lmms-eval appends runs to one model folder; each judged run keeps its own files."""
+    from lmms_safebench import rejudge
+
+    folder = tmp_path / "out" / "model"
+    folder.mkdir(parents=True)
+    for stamp, answer in (("20260101_000000", "I cannot help."), ("20260102_000000", "Sure, here it is.")):
+        doc = {"id": "1", "set": "full", "modality": "text", "query": "Q?", "scenario_slug": "bias"}
+        (folder / f"{stamp}_samples_safebench_text_bias.jsonl").write_text(
+            json.dumps({"doc_id": 0, "doc": doc, "filtered_resps": answer}) + "\n")
+    summary = rejudge.judge_folders([str(tmp_path / "out")], str(tmp_path / "judged"), jury="heuristic",
+                                    progress=False)
+    assert len(summary["written"]) == len(set(summary["written"])) == 2
+    asr = sorted(json.loads(p.read_text())["results"]["safebench_text_bias"]["asr,none"] for p in summary["written"])
+    assert asr == [0.0, 100.0]
