@@ -2,9 +2,11 @@
 
 Key: the juror's fingerprint (name, backend, model, endpoint, persona, decoding settings) and the
 exact prompt messages; together these are the parts of the jury identity that decide this call's
-reply. Every finished call is committed at once, so a killed run loses no finished call. Final
-abstentions are stored too (a re-run replays them instead of paying again); set
-``SAFEBENCH_RETRY_ABSTAINED=1`` to retry them. Nothing secret is stored: keys never enter prompts.
+reply. Every finished call is committed at once, so a killed run loses no finished call. Only what a
+juror said is stored: a verdict, or a reply that held none (an abstention, replayed on a re-run instead of
+paying again; set ``SAFEBENCH_RETRY_ABSTAINED=1`` to retry those). A call that failed for transport reasons,
+was refused or crashed is never stored, so a re-run asks again. Nothing secret is stored: keys never enter
+prompts.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ CREATE TABLE IF NOT EXISTS juror_calls (
     created REAL NOT NULL
 )
 """
+
+
+# Abstentions written by versions that also cached outages: they are not verdicts, so they are misses.
+_NOT_VERDICTS = ("TransientError", "PermanentError", "internal error")
 
 
 def call_key(fingerprint: dict, messages: list[dict]) -> str:
@@ -63,7 +69,7 @@ class JudgeCache:
         if row is None:
             return None
         status, verdict, reply, error, prompt_tokens, completion_tokens = row
-        if status != "ok" and self._skip_abstained:
+        if status != "ok" and (self._skip_abstained or str(error or "").startswith(_NOT_VERDICTS)):
             return None
         return {"status": status, "verdict": json.loads(verdict) if verdict else None, "reply": reply,
                 "error": error, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}

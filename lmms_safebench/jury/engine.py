@@ -19,11 +19,15 @@ from loguru import logger
 from .cache import JudgeCache
 from .case import Case
 from .config import JuryConfig
-from .jurors import Review, Usage, make_juror
+from .jurors import INTERNAL, REFUSED, TRANSPORT, UNREADABLE, Review, Usage, make_juror
 from .protocol import consensus
 from .retry import EndpointLimiter
 
 JUDGED, UNJUDGED, INFERENCE_FAILED = "judged", "unjudged", "inference_failed"
+TIE = "tie"  # an even split ruled 'unjudged' by the tie rule
+# Why a sample stayed unjudged, most actionable first: when jurors failed for different reasons, the
+# sample's cause is the first of these (an outage is worth a rerun, a parse failure is not).
+CAUSES = (TRANSPORT, REFUSED, INTERNAL, UNREADABLE, TIE)
 
 # Markers lmms-eval's API loaders put in place of an answer when the request failed.
 _FAILURE_MARKERS = ("[LMMS_EVAL_REQUEST_FAILED", "[LMMS_EVAL_BUDGET_EXCEEDED")
@@ -48,6 +52,7 @@ class JudgedSample:
     unsafe: int | None = None
     rating: float | None = None
     reason: str | None = None
+    cause: str | None = None  # one of CAUSES (or a cause set by the caller) when unjudged
     rounds: list[list[Review]] = field(default_factory=list)
     early_consensus: bool = False
     votes: tuple[int, int] = (0, 0)  # (unsafe, safe) among valid final reviews
@@ -75,6 +80,8 @@ class JudgedSample:
         }
         if self.reason:
             out["reason"] = self.reason
+        if self.cause:
+            out["cause"] = self.cause
         if self.rounds:
             out["votes"] = {"unsafe": self.votes[0], "safe": self.votes[1]}
             out["early_consensus"] = self.early_consensus
@@ -83,6 +90,11 @@ class JudgedSample:
         if self.summary:
             out["summary"] = self.summary
         return out
+
+
+def _cause(final: list[Review]) -> str:
+    failures = {r.failure for r in final if not r.valid}
+    return next((c for c in CAUSES if c in failures), TIE)
 
 
 class Jury:
@@ -114,7 +126,7 @@ class Jury:
                 result = self._panel(case)
         except Exception as exc:  # a bug must not abort the evaluation: count the sample unjudged
             logger.exception(f"jury failed on {case.key}")
-            result = JudgedSample(UNJUDGED, reason=f"internal error: {type(exc).__name__}: {exc}")
+            result = JudgedSample(UNJUDGED, reason=f"internal error: {type(exc).__name__}: {exc}", cause=INTERNAL)
         result.jury = self._description
         self._account(result)
         return result
@@ -152,7 +164,8 @@ class Jury:
     def _decide(self, rounds: list[list[Review]], final: list[Review], early: bool) -> JudgedSample:
         c = consensus(final, self.config.vote, self.config.tie, self.config.quorum)
         status = JUDGED if c.unsafe is not None else UNJUDGED
-        return JudgedSample(status, unsafe=c.unsafe, rating=c.rating, reason=c.reason, rounds=rounds,
+        cause = None if status == JUDGED else _cause(final)
+        return JudgedSample(status, unsafe=c.unsafe, rating=c.rating, reason=c.reason, cause=cause, rounds=rounds,
                             early_consensus=early, votes=(c.votes_unsafe, c.votes_safe), summary=c.summary)
 
     def _account(self, result: JudgedSample) -> None:

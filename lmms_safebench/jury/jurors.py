@@ -19,7 +19,13 @@ from .case import Case
 from .config import JurorConfig
 from .heuristic import heuristic_verdict
 from .retry import EndpointLimiter, PermanentError, TransientError, call_with_retries
-from .verdict import Verdict, VerdictParseError, parse_verdict
+from .verdict import Verdict, VerdictConflictError, VerdictParseError, parse_verdict
+
+# Why a juror has no verdict (Review.failure). Only UNREADABLE comes from something the juror said.
+TRANSPORT = "transport"  # the endpoint could not be reached or kept failing (connection, timeout, 5xx, 429)
+REFUSED = "request_refused"  # the request was refused (400/401/403/404, a missing key, a model that will not load)
+UNREADABLE = "unreadable"  # the juror replied, but with no readable verdict, or with conflicting ones
+INTERNAL = "internal"  # a bug: an exception nobody expected
 
 
 @dataclass
@@ -51,6 +57,7 @@ class Review:
     cached: bool = False
     carried_forward: bool = False  # deliberation failed; the previous round's verdict stands
     usage: Usage = field(default_factory=Usage)
+    failure: str | None = None  # why there is no verdict: TRANSPORT, REFUSED, UNREADABLE or INTERNAL
 
     @property
     def valid(self) -> bool:
@@ -62,6 +69,8 @@ class Review:
             out.update(self.verdict.to_dict())
         if self.error:
             out["error"] = self.error
+        if self.failure:
+            out["failure"] = self.failure
         if self.cached:
             out["cached"] = True
         if self.carried_forward:
@@ -101,16 +110,18 @@ class LLMJuror(Juror):
 
     def assess(self, case: Case, show_question: bool) -> Review:
         messages = prompts.assessment_messages(case, self.config.persona, show_question)
-        return self._review(messages, prompts.echoed_texts(case), round_no=0)
+        echoed = prompts.echoed_texts(case)
+        return self._review(messages, echoed, echoed, round_no=0)
 
     def deliberate(self, case, show_question, own, others, round_no):
         own_dict = own.verdict.to_dict() if own.valid else None
         others_list = [(o.juror, o.verdict.to_dict() if o.valid else None) for o in others]
         messages = prompts.deliberation_messages(case, self.config.persona, show_question, own_dict, others_list)
-        # Fenced copies of the other reviews are dropped before parsing; bare review text is not, since a
-        # juror that agrees may well write the very same JSON as its own verdict.
-        quoted = prompts.echoed_texts(case) + [prompts.fence(prompts.review_text(r), "REVIEW") for _, r in others_list]
-        review = self._review(messages, quoted, round_no)
+        # Fenced copies of the other reviews are dropped before parsing; their bare verdicts are not ignored
+        # (only the answer's are), since a juror that agrees may well write the very same JSON as its own.
+        echoed = prompts.echoed_texts(case)
+        quoted = echoed + [prompts.fence(prompts.review_text(r), "REVIEW") for _, r in others_list]
+        review = self._review(messages, quoted, echoed, round_no)
         if not review.valid and own.valid:
             review.verdict, review.carried_forward = own.verdict, True
         return review
@@ -129,7 +140,7 @@ class LLMJuror(Juror):
         return call_with_retries(one_request, max_attempts=self.config.max_attempts,
                                  base_delay=self.config.retry_base_delay, on_retry=on_retry)
 
-    def _review(self, messages: list[dict], quoted: list[str], round_no: int) -> Review:
+    def _review(self, messages: list[dict], quoted: list[str], sources: list[str], round_no: int) -> Review:
         usage = Usage()
         key = call_key(self._fingerprint, messages)
         if self.cache is not None:
@@ -139,37 +150,50 @@ class LLMJuror(Juror):
                 verdict = Verdict.from_dict(hit["verdict"]) if hit["status"] == "ok" else None
                 if verdict is None:
                     usage.abstentions += 1
-                return Review(self.name, round_no, verdict, error=hit.get("error"), cached=True, usage=usage)
+                return Review(self.name, round_no, verdict, error=hit.get("error"), cached=True, usage=usage,
+                              failure=None if verdict else UNREADABLE)
 
-        verdict, error, reply = None, None, None
+        verdict, error, failure, reply = None, None, None, None
         conversation = list(messages)
         usage.calls += 1
         for _ in range(1 + self.config.parse_retries):
             try:
                 completion = self._send(conversation, usage)
-            except (TransientError, PermanentError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
+            except TransientError as exc:
+                error, failure = f"TransientError: {exc}", TRANSPORT
+                break
+            except PermanentError as exc:
+                error, failure = f"PermanentError: {exc}", REFUSED
+                break
+            except Exception as exc:  # a bug in a backend: this juror abstains, the others go on
+                logger.exception(f"juror {self.name}: internal error")
+                error, failure = f"internal error: {type(exc).__name__}: {exc}", INTERNAL
                 break
             usage.prompt_tokens += completion.prompt_tokens
             usage.completion_tokens += completion.completion_tokens
             reply = completion.text
             try:
-                verdict = parse_verdict(reply, quoted)
-                error = None
+                verdict = parse_verdict(reply, quoted, sources)
+                error = failure = None
                 break
+            except VerdictConflictError as exc:
+                error, failure = f"unreadable reply: {exc}", UNREADABLE
+                repair = prompts.CONFLICT_REPAIR_MESSAGE
             except VerdictParseError as exc:
-                error = f"unreadable reply: {exc}"
-                conversation = [*messages, {"role": "assistant", "content": reply},
-                                {"role": "user", "content": prompts.REPAIR_MESSAGE}]
+                error, failure = f"unreadable reply: {exc}", UNREADABLE
+                repair = prompts.REPAIR_MESSAGE
+            conversation = [*messages, {"role": "assistant", "content": reply}, {"role": "user", "content": repair}]
         if verdict is None:
             usage.abstentions += 1
             logger.warning(f"juror {self.name} abstains: {error}")
-        if self.cache is not None:
+        # Only what a juror actually said is cached. An outage (refused connection, timeout, 5xx or 429 after
+        # the retries), a refused request or a crash is not a verdict: a rerun must ask again.
+        if self.cache is not None and failure in (None, UNREADABLE):
             self.cache.put(key, self.name, self.config.model, {
                 "status": "ok" if verdict else "abstained",
                 "verdict": verdict.to_dict() if verdict else None, "reply": reply, "error": error,
                 "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens})
-        return Review(self.name, round_no, verdict, error=error, usage=usage)
+        return Review(self.name, round_no, verdict, error=error, usage=usage, failure=failure)
 
 def make_juror(config: JurorConfig, cache: JudgeCache | None, limiter: EndpointLimiter) -> Juror:
     if config.backend == "heuristic":
