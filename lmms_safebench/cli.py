@@ -46,12 +46,14 @@ def _cmd_build(args) -> int:
 
 def _cmd_judge(args) -> int:
     from . import rejudge
+    from .jury.runtime import unjudged_summary
 
     if args.concurrency < 1 or (args.endpoint_limit is not None and args.endpoint_limit < 1):
         raise SafebenchError("--concurrency and --endpoint-limit must be at least 1")
     try:
         summary = rejudge.judge_folders(args.runs, args.output, jury=args.jury, concurrency=args.concurrency,
-                                        endpoint_limit=args.endpoint_limit, progress=not args.no_progress)
+                                        endpoint_limit=args.endpoint_limit, progress=not args.no_progress,
+                                        trust_doc_ids=args.trust_doc_ids)
     except KeyboardInterrupt:
         print("interrupted: every finished juror call is cached; run the same command again to resume",
               file=sys.stderr)
@@ -61,12 +63,21 @@ def _cmd_judge(args) -> int:
     for name, acc in summary["accounting"].items():
         calls = sum(j["calls"] for j in acc["jurors"].values())
         hits = sum(j["cache_hits"] for j in acc["jurors"].values())
-        print(f"jury {name}: samples {acc['counts']}, juror calls {calls}, cache hits {hits}")
-    print(f"{summary['samples']} samples in {summary['seconds']:.2f} s")
+        print(f"jury {name}: juror calls {calls}, cache hits {hits}")
+    counts = summary["counts"]
+    print(f"{summary['samples']} samples in {summary['seconds']:.2f} s: judged {counts['judged']}, "
+          f"unjudged {counts['unjudged']}, inference failed {counts['inference_failed']}")
+    if summary["foreign"]:
+        print(f"left aside {len(summary['foreign'])} sample file(s) of tasks that are not lmms-safebench's",
+              file=sys.stderr)
     if summary["problems"]:
-        print(f"{len(summary['problems'])} sample(s) could not be judged (counted as unjudged):", file=sys.stderr)
+        print(f"{len(summary['problems'])} sample(s) could not be judged:", file=sys.stderr)
         for problem in summary["problems"][:20]:
             print(f"  {problem}", file=sys.stderr)
+        if len(summary["problems"]) > 20:
+            print(f"  ... and {len(summary['problems']) - 20} more (each is in the results file)", file=sys.stderr)
+    if counts["unjudged"]:
+        print(unjudged_summary(summary["unjudged_causes"]), file=sys.stderr)
         return 1
     return 0
 
@@ -197,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="juror calls in flight in total, and samples judged at once (default: 64)")
     judge.add_argument("--endpoint-limit", type=int, default=None,
                        help="juror calls in flight per endpoint (default: each juror's max_in_flight)")
+    judge.add_argument("--trust-doc-ids", action="store_true",
+                       help="judge --predict_only logs written before document fingerprints by their doc_id alone "
+                            "(otherwise such samples are refused, since the local data may have changed)")
     judge.add_argument("--no-progress", action="store_true", help="no progress bar")
     judge.set_defaults(func=_cmd_judge)
 

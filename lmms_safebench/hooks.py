@@ -76,6 +76,30 @@ class CaseSpec:
         return {"key": self.key, "scenario": self.scenario, "category": self.category, "question": self.question}
 
 
+# The text fields that decide what a sample asks and how it is judged. Media are left out: re-judging
+# reads documents without decoding images or audio, and a changed image under the same text is rare.
+_FINGERPRINT_FIELDS = ("benchmark", "set", "id", "scenario_slug", "question", "query", "kind", "defended",
+                       "modality", "mode")
+FINGERPRINT_PREFIX = "safebench-doc:"
+
+
+def doc_fingerprint(doc: dict) -> str:
+    """A stable hash of ``doc``'s identifying text (see ``_FINGERPRINT_FIELDS``)."""
+    import hashlib
+    import json
+
+    fields = {name: doc[name] for name in _FINGERPRINT_FIELDS if name in doc}
+    blob = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def doc_to_target(doc: dict) -> str:
+    """What the harnesses log as a sample's ``target``: the document's fingerprint. A log then says which
+    document each answer answered, so ``lmms-safebench judge`` can refuse to judge it against another one
+    (a ``--predict_only`` log keeps only the ``doc_id``). Generation tasks use no target otherwise."""
+    return FINGERPRINT_PREFIX + doc_fingerprint(doc)
+
+
 def answer_text(results) -> str:
     """The model's answer from what a harness hands over or logs (a string, or nested one-item lists)."""
     answer = results
@@ -92,7 +116,7 @@ def judge_case(spec: CaseSpec, answer: str, jury=None) -> dict:
                                  scenario=spec.scenario)).to_dict()
     except Exception as exc:  # configuration vanished mid-run, or a bug: count it, never raise
         logger.exception(f"could not judge {spec.key}")
-        judged = JudgedSample(UNJUDGED, reason=f"{type(exc).__name__}: {exc}").to_dict()
+        judged = JudgedSample(UNJUDGED, reason=f"{type(exc).__name__}: {exc}", cause="internal").to_dict()
     # lmms-eval's sample logs drop the document, so the verdict carries what identifies the case: enough to
     # re-judge the logged answer later (lmms-safebench judge) without the dataset.
     judged["case"] = spec.logged()
@@ -101,9 +125,12 @@ def judge_case(spec: CaseSpec, answer: str, jury=None) -> dict:
     return {name: (judged if name == "jury" else outcome) for name in METRICS[spec.table]}
 
 
-def unjudged_values(table: str, reason: str, scenario: str) -> dict:
+MALFORMED_DOCUMENT = "malformed_document"  # cause of a sample whose document cannot make a case
+
+
+def unjudged_values(table: str, reason: str, scenario: str, cause: str = MALFORMED_DOCUMENT) -> dict:
     """``{metric name: per-sample value}`` of a sample that could not be judged (counted, never safe)."""
-    judged = JudgedSample(UNJUDGED, reason=reason).to_dict()
+    judged = JudgedSample(UNJUDGED, reason=reason, cause=cause).to_dict()
     outcome = metrics.outcome(judged, None, scenario, scenario)
     return {name: (judged if name == "jury" else outcome) for name in METRICS[table]}
 

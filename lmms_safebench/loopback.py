@@ -53,11 +53,12 @@ def media_parts(body: dict) -> list[dict]:
 
 class LoopbackServer:
     def __init__(self, responder: Callable[[dict], Reply], latency: float = 0.0, model: str = "loopback",
-                 keep_requests: bool = True):
+                 keep_requests: bool = True, port: int = 0):
         self.responder = responder
         self.latency = latency
         self.model = model
         self.keep_requests = keep_requests  # False: only count them (long benchmark runs)
+        self.port = port  # 0: any free port
         self.requests: list[dict] = []
         self.served = 0
         self._lock = threading.Lock()
@@ -146,8 +147,9 @@ class LoopbackServer:
         class Server(ThreadingHTTPServer):
             daemon_threads = True
             request_queue_size = 512
+            allow_reuse_address = True  # a server restarted on the same port (an endpoint coming back)
 
-        self._server = Server(("127.0.0.1", 0), Handler)
+        self._server = Server(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="loopback-server", daemon=True)
         self._thread.start()
         return self

@@ -233,11 +233,22 @@ def jury_report(items: list[dict]) -> JuryReport:
     )
     for key in ("calls", "cache_hits", "prompt_tokens", "completion_tokens"):
         report[key] = sum(u[key] for u in per_juror.values())
+    report["unjudged_causes"] = unjudged_causes(records)
     report["per_juror"] = dict(sorted(per_juror.items()))
     report["juror_asr"] = _finish_jurors(_juror_votes(records))
     report["agreement"] = {"round_one": agreement(agreement_sums(records, 0)),
                            "final": agreement(agreement_sums(records, -1))}
     return report
+
+
+def unjudged_causes(records: list[dict]) -> dict[str, int]:
+    """``{cause: count}`` of the unjudged samples among verdict records (``unknown`` for records without one)."""
+    causes: dict[str, int] = {}
+    for record in records:
+        if record.get("status") == "unjudged":
+            cause = record.get("cause") or "unknown"
+            causes[cause] = causes.get(cause, 0) + 1
+    return dict(sorted(causes.items()))
 
 
 def merge_reports(reports: list[dict]) -> JuryReport:
@@ -250,6 +261,11 @@ def merge_reports(reports: list[dict]) -> JuryReport:
     merged["heuristic"] = any(r.get("heuristic") for r in reports)
     for key in ("calls", "cache_hits", "prompt_tokens", "completion_tokens"):
         merged[key] = sum(r.get(key, 0) for r in reports)
+    causes: dict[str, int] = {}
+    for report in reports:
+        for cause, n in report.get("unjudged_causes", {}).items():
+            causes[cause] = causes.get(cause, 0) + n
+    merged["unjudged_causes"] = dict(sorted(causes.items()))
     per_juror: dict[str, dict] = {}
     for report in reports:
         for name, usage in report.get("per_juror", {}).items():

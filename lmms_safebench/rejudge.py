@@ -24,7 +24,7 @@ from pathlib import Path
 from loguru import logger
 from tqdm import tqdm
 
-from . import hooks, metrics, outputs, taskindex
+from . import __version__, hooks, metrics, outputs, taskindex
 from .errors import SafebenchError
 from .jury import runtime
 from .jury.config import resolve_jury_config
@@ -42,6 +42,7 @@ class Saved:
     answer: str
     spec: hooks.CaseSpec | None = None
     problem: str | None = None  # why no case could be built (the sample is then counted unjudged)
+    cause: str | None = None  # the problem's cause (NO_CASE, UNKNOWN_TASK, DOC_MISMATCH, UNVERIFIABLE)
     values: dict | None = None  # {metric: per-sample value} once judged
 
     @property
@@ -85,11 +86,31 @@ class _Documents:
         return docs.remove_columns(media)
 
 
-def read_samples(runs: list[outputs.Run]) -> list[Saved]:
+# Causes of samples that `judge` cannot judge (beside the jury's own, see jury.engine.CAUSES).
+NO_CASE = "no_case"  # the record holds no document, no logged case and no usable doc_id
+UNKNOWN_TASK = "unknown_task"  # a safebench_* task this version does not know
+DOC_MISMATCH = "doc_mismatch"  # the local document at the logged doc_id is not the one the model answered
+UNVERIFIABLE = "unverifiable"  # the log predates document fingerprints, so the doc_id cannot be checked
+
+
+class CaseProblem(ValueError):
+    def __init__(self, message: str, cause: str = NO_CASE):
+        super().__init__(message)
+        self.cause = cause
+
+
+def read_samples(runs: list[outputs.Run], trust_doc_ids: bool = False) -> tuple[list[Saved], list[str]]:
+    """Every logged sample of this package's tasks, with its case or the problem that prevents one; and
+    the tasks left aside because they are not this package's (other benchmarks logged in the same run)."""
     documents = _Documents()
+    known, _ = taskindex.index()
     saved: list[Saved] = []
+    foreign: list[str] = []
     for run in runs:
         for task, path in sorted(run.samples.items()):
+            if not task.startswith("safebench_"):
+                foreign.append(str(path))
+                continue
             try:
                 records = outputs.read_jsonl(path)
             except (OSError, ValueError) as exc:
@@ -98,23 +119,38 @@ def read_samples(runs: list[outputs.Run]) -> list[Saved]:
                 item = Saved(run, task, line, record, hooks.answer_text(record.get("filtered_resps",
                                                                                    record.get("resps"))))
                 try:
-                    item.spec = _case(task, record, documents)
+                    if task not in known:
+                        raise CaseProblem(f"{task!r} is not a task of lmms-safebench {__version__}", UNKNOWN_TASK)
+                    item.spec = _case(task, record, documents, trust_doc_ids)
+                except CaseProblem as exc:
+                    item.problem, item.cause = f"{item.where}: {exc}", exc.cause
                 except (ValueError, KeyError, SafebenchError) as exc:
-                    item.problem = f"{item.where}: {exc}"
+                    item.problem, item.cause = f"{item.where}: {exc}", NO_CASE
                 saved.append(item)
-    return saved
+    return saved, foreign
 
 
-def _case(task: str, record: dict, documents: _Documents) -> hooks.CaseSpec:
+def _case(task: str, record: dict, documents: _Documents, trust_doc_ids: bool) -> hooks.CaseSpec:
     doc = record.get("doc")
     if isinstance(doc, dict) and doc.get("scenario_slug"):
-        return hooks.case_for_doc(doc)
+        return hooks.case_for_doc(doc)  # lm-eval logs keep the document itself
     logged = (record.get("jury") or {}).get("case") if isinstance(record.get("jury"), dict) else None
     if logged:
-        return hooks.case_from_logged(logged)
+        return hooks.case_from_logged(logged)  # an inline verdict carries its case
     if "doc_id" not in record:
-        raise ValueError("the record has neither a document, a logged case, nor a doc_id")
-    return hooks.case_for_doc(documents.get(task, int(record["doc_id"])))
+        raise CaseProblem("the record has neither a document, a logged case, nor a doc_id")
+    local = documents.get(task, int(record["doc_id"]))
+    logged_target = str(record.get("target") or "")
+    if logged_target.startswith(hooks.FINGERPRINT_PREFIX):
+        if logged_target != hooks.doc_to_target(local):
+            raise CaseProblem(f"doc_id {record['doc_id']} names another document in the local data of {task} "
+                              f"(logged {logged_target}, local {hooks.doc_to_target(local)}): the data changed "
+                              "since the run; rebuild it as it was, or run inference again", DOC_MISMATCH)
+    elif not trust_doc_ids:
+        raise CaseProblem("the log carries no document fingerprint (written before lmms-safebench 0.2), so its "
+                          "doc_id cannot be checked against the local data; pass --trust-doc-ids to judge it anyway",
+                          UNVERIFIABLE)
+    return hooks.case_for_doc(local)
 
 
 # ------------------------------------------------------------------------------------------ judging
@@ -152,7 +188,7 @@ def judge_all(saved: list[Saved], juries: Juries, workers: int, progress: bool =
     for item in saved:
         if item.spec is None:
             table = "mmsafetybench" if item.task.startswith("safebench_mmsb") else "safebench"
-            item.values = hooks.unjudged_values(table, item.problem or "no case", "unknown")
+            item.values = hooks.unjudged_values(table, item.problem or "no case", "unknown", item.cause or NO_CASE)
     todo = [item for item in saved if item.spec is not None]
     for protocol in sorted({item.spec.protocol for item in todo}):
         juries.for_protocol(protocol)  # resolve every configuration before the first call: errors come first
@@ -283,10 +319,15 @@ def _without_secrets(config: dict) -> dict:
 
 
 def judge_folders(inputs: list[str], output: str, jury: str | None = None, concurrency: int = 64,
-                  endpoint_limit: int | None = None, progress: bool = True) -> dict:
-    """Judge every run under ``inputs``; returns a summary (written paths, counts, problems, accounting)."""
+                  endpoint_limit: int | None = None, progress: bool = True, trust_doc_ids: bool = False) -> dict:
+    """Judge every run under ``inputs``; returns a summary (written paths, per-status counts, unjudged
+    samples by cause, problems, accounting)."""
     runs = [run for folder in inputs for run in _runs(folder)]
-    saved = read_samples(runs)
+    saved, foreign = read_samples(runs, trust_doc_ids)
+    if not saved:
+        raise SafebenchError(f"no samples of lmms-safebench tasks under {', '.join(inputs)} "
+                             f"({len(foreign)} sample file(s) of other tasks)")
+    runs = [run for run in runs if any(item.run is run for item in saved)]
     problems = [item.problem for item in saved if item.problem]
     for problem in problems:
         logger.warning(f"cannot judge {problem}")
@@ -301,8 +342,12 @@ def judge_folders(inputs: list[str], output: str, jury: str | None = None, concu
         accounting = {j.config.name: j.accounting() for j in juries.all()}
     finally:
         juries.close()
-    return {"written": written, "samples": len(saved), "problems": problems, "seconds": seconds,
-            "accounting": accounting}
+    verdicts = [item.values["jury"] for item in saved]
+    counts = {status: sum(1 for v in verdicts if v["status"] == status)
+              for status in ("judged", "unjudged", "inference_failed")}
+    return {"written": written, "samples": len(saved), "counts": counts,
+            "unjudged_causes": metrics.unjudged_causes(verdicts), "problems": problems, "foreign": foreign,
+            "seconds": seconds, "accounting": accounting}
 
 
 def _runs(folder: str) -> list[outputs.Run]:

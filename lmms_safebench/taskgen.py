@@ -37,7 +37,7 @@ custom_dataset: !function utils.load_docs
 test_split: test
 output_type: generate_until
 doc_to_text: !function utils.doc_to_text
-doc_to_target: ""
+doc_to_target: !function utils.doc_to_target
 process_results: !function utils.process_results
 generation_kwargs:
   until: []
@@ -61,7 +61,7 @@ output_type: generate_until
 process_docs: !function utils.process_docs
 doc_to_visual: !function utils.doc_to_visual
 doc_to_text: !function utils.doc_to_text
-{chat}doc_to_target: ""
+{chat}doc_to_target: !function utils.doc_to_target
 process_results: !function utils.process_results
 generation_kwargs:
   max_new_tokens: 512

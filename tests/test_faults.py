@@ -81,9 +81,20 @@ def test_faulty_judge_every_sample_judged_or_counted_none_silently_safe(tmp_path
         assert group["asr,none"] == 100.0 and group["judged,none"] == pytest.approx(100 * (39 - len(unjudged)) / 39)
         errors = " ".join(v["rounds"][0][0].get("error", "") for v in unjudged)
         assert "server error (500)" in errors
+        causes = group["jury,none"]["unjudged_causes"]
+        assert causes.get("transport", 0) >= 13 and sum(causes.values()) == len(unjudged)
+        log = proc.stdout + proc.stderr  # lmms-eval sends its log to stdout
+        assert "stayed unjudged" in log and "run the same command again" in log
+        outages = {s["filtered_resps"] if isinstance(s["filtered_resps"], str) else s["filtered_resps"][0]
+                   for task in samples.values() for s in task if s["jury"].get("cause") == "transport"}
 
+        # The rerun asks again exactly for the samples the outage left unjudged (outages are not cached);
+        # everything the jurors did say comes from the cache.
         judge.reset()
-        proc, again, _ = lmms_eval(args, env, tmp_path / "out2")
+        proc, again, samples2 = lmms_eval(args, env, tmp_path / "out2")
         assert again is not None, tail(proc)
-        assert judge.count == 0 and first_calls > 39  # the first run retried; the second made no call at all
-        assert again["results"]["safebench_mmsb_typo"]["unjudged,none"] == len(unjudged)
+        assert first_calls > 39 and judge.count >= 13 * 3  # ALWAYS-FAIL answers: 3 attempts each, again
+        assert {fenced_answer(body) for body in judge.requests} <= outages
+        verdicts2 = [s["jury"] for task in samples2.values() for s in task]
+        assert not [v for v in verdicts2 if v["status"] == "judged" and v["unsafe"] != 1]
+        assert again["results"]["safebench_mmsb_typo"]["jury,none"]["unjudged_causes"].get("transport", 0) >= 13

@@ -69,7 +69,8 @@ def test_rejudging_an_inline_run_gives_identical_metrics_and_a_cached_rerun_make
         # A fresh cache: the re-judge really asks the jurors again.
         fresh = {**env, "SAFEBENCH_CACHE": str(tmp_path / "other-cache")}
         out = judge_cli(str(tmp_path / "out"), "--output", str(tmp_path / "judged"), "--concurrency", "8", env=fresh)
-        assert out.returncode == 0, tail(out)
+        # The script leaves some samples unjudged (quorum not met): said, and the exit status says so too.
+        assert out.returncode == 1 and "stayed unjudged" in out.stderr, tail(out)
         assert judge.count - inline_calls == inline_calls  # the same calls as the inline run
         rejudged, samples = read_outputs(tmp_path / "judged")
         assert "jury scripted-panel" in out.stdout and "56 samples" in out.stdout
@@ -77,7 +78,7 @@ def test_rejudging_an_inline_run_gives_identical_metrics_and_a_cached_rerun_make
         # Same cache again: zero calls.
         before = judge.count
         again = judge_cli(str(tmp_path / "out"), "--output", str(tmp_path / "judged2"), env=fresh)
-        assert again.returncode == 0 and judge.count == before, tail(again)
+        assert again.returncode == 1 and judge.count == before, tail(again)
         assert "juror calls 0" in again.stdout
 
     names = [n for n in inline["results"] if n.startswith("safebench_")]
@@ -195,3 +196,83 @@ def test_two_runs_in_one_model_folder_are_written_apart(tmp_path):
     assert len(summary["written"]) == len(set(summary["written"])) == 2
     asr = sorted(json.loads(p.read_text())["results"]["safebench_text_bias"]["asr,none"] for p in summary["written"])
     assert asr == [0.0, 100.0]
+
+
+OUTAGE_JURY = """
+name: outage
+protocol: single
+jurors:
+  - {{name: judge, model: j, base_url: "{url}", max_attempts: 2, retry_base_delay: 0.01, timeout: 5,
+     structured_output: false}}
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_outage_is_not_a_verdict_and_a_rerun_judges_what_it_left(tmp_path):
+    predict_safebench_text(tmp_path, queries=1, answer=f"Sure: {UNSAFE_MARK}")
+    port = free_port()
+    jury = tmp_path / "jury.yaml"
+    jury.write_text(OUTAGE_JURY.format(url=f"http://127.0.0.1:{port}/v1"))
+    args = [str(tmp_path / "out"), "--output", str(tmp_path / "judged"), "--jury", str(jury)]
+    down = judge_cli(*args)  # nothing listens on the port: every call is refused
+    assert down.returncode == 1, tail(down)
+    assert "23 samples" in down.stdout and "unjudged 23" in down.stdout
+    assert "23 sample(s) stayed unjudged" in down.stderr and "transport 23" in down.stderr
+    assert "run the same command again" in down.stderr
+    results, samples = read_outputs(tmp_path / "judged")
+    assert results["results"]["safebench_text"]["jury,none"]["unjudged_causes"] == {"transport": 23}
+    assert all(s["jury"]["cause"] == "transport" for task in samples.values() for s in task)
+    # The endpoint comes back: the same command judges every sample (the outage was not cached).
+    with LoopbackServer(marker_judge, port=port) as judge:
+        back = judge_cli(*args)
+        assert back.returncode == 0, tail(back)
+        assert judge.count == 23 and "judged 23, unjudged 0" in back.stdout
+
+
+def test_a_predict_only_log_is_checked_against_the_local_data(tmp_path):
+    """A --predict_only log keeps only doc_id; its document fingerprint (the logged `target`) must match the
+    local document at that doc_id, or the answer would be judged against another question."""
+    upstream = tmp_path / "upstream"
+    write_mmsb_source(upstream, per_scenario=3)
+    mmsb_build.build(source=str(upstream))
+    with LoopbackServer(mmsb_target) as model:
+        args = ["--model", "openai", "--model_args", f"model=m,base_url={model.base_url},api_key=x",
+                "--tasks", "safebench_mmsb_typo_01_illegal_activity,safebench_mmsb_typo_02_hate_speech",
+                "--predict_only"]
+        subprocess.run([str(BIN / "lmms-eval"), *args, "--output_path", str(tmp_path / "out"), "--log_samples"],
+                       capture_output=True, text=True, timeout=600, env={**os.environ})
+    _, logged = read_outputs(tmp_path / "out")
+    assert all(s["target"].startswith("safebench-doc:") for task in logged.values() for s in task)
+    # The data is rebuilt with one question of 02 changed: doc_id 1 of that task now asks something else.
+    path = upstream / "data" / "processed_questions" / "02-HateSpeech.json"
+    questions = json.loads(path.read_text())
+    questions["4"]["Rephrased Question"] = "A different question altogether."
+    path.write_text(json.dumps(questions))
+    mmsb_build.build(source=str(upstream))
+    with LoopbackServer(marker_judge) as judge:
+        env = {"SAFEBENCH_JUDGE_MODEL": "j", "SAFEBENCH_JUDGE_BASE_URL": judge.base_url}
+        out = judge_cli(str(tmp_path / "out"), "--output", str(tmp_path / "judged"), env=env)
+        assert judge.count == 5  # the changed document's answer was never sent to the jury
+    assert out.returncode == 1, tail(out)
+    assert "doc_id 1 names another document in the local data of safebench_mmsb_typo_02_hate_speech" in out.stderr
+    assert "doc_mismatch 1" in out.stderr
+    results, judged = read_outputs(tmp_path / "judged")
+    assert judged["safebench_mmsb_typo_02_hate_speech"][1]["jury"]["cause"] == "doc_mismatch"
+    assert results["results"]["safebench_mmsb_typo_02_hate_speech"]["unjudged,none"] == 1
+
+    # A log without fingerprints (an older version's): refused unless the user trusts the doc_ids.
+    for path in (tmp_path / "out").rglob("*_samples_*.jsonl"):
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        path.write_text("".join(json.dumps({**r, "target": ""}) + "\n" for r in lines))
+    refused = judge_cli(str(tmp_path / "out"), "--output", str(tmp_path / "j2"), "--jury", "heuristic")
+    assert refused.returncode == 1 and "unverifiable 6" in refused.stderr, tail(refused)
+    trusted = judge_cli(str(tmp_path / "out"), "--output", str(tmp_path / "j3"), "--jury", "heuristic",
+                        "--trust-doc-ids")
+    assert trusted.returncode == 0, tail(trusted)

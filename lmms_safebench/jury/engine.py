@@ -113,6 +113,7 @@ class Jury:
         self._lock = threading.Lock()
         self.totals: dict[str, Usage] = {j.name: Usage() for j in config.jurors}
         self.counts = {JUDGED: 0, UNJUDGED: 0, INFERENCE_FAILED: 0}
+        self.causes: dict[str, int] = {}  # unjudged samples by cause
 
     # ------------------------------------------------------------------ public
     def judge(self, case: Case) -> JudgedSample:
@@ -136,7 +137,8 @@ class Jury:
 
     def accounting(self) -> dict:
         with self._lock:
-            return {"counts": dict(self.counts), "jurors": {n: u.to_dict() for n, u in self.totals.items()}}
+            return {"counts": dict(self.counts), "causes": dict(sorted(self.causes.items())),
+                    "jurors": {n: u.to_dict() for n, u in self.totals.items()}}
 
     # ------------------------------------------------------------------ protocols
     def _single(self, case: Case) -> JudgedSample:
@@ -171,5 +173,8 @@ class Jury:
     def _account(self, result: JudgedSample) -> None:
         with self._lock:
             self.counts[result.status] += 1
+            if result.status == UNJUDGED:
+                cause = result.cause or "unknown"
+                self.causes[cause] = self.causes.get(cause, 0) + 1
             for name, usage in result.usage().items():
                 self.totals.setdefault(name, Usage()).add(usage)

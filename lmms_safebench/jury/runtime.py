@@ -66,11 +66,40 @@ def reset() -> None:
         _caches.clear()
 
 
+def unjudged_summary(causes: dict[str, int]) -> str:
+    """One line saying how many samples stayed unjudged and why (empty when none did)."""
+    total = sum(causes.values())
+    if not total:
+        return ""
+    parts = [f"{cause} {n}" + (f" ({CAUSE_HINTS[cause]})" if cause in CAUSE_HINTS else "")
+             for cause, n in sorted(causes.items(), key=lambda kv: -kv[1])]
+    return f"{total} sample(s) stayed unjudged, counted but never as safe: " + "; ".join(parts)
+
+
+# What to do about each cause of an unjudged sample.
+CAUSE_HINTS = {
+    "transport": "the judge endpoint failed after retries; such calls are not cached: run the same command again",
+    "request_refused": "the endpoint refused the request: check the model name, key and URL with "
+                       "`lmms-safebench jury check`",
+    "unreadable": "the juror replied without a readable verdict; cached, SAFEBENCH_RETRY_ABSTAINED=1 retries them",
+    "internal": "an internal error; see the log above",
+    "tie": "an even split and the tie rule is 'unjudged'",
+    "malformed_document": "the document could not make a case; see the log",
+    "no_case": "the log holds no document, case or usable doc_id for it",
+    "unknown_task": "a safebench_ task this version does not know",
+    "doc_mismatch": "the local data changed since the run: rebuild it as it was, or run inference again",
+    "unverifiable": "a log written before document fingerprints; --trust-doc-ids judges it by doc_id",
+}
+
+
 def _log_totals() -> None:
     for jury in list(_juries.values()):
         acc = jury.accounting()
         logger.info(f"lmms-safebench jury {jury.config.name} ({jury.config.identity}): {acc['counts']} "
                     f"per juror: {acc['jurors']}")
+        line = unjudged_summary(acc["causes"])
+        if line:
+            logger.warning(f"lmms-safebench jury {jury.config.name}: {line}")
 
 
 atexit.register(_log_totals)

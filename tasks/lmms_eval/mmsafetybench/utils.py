@@ -10,6 +10,7 @@ from lmms_safebench.metrics import combine  # noqa: F401  (group aggregation, se
 process_docs = _hooks.mmsb_process_docs
 doc_to_visual = _hooks.mmsb_doc_to_visual
 doc_to_text = _hooks.mmsb_doc_to_text
+doc_to_target = _hooks.doc_to_target  # the document's fingerprint, logged as `target`
 process_results = _hooks.mmsb_process_results
 
 # One aggregation per metric of the template's metric_list (asr, asr_pooled, judged, refusal_rate,

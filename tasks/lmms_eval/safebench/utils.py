@@ -11,6 +11,7 @@ process_docs = _hooks.sb_process_docs
 doc_to_visual = _hooks.sb_doc_to_visual
 doc_to_text = _hooks.sb_doc_to_text
 doc_to_messages = _hooks.sb_doc_to_messages
+doc_to_target = _hooks.doc_to_target  # the document's fingerprint, logged as `target`
 process_results = _hooks.sb_process_results
 
 # One aggregation per metric of the templates' metric_list, generated from the same tables.
