@@ -174,10 +174,27 @@ def _cmd_jury_check(args) -> int:
     return 0
 
 
+COMMANDS = """\
+Safety benchmarks for lmms-eval and lm-eval, judged by an LLM jury.
+
+commands:
+  build BENCHMARK       normalise a benchmark (mmsafetybench, safebench) into the local data folder
+  judge RUN_FOLDER...   judge the answers that runs logged (--log_samples), without the model
+  report RESULT_FOLDER...
+                        leaderboards, confidence intervals, agreement, radar charts, HTML
+  tasks-dir             print the task folder to pass as --include_path
+  jury check            validate the jury configuration and make one call per juror
+  jury show             print the resolved jury configuration and its identity
+
+`lmms-safebench COMMAND --help` describes each command's options.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lmms-safebench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="lmms-safebench", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     description=COMMANDS, usage="%(prog)s [-h] [--version] COMMAND [OPTIONS]")
     parser.add_argument("--version", action="version", version=f"lmms-safebench {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS)
 
     build = sub.add_parser("build", help="normalise a benchmark into the local data folder")
     build.add_argument("benchmark", choices=["mmsafetybench", "safebench"])

@@ -16,7 +16,7 @@ from loguru import logger
 
 from . import metrics
 from .benchmarks import mmsafetybench as mmsb
-from .errors import ConfigError
+from .errors import ConfigError, SafebenchError
 from .jury import runtime
 from .jury.case import Case, Criterion
 from .jury.engine import UNJUDGED, JudgedSample
@@ -53,6 +53,28 @@ def predict_only() -> bool:
     return any(arg == "--predict_only" or arg.startswith("--predict_only=") for arg in sys.argv)
 
 
+_reported: set[str] = set()
+
+
+def _stops_early(load):
+    """Document loaders run before inference; lmms-eval retries them five times and then buries their error
+    in ``RetryError[...]``. Say what is wrong in one clear log line first (once), then raise as before."""
+    import functools
+
+    @functools.wraps(load)
+    def wrapper(*args, **kwargs):
+        try:
+            return load(*args, **kwargs)
+        except SafebenchError as exc:
+            line = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+            if line not in _reported:
+                _reported.add(line)
+                logger.error(f"lmms-safebench cannot start this task: {line}")
+            raise
+
+    return wrapper
+
+
 def require_jury(default_protocol: str) -> None:
     """Fail early (before inference) when no jury is configured or its configuration is invalid."""
     if not predict_only():
@@ -71,9 +93,11 @@ class CaseSpec:
     category: str  # the averaging unit: a SafeBench category, or the scenario itself
     protocol: str  # the benchmark's default protocol when only a judge endpoint is configured
     table: str  # which METRICS table the task reports
+    path: tuple[str, ...] = ()  # the scenario's place in the benchmark's tree (see lmms_safebench.metrics)
 
     def logged(self) -> dict:
-        return {"key": self.key, "scenario": self.scenario, "category": self.category, "question": self.question}
+        return {"key": self.key, "scenario": self.scenario, "category": self.category, "question": self.question,
+                "path": list(self.path)}
 
 
 # The text fields that decide what a sample asks and how it is judged. Media are left out: re-judging
@@ -121,7 +145,7 @@ def judge_case(spec: CaseSpec, answer: str, jury=None) -> dict:
     # re-judge the logged answer later (lmms-safebench judge) without the dataset.
     judged["case"] = spec.logged()
     refusal = None if judged["status"] == "inference_failed" else is_refusal(answer)
-    outcome = metrics.outcome(judged, refusal, spec.scenario, spec.category)
+    outcome = metrics.outcome(judged, refusal, spec.scenario, spec.category, spec.path)
     return {name: (judged if name == "jury" else outcome) for name in METRICS[spec.table]}
 
 
@@ -140,23 +164,38 @@ def case_for_doc(doc: dict) -> CaseSpec:
     return sb_case(doc) if "modality" in doc else mmsb_case(doc)
 
 
-def case_from_logged(case: dict) -> CaseSpec:
-    """Rebuild a case from the ``case`` record of a logged verdict (its key names the benchmark)."""
+def case_from_logged(case: dict, variant: str = "") -> CaseSpec:
+    """Rebuild a case from the ``case`` record of a logged verdict (its key names the benchmark). ``variant``
+    (the task's) places cases logged before paths existed in the tree."""
     from .benchmarks import safebench as sb
 
     key, scenario = str(case.get("key", "")), str(case.get("scenario", ""))
+    category = case.get("category", scenario)
+    path = tuple(case.get("path") or ())
     if key.startswith("mmsafetybench/") and scenario in mmsb.BY_SLUG:
-        return CaseSpec(key, case.get("question", ""), mmsb.BY_SLUG[scenario].criterion, scenario,
-                        case.get("category", scenario), "single", "mmsafetybench")
+        return CaseSpec(key, case.get("question", ""), mmsb.BY_SLUG[scenario].criterion, scenario, category,
+                        "single", "mmsafetybench", path or (variant, scenario))
     if key.startswith("safebench/") and scenario in sb.BY_SLUG:
-        table = "safebench_mini" if key.startswith(f"safebench/{sb.MINI}/") else "safebench"
-        return CaseSpec(key, case.get("question", ""), sb.CRITERION, scenario, case.get("category", scenario),
-                        "jury", table)
+        mini = key.startswith(f"safebench/{sb.MINI}/")
+        return CaseSpec(key, case.get("question", ""), sb.CRITERION, scenario, category, "jury",
+                        "safebench_mini" if mini else "safebench",
+                        path or ((variant, scenario) if mini else (variant, category, scenario)))
     raise ValueError(f"not a case of this package: key {key!r}, scenario {scenario!r}")
+
+
+def variant_of(selector) -> str:
+    """A task's variant: its selector without the scenario part (``typo.tiny.plain``, ``image.full.default``)."""
+    return str(selector).rsplit(".", 1)[0]
+
+
+def with_variant(docs, selector):
+    """``docs`` with a ``variant`` column, so that each sample knows its place in the benchmark's tree."""
+    return docs.add_column("variant", [variant_of(selector)] * len(docs))
 
 
 # ------------------------------------------------------------------------------------------ MM-SafetyBench
 
+@_stops_early
 def mmsb_process_docs(dataset):
     """lmms-eval: the YAML's one-row placeholder dataset is named by its selector (``dataset_name``);
     return the real documents of that slice from the local data folder."""
@@ -164,9 +203,10 @@ def mmsb_process_docs(dataset):
 
     selector = mmsb.Selector.parse(dataset.info.config_name)
     require_jury("single")
-    return mmsb_data.load_docs(selector)
+    return with_variant(mmsb_data.load_docs(selector), selector)
 
 
+@_stops_early
 def mmsb_custom_dataset(selector: str = "", **_ignored):
     """lm-eval: ``custom_dataset`` receives the selector from ``dataset_kwargs``."""
     import datasets
@@ -175,7 +215,7 @@ def mmsb_custom_dataset(selector: str = "", **_ignored):
 
     parsed = mmsb.Selector.parse(selector)
     require_jury("single")
-    return datasets.DatasetDict({"test": mmsb_data.load_docs(parsed)})
+    return datasets.DatasetDict({"test": with_variant(mmsb_data.load_docs(parsed), parsed)})
 
 
 def mmsb_doc_to_visual(doc: dict) -> list:
@@ -200,8 +240,9 @@ def mmsb_case(doc: dict) -> CaseSpec:
     sc = mmsb.BY_SLUG.get(doc.get("scenario_slug"))
     if sc is None:
         raise ValueError(f"unknown MM-SafetyBench scenario {doc.get('scenario_slug')!r}")
+    variant = doc.get("variant") or f"{doc.get('kind')}.{'defended' if doc.get('defended') else 'plain'}"
     return CaseSpec(f"mmsafetybench/{sc.upstream}/{doc.get('id')}", doc.get("question") or doc.get("query", ""),
-                    sc.criterion, sc.slug, sc.slug, "single", "mmsafetybench")
+                    sc.criterion, sc.slug, sc.slug, "single", "mmsafetybench", (variant, sc.slug))
 
 
 def mmsb_process_results(doc: dict, results) -> dict:
@@ -232,6 +273,7 @@ def _override(name: str) -> str | None:
     return value or None
 
 
+@_stops_early
 def sb_process_docs(dataset):
     """lmms-eval: like :func:`mmsb_process_docs`, for SafeBench selectors."""
     from .data import safebench as sb_data
@@ -240,9 +282,10 @@ def sb_process_docs(dataset):
     _override(PROMPT_MODE_ENV)  # bad values stop the run here, before inference
     _override(AUDIO_FORMAT_ENV)
     require_jury("jury")
-    return sb_data.load_docs(selector)
+    return with_variant(sb_data.load_docs(selector), selector)
 
 
+@_stops_early
 def sb_custom_dataset(selector: str = "", **_ignored):
     import datasets
 
@@ -251,7 +294,7 @@ def sb_custom_dataset(selector: str = "", **_ignored):
     parsed = _sb_selector(selector)
     _override(PROMPT_MODE_ENV)
     require_jury("jury")
-    return datasets.DatasetDict({"test": sb_data.load_docs(parsed)})
+    return datasets.DatasetDict({"test": with_variant(sb_data.load_docs(parsed), parsed)})
 
 
 def _decode_audio(data: bytes) -> dict:
@@ -318,8 +361,10 @@ def sb_case(doc: dict) -> CaseSpec:
     mini = doc.get("set") == sb.MINI
     # MiniBench's published averages are means over its scenarios: each scenario is its own unit there.
     unit = scenario.slug if mini else scenario.category.slug
+    variant = doc.get("variant") or f"{doc.get('modality')}.{doc.get('set')}.{doc.get('mode')}"
+    path = (variant, scenario.slug) if mini else (variant, unit, scenario.slug)
     return CaseSpec(f"safebench/{doc.get('set')}/{doc.get('id')}", doc["query"], sb.CRITERION, scenario.slug, unit,
-                    "jury", "safebench_mini" if mini else "safebench")
+                    "jury", "safebench_mini" if mini else "safebench", path)
 
 
 def sb_process_results(doc: dict, results) -> dict:

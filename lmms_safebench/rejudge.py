@@ -80,7 +80,8 @@ class _Documents:
         else:
             from .benchmarks import safebench as bench
             from .data import safebench as data
-        docs = data.load_docs(bench.Selector.parse(info.selector))
+        selector = bench.Selector.parse(info.selector)
+        docs = hooks.with_variant(data.load_docs(selector), selector)
         media = [name for name, feature in docs.features.items()
                  if isinstance(feature, datasets.Image) or getattr(feature, "dtype", None) == "binary"]
         return docs.remove_columns(media)
@@ -135,8 +136,9 @@ def _case(task: str, record: dict, documents: _Documents, trust_doc_ids: bool) -
     if isinstance(doc, dict) and doc.get("scenario_slug"):
         return hooks.case_for_doc(doc)  # lm-eval logs keep the document itself
     logged = (record.get("jury") or {}).get("case") if isinstance(record.get("jury"), dict) else None
-    if logged:
-        return hooks.case_from_logged(logged)  # an inline verdict carries its case
+    if logged:  # an inline verdict carries its case
+        info = taskindex.index()[0].get(task)
+        return hooks.case_from_logged(logged, hooks.variant_of(info.selector) if info else "")
     if "doc_id" not in record:
         raise CaseProblem("the record has neither a document, a logged case, nor a doc_id")
     local = documents.get(task, int(record["doc_id"]))
@@ -217,10 +219,17 @@ def task_metrics(items: list[Saved]) -> dict:
     return {name: aggregations[name](values) for name, values in per_metric.items()}
 
 
-def group_metrics(children: list[dict]) -> dict:
-    """A group's values from its children's, with the aggregation the lmms-eval group YAMLs use."""
-    shared = set.intersection(*(set(c) for c in children)) - {"by_scenario"}
-    return {name: metrics.combine([c[name] for c in children]) for name in sorted(shared)}
+def group_metrics(leaves: list[dict]) -> dict:
+    """A group's values from its leaf tasks' values, as lmms-eval computes them (it aggregates a group over
+    its leaf tasks, not its direct children), with the aggregation the group YAMLs use."""
+    shared = set.intersection(*(set(c) for c in leaves)) - {"by_scenario"}
+    return {name: metrics.combine([c[name] for c in leaves]) for name in sorted(shared)}
+
+
+def _leaves(name: str, groups: dict[str, tuple[str, ...]]) -> list[str]:
+    if name not in groups:
+        return [name]
+    return [leaf for child in groups[name] for leaf in _leaves(child, groups)]
 
 
 def compute_results(saved: list[Saved]) -> tuple[dict, dict]:
@@ -231,9 +240,10 @@ def compute_results(saved: list[Saved]) -> tuple[dict, dict]:
     values = {task: task_metrics(items) for task, items in sorted(by_task.items())}
     sizes = {task: len(items) for task, items in by_task.items()}
     groups = taskindex.complete_groups(set(values))
-    for group, children in groups.items():
-        values[group] = group_metrics([values[c] for c in children])
-        sizes[group] = sum(sizes[c] for c in children)
+    for group in groups:
+        leaves = _leaves(group, groups)
+        values[group] = group_metrics([values[leaf] for leaf in leaves])
+        sizes[group] = sum(sizes[leaf] for leaf in leaves)
     results = {}
     for name, table in values.items():
         entry = {"alias": name, "sample_len": sizes[name]}

@@ -101,3 +101,19 @@ def test_build_safebench_from_the_hub_and_from_a_local_release(tmp_path):
     assert offline.returncode == 2 and "offline mode is on" in offline.stderr
     wrong = run("build", "safebench", "--source", str(release), "--sd-images", str(tmp_path))
     assert wrong.returncode == 2 and "--sd-images: only for `build mmsafetybench`" in wrong.stderr
+
+
+def test_top_level_help_lists_every_command_in_plain_text():
+    import argparse
+
+    from lmms_safebench.cli import build_parser
+
+    out = subprocess.run([str(BIN / "lmms-safebench"), "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, sub in commands.items():
+        nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        names = [f"{name} {child}" for child in nested[0].choices] if nested else [name]
+        for shown in names:
+            assert f"\n  {shown}" in out.stdout, shown

@@ -116,6 +116,11 @@ def test_without_a_jury_the_run_stops_before_inference(tmp_path, built):
         assert results is None
         assert target.count == 0
     assert "No jury is configured" in proc.stdout + proc.stderr
+    # Said once, in one line, before lmms-eval buries it in a RetryError traceback.
+    said = [line for line in proc.stdout.splitlines() if "lmms-safebench cannot start this task" in line]
+    assert len(said) == 1 and "No jury is configured" in said[0] and "SAFEBENCH_JURY" in said[0]
+    if "RetryError" in proc.stdout:
+        assert proc.stdout.index(said[0]) < proc.stdout.index("RetryError")
 
 
 def test_unbuilt_data_is_built_by_the_task_or_named_in_the_error(tmp_path):

@@ -134,15 +134,11 @@ def test_single_protocol_and_heuristic_label():
 
 
 def test_jurors_of_one_sample_run_concurrently():
-    import time
-
     slow = SlowJudge(0.3)
     with LoopbackServer(slow) as server:
         jury = Jury(panel(server, list("abcde"), quorum=3), cache=None)
-        start = time.perf_counter()
         jury.judge(case())
-        elapsed = time.perf_counter() - start
-    assert slow.peak == 5 and elapsed < 1.0, (slow.peak, elapsed)
+    assert slow.peak == 5  # all five calls were in flight at once
     assert json.loads(json.dumps(jury.accounting()))["jurors"]["a"]["calls"] == 1
 
 

@@ -348,10 +348,15 @@ def resolve_jury_config(default_protocol: str = "single", spec: str | None = Non
 
 def to_yaml(jury: JuryConfig) -> str:
     """A YAML rendering of a configuration (e.g. to save a built-in one and edit it)."""
+    jurors = []
+    for juror in jury.jurors:
+        options = {k: v for k, v in asdict(juror).items() if v != field_default(k)} | {"name": juror.name}
+        if options.get("base_url"):
+            options["base_url"] = redact_url(options["base_url"])  # never print credentials
+        jurors.append(options)
     data = {"name": jury.name, "protocol": jury.protocol, "rounds": jury.rounds, "vote": jury.vote, "tie": jury.tie,
             "quorum": jury.quorum, "early_consensus": jury.early_consensus, "show_question": jury.show_question,
-            "jurors": [{k: v for k, v in asdict(j).items() if v != field_default(k)} | {"name": j.name}
-                       for j in jury.jurors]}
+            "jurors": jurors}
     return yaml.safe_dump(data, sort_keys=False)
 
 
