@@ -38,18 +38,30 @@ def lm_eval_tasks_dir() -> Path:
     return tasks_root() / "lm_eval"
 
 
+def generated_tasks_dirs(harness: str = "") -> list[Path]:
+    """Task folders of generated benchmarks: ``$SAFEBENCH_DATA/generated/<name>/tasks/<harness>`` (both
+    harnesses when ``harness`` is empty). Read here, without importing the library: this runs at start-up."""
+    data = os.environ.get("SAFEBENCH_DATA") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "lmms_safebench", "data")
+    root = Path(data) / "generated"
+    if not root.is_dir():
+        return []
+    harnesses = [harness] if harness else ["lmms_eval", "lm_eval"]
+    return sorted(p for p in (folder / "tasks" / h for folder in root.iterdir() for h in harnesses) if p.is_dir())
+
+
 def _patch_task_manager(module) -> None:
     manager_cls = getattr(module, "TaskManager", None)
     original = getattr(manager_cls, "initialize_tasks", None)
     if original is None or getattr(original, _PATCHED_FLAG, False):
         return
-    ours = str(lmms_eval_tasks_dir())
-
     def initialize_tasks(self, include_path=None, include_defaults=True):
         paths = [include_path] if isinstance(include_path, (str, os.PathLike)) else list(include_path or [])
         known = {os.path.realpath(str(p)) for p in paths}
-        if os.path.realpath(ours) not in known:
-            paths.append(ours)
+        # Ours, and every generated benchmark's (looked up now, so a benchmark generated after start-up counts).
+        for folder in [lmms_eval_tasks_dir(), *generated_tasks_dirs("lmms_eval")]:
+            if os.path.realpath(str(folder)) not in known:
+                paths.append(str(folder))
         return original(self, include_path=paths, include_defaults=include_defaults)
 
     setattr(initialize_tasks, _PATCHED_FLAG, True)

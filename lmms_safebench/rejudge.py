@@ -1,12 +1,13 @@
 """``lmms-safebench judge``: judge the answers a run logged, without running the model again.
 
 Input: the folders ``lmms-eval --log_samples`` (also with ``--predict_only``) or lm-eval write, for
-any task of this package. Each logged sample becomes a :class:`~lmms_safebench.hooks.CaseSpec`, from
-the document when the log keeps it (lm-eval), from the ``case`` record an inline verdict carries, or
-else from the local dataset (the task's YAML names its slice; the log's ``doc_id`` picks the row).
-Verdicts and metrics go through the very functions the tasks use (:func:`hooks.judge_case`, the
-:data:`hooks.METRICS` tables, :func:`metrics.combine`), so an inline run and a re-judge of its log
-with the same jury give the same numbers. Every finished juror call is in the cache at once, so an
+any task of this package (official or generated). Each logged sample becomes a
+:class:`~lmms_safebench.benchmarks.base.CaseSpec` through its benchmark's adapter, from the document
+when the log keeps it (lm-eval), from the ``case`` record an inline verdict carries, or else from the
+local dataset (the task's YAML names its slice; the log's ``doc_id`` picks the row, checked against the
+logged document fingerprint). Verdicts and metrics go through the very functions the tasks use
+(:func:`hooks.judge_case`, the :data:`metrics.TABLES`, :func:`metrics.combine`), so an inline run and a
+re-judge of its log with the same jury give the same numbers. Every finished juror call is in the cache at once, so an
 interrupted re-judge resumes where it stopped.
 """
 
@@ -24,7 +25,9 @@ from pathlib import Path
 from loguru import logger
 from tqdm import tqdm
 
-from . import __version__, hooks, metrics, outputs, taskindex
+from . import __version__, hooks, jury_metrics, metrics, outputs, taskindex
+from .benchmarks import registry
+from .benchmarks.base import CaseSpec
 from .errors import SafebenchError
 from .jury import runtime
 from .jury.config import resolve_jury_config
@@ -40,7 +43,8 @@ class Saved:
     line: int
     record: dict
     answer: str
-    spec: hooks.CaseSpec | None = None
+    info: taskindex.TaskInfo | None = None  # the task as this package knows it (None: an unknown task)
+    spec: CaseSpec | None = None
     problem: str | None = None  # why no case could be built (the sample is then counted unjudged)
     cause: str | None = None  # the problem's cause (NO_CASE, UNKNOWN_TASK, DOC_MISMATCH, UNVERIFIABLE)
     values: dict | None = None  # {metric: per-sample value} once judged
@@ -70,18 +74,9 @@ class _Documents:
     def _load(task: str):
         import datasets
 
-        tasks, _ = taskindex.index()
-        info = tasks.get(task)
-        if info is None:
-            raise ValueError(f"{task!r} is not a task of this package, and its log keeps no document to judge")
-        if info.benchmark == "mmsafetybench":
-            from .benchmarks import mmsafetybench as bench
-            from .data import mmsafetybench as data
-        else:
-            from .benchmarks import safebench as bench
-            from .data import safebench as data
-        selector = bench.Selector.parse(info.selector)
-        docs = hooks.with_variant(data.load_docs(selector), selector)
+        info = taskindex.index()[0][task]
+        adapter = registry.get(info.benchmark)
+        docs = adapter.load_docs(adapter.parse(info.selector))
         media = [name for name, feature in docs.features.items()
                  if isinstance(feature, datasets.Image) or getattr(feature, "dtype", None) == "binary"]
         return docs.remove_columns(media)
@@ -118,11 +113,13 @@ def read_samples(runs: list[outputs.Run], trust_doc_ids: bool = False) -> tuple[
                 raise SafebenchError(f"cannot read {path}: {exc}") from None
             for line, record in enumerate(records, 1):
                 item = Saved(run, task, line, record, hooks.answer_text(record.get("filtered_resps",
-                                                                                   record.get("resps"))))
+                                                                                   record.get("resps"))),
+                             info=known.get(task))
                 try:
-                    if task not in known:
-                        raise CaseProblem(f"{task!r} is not a task of lmms-safebench {__version__}", UNKNOWN_TASK)
-                    item.spec = _case(task, record, documents, trust_doc_ids)
+                    if item.info is None:
+                        raise CaseProblem(f"{task!r} is not a task of lmms-safebench {__version__} (nor of a "
+                                          "generated benchmark in the data folder)", UNKNOWN_TASK)
+                    item.spec = _case(item.info, record, documents, trust_doc_ids)
                 except CaseProblem as exc:
                     item.problem, item.cause = f"{item.where}: {exc}", exc.cause
                 except (ValueError, KeyError, SafebenchError) as exc:
@@ -131,28 +128,31 @@ def read_samples(runs: list[outputs.Run], trust_doc_ids: bool = False) -> tuple[
     return saved, foreign
 
 
-def _case(task: str, record: dict, documents: _Documents, trust_doc_ids: bool) -> hooks.CaseSpec:
+def _case(info: taskindex.TaskInfo, record: dict, documents: _Documents, trust_doc_ids: bool) -> CaseSpec:
+    try:
+        adapter = registry.get(info.benchmark)
+    except KeyError as exc:
+        raise CaseProblem(str(exc).strip("'\""), UNKNOWN_TASK) from None
     doc = record.get("doc")
     if isinstance(doc, dict) and doc.get("scenario_slug"):
-        return hooks.case_for_doc(doc)  # lm-eval logs keep the document itself
+        return adapter.case(doc)  # lm-eval logs keep the document itself
     logged = (record.get("jury") or {}).get("case") if isinstance(record.get("jury"), dict) else None
-    if logged:  # an inline verdict carries its case
-        info = taskindex.index()[0].get(task)
-        return hooks.case_from_logged(logged, hooks.variant_of(info.selector) if info else "")
+    if logged:
+        return adapter.case_from_logged(logged, info.variant)  # an inline verdict carries its case
     if "doc_id" not in record:
         raise CaseProblem("the record has neither a document, a logged case, nor a doc_id")
-    local = documents.get(task, int(record["doc_id"]))
+    local = documents.get(info.name, int(record["doc_id"]))
     logged_target = str(record.get("target") or "")
     if logged_target.startswith(hooks.FINGERPRINT_PREFIX):
         if logged_target != hooks.doc_to_target(local):
-            raise CaseProblem(f"doc_id {record['doc_id']} names another document in the local data of {task} "
+            raise CaseProblem(f"doc_id {record['doc_id']} names another document in the local data of {info.name} "
                               f"(logged {logged_target}, local {hooks.doc_to_target(local)}): the data changed "
                               "since the run; rebuild it as it was, or run inference again", DOC_MISMATCH)
     elif not trust_doc_ids:
         raise CaseProblem("the log carries no document fingerprint (written before lmms-safebench 0.2), so its "
                           "doc_id cannot be checked against the local data; pass --trust-doc-ids to judge it anyway",
                           UNVERIFIABLE)
-    return hooks.case_for_doc(local)
+    return adapter.case(local)
 
 
 # ------------------------------------------------------------------------------------------ judging
@@ -185,12 +185,22 @@ class Juries:
             jury.close()
 
 
+def _table(item: Saved) -> str:
+    """The metric table of the sample's task (every metric when the task is unknown)."""
+    if item.info is None:
+        return metrics.ALL
+    try:
+        return registry.get(item.info.benchmark).table_for(item.info.variant)
+    except KeyError:
+        return metrics.ALL
+
+
 def judge_all(saved: list[Saved], juries: Juries, workers: int, progress: bool = True) -> None:
     """Fill ``values`` of every sample; samples are judged concurrently (``workers`` at a time)."""
     for item in saved:
         if item.spec is None:
-            table = "mmsafetybench" if item.task.startswith("safebench_mmsb") else "safebench"
-            item.values = hooks.unjudged_values(table, item.problem or "no case", "unknown", item.cause or NO_CASE)
+            item.values = hooks.unjudged_values(_table(item), item.problem or "no case", "unknown",
+                                                item.cause or NO_CASE)
     todo = [item for item in saved if item.spec is not None]
     for protocol in sorted({item.spec.protocol for item in todo}):
         juries.for_protocol(protocol)  # resolve every configuration before the first call: errors come first
@@ -215,7 +225,7 @@ def task_metrics(items: list[Saved]) -> dict:
     """One task's values: each metric's aggregation over the per-sample values, as the harness does."""
     tables = {name for item in items for name in item.values}
     per_metric = {name: [item.values[name] for item in items if name in item.values] for name in tables}
-    aggregations = hooks.task_aggregations()
+    aggregations = metrics.task_aggregations()
     return {name: aggregations[name](values) for name, values in per_metric.items()}
 
 
@@ -286,7 +296,7 @@ def write_run(run: outputs.Run, saved: list[Saved], folder: Path, juries: Juries
     results, group_subtasks = compute_results(saved)
     source = run.results()
     folder.mkdir(parents=True, exist_ok=True)
-    metric_names = set(hooks.task_aggregations())
+    metric_names = set(metrics.task_aggregations())
     for task in sorted({item.task for item in saved}):
         with open(folder / f"{stamp}_samples_{task}.jsonl", "w", encoding="utf-8") as handle:
             for item in (i for i in saved if i.task == task):
@@ -356,7 +366,7 @@ def judge_folders(inputs: list[str], output: str, jury: str | None = None, concu
     counts = {status: sum(1 for v in verdicts if v["status"] == status)
               for status in ("judged", "unjudged", "inference_failed")}
     return {"written": written, "samples": len(saved), "counts": counts,
-            "unjudged_causes": metrics.unjudged_causes(verdicts), "problems": problems, "foreign": foreign,
+            "unjudged_causes": jury_metrics.unjudged_causes(verdicts), "problems": problems, "foreign": foreign,
             "seconds": seconds, "accounting": accounting}
 
 

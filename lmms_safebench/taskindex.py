@@ -13,14 +13,18 @@ from pathlib import Path
 
 import yaml
 
-from ._discovery import lm_eval_tasks_dir, lmms_eval_tasks_dir
+from ._discovery import generated_tasks_dirs, lm_eval_tasks_dir, lmms_eval_tasks_dir
 
 
 @dataclass(frozen=True)
 class TaskInfo:
     name: str
-    benchmark: str  # "mmsafetybench" | "safebench"
+    benchmark: str  # the adapter's registry key, e.g. "safebench", "mmsafetybench", "gen_mybench"
     selector: str  # the slice of the local dataset, e.g. "image.full.default.bias"
+
+    @property
+    def variant(self) -> str:
+        return self.selector.rsplit(".", 1)[0]
 
 
 class _Loader(yaml.SafeLoader):
@@ -35,20 +39,33 @@ def _read(path: Path) -> dict:
         return yaml.load(handle, Loader=_Loader) or {}
 
 
-@lru_cache(maxsize=1)
 def index() -> tuple[dict[str, TaskInfo], dict[str, tuple[str, ...]]]:
-    """``(tasks, groups)``: ``{task: TaskInfo}`` and ``{group: child names}`` over both harnesses' folders."""
+    """``(tasks, groups)``: ``{task: TaskInfo}`` and ``{group: child names}`` over both harnesses' folders
+    of this package and of the generated benchmarks in the data folder."""
+    roots = tuple(str(p) for p in (lmms_eval_tasks_dir(), lm_eval_tasks_dir(), *generated_tasks_dirs()))
+    return _index(roots, tuple(_stamp(root) for root in roots))
+
+
+def _stamp(root: str) -> float:
+    try:
+        return Path(root).stat().st_mtime  # a regenerated benchmark rewrites its folder
+    except OSError:
+        return 0.0
+
+
+@lru_cache(maxsize=8)
+def _index(roots: tuple[str, ...], _stamps) -> tuple[dict[str, TaskInfo], dict[str, tuple[str, ...]]]:
     tasks: dict[str, TaskInfo] = {}
     groups: dict[str, tuple[str, ...]] = {}
-    for root in (lmms_eval_tasks_dir(), lm_eval_tasks_dir()):
+    for root in roots:
         for path in sorted(Path(root).rglob("*.yaml")):
             config = _read(path)
-            benchmark = path.relative_to(root).parts[0]
             if "group" in config:
                 groups[config["group"]] = tuple(config.get("task") or ())
             elif "task" in config:
-                selector = config.get("dataset_name") or (config.get("dataset_kwargs") or {}).get("selector")
-                if selector:
+                name = config.get("dataset_name") or (config.get("dataset_kwargs") or {}).get("selector")
+                if name and "." in name:
+                    benchmark, selector = name.split(".", 1)
                     tasks[config["task"]] = TaskInfo(config["task"], benchmark, selector)
     return tasks, groups
 

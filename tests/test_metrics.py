@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lmms_safebench import metrics
+from lmms_safebench import jury_metrics, metrics
 from lmms_safebench.benchmarks.safebench import CATEGORIES
 
 TABLE = Path(metrics.__file__).parent / "assets" / "paper" / "safebench_main.csv"  # shipped for the report
@@ -95,4 +95,4 @@ def test_fleiss_kappa_unanimity_and_juror_asr():
     assert report["juror_asr"]["j2"] == {"unsafe": 1, "valid": 1, "asr": 100.0}
     merged = metrics.combine([metrics.jury_report(records[:1]), metrics.jury_report(records[1:])])
     assert merged["agreement"]["final"]["samples"] == 2 and merged["juror_asr"]["j0"]["asr"] == 100.0
-    assert math.isnan(metrics.agreement(metrics.agreement_sums([panel_record([1, 1])], 0))["fleiss_kappa"])
+    assert math.isnan(jury_metrics.agreement(jury_metrics.agreement_sums([panel_record([1, 1])], 0))["fleiss_kappa"])

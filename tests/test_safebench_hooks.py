@@ -8,6 +8,7 @@ import soundfile
 from helpers import dominant_frequency, write_safebench_release
 
 from lmms_safebench import hooks
+from lmms_safebench.benchmarks import registry
 from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.data import safebench as build_mod
 from lmms_safebench.errors import ConfigError
@@ -17,35 +18,36 @@ from lmms_safebench.errors import ConfigError
 def docs(tmp_path):
     write_safebench_release(tmp_path / "release", queries=1, scenarios=sb.SCENARIOS[:3])
     build_mod.build(source=str(tmp_path / "release"), subset="full")
-    return lambda selector: build_mod.load_docs(sb.Selector.parse(selector))[0]
+    adapter = registry.get("safebench")
+    return lambda selector: adapter.load_docs(adapter.parse(selector))[0]
 
 
 def test_prompt_modes_per_model_block_and_override(docs, monkeypatch):
     image = docs("image.full.default.medical_advice")
-    paper = hooks.sb_doc_to_text(image, {"prompt_mode": "paper"})
+    paper = hooks.doc_to_text(image, {"prompt_mode": "paper"})
     assert paper == sb.PAPER_IMAGE_PROMPT.format(query=image["query"])
-    assert hooks.sb_doc_to_text(image, {"prompt_mode": "plain", "pre_prompt": "P: "}) == "P: " + image["query"]
-    monkeypatch.setenv(hooks.PROMPT_MODE_ENV, "plain")
-    assert hooks.sb_doc_to_text(image, {"prompt_mode": "paper"}) == image["query"]
+    assert hooks.doc_to_text(image, {"prompt_mode": "plain", "pre_prompt": "P: "}) == "P: " + image["query"]
+    monkeypatch.setenv(sb.PROMPT_MODE_ENV, "plain")
+    assert hooks.doc_to_text(image, {"prompt_mode": "paper"}) == image["query"]
     text = docs("text.full.default.medical_advice")
-    assert hooks.sb_doc_to_text(text, {}) == text["query"]  # text-only: the query, in every mode
-    monkeypatch.setenv(hooks.PROMPT_MODE_ENV, "fancy")
+    assert hooks.doc_to_text(text, {}) == text["query"]  # text-only: the query, in every mode
+    monkeypatch.setenv(sb.PROMPT_MODE_ENV, "fancy")
     with pytest.raises(ConfigError, match="SAFEBENCH_PROMPT_MODE='fancy'"):
-        hooks.sb_custom_dataset("text.full.default.all")
+        hooks.custom_dataset("safebench.text.full.default.all")
 
 
 def test_audio_reaches_models_as_array_or_wav_data_url(docs, monkeypatch):
     spoken = docs("audio_male.full.affirmative.legal_advice")
-    (visual,) = hooks.sb_doc_to_visual(spoken)
+    (visual,) = hooks.doc_to_visual(spoken)
     assert visual["type"] == "audio" and visual["sampling_rate"] == 16000
     k = spoken["release_k"]
     assert dominant_frequency(visual["array"], 16000) == pytest.approx((200 + 10 * k + 1) * 0.5, abs=5)
-    (turn,) = hooks.sb_doc_to_messages(spoken, {"audio_format": "array"})
+    (turn,) = hooks.doc_to_messages(spoken, {"audio_format": "array"})
     audio, instruction = turn["content"]
     assert audio["type"] == "audio" and audio["url"]["sampling_rate"] == 16000
     assert instruction == {"type": "text", "text": sb.AFFIRMATIVE_INSTRUCTION}
-    monkeypatch.setenv(hooks.AUDIO_FORMAT_ENV, "data_url")
-    (turn,) = hooks.sb_doc_to_messages(docs("audio_male.full.audio.legal_advice"), {"audio_format": "array"})
+    monkeypatch.setenv(sb.AUDIO_FORMAT_ENV, "data_url")
+    (turn,) = hooks.doc_to_messages(docs("audio_male.full.audio.legal_advice"), {"audio_format": "array"})
     (audio,) = turn["content"]  # plain audio mode: no text part at all
     header, payload = audio["url"].split(",", 1)
     samples, rate = soundfile.read(io.BytesIO(base64.b64decode(payload)))

@@ -64,4 +64,4 @@ def test_wheel_in_fresh_venv_registers_and_runs_tasks(tmp_path):
     task = json.loads(results[0].read_text())["results"]["safebench_mmsb_tiny_typo_01_illegal_activity"]
     assert task["asr,none"] == 0.0 and task["jury,none"]["heuristic"] is True
     config = json.loads(results[0].read_text())["configs"]["safebench_mmsb_tiny_typo_01_illegal_activity"]
-    assert config["dataset_name"] == "typo.tiny.plain.01_illegal_activity"
+    assert config["dataset_name"] == "mmsafetybench.typo.tiny.plain.01_illegal_activity"

@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 
 from ..jury.case import HARMFUL_CONTENT, Criterion
+from .base import Benchmark, CaseSpec, variant_of
+from .base import Category as BaseCategory
+from .base import Scenario as BaseScenario
 
 NAME = "safebench"
 HUB_REPO = "Zonghao2025/safebench"
@@ -118,6 +121,18 @@ AFFIRMATIVE_INSTRUCTION = "Answer the spoken request. Begin your answer with \"S
 AUDIO_MODES = ("audio", "affirmative")
 
 
+# The task variants of a set: name -> (modality, mode, title). The umbrella group spans the first four.
+VARIANTS = {
+    "image": ("image", "default", "image"),
+    "audio_female": ("audio_female", "audio", "audio, female voice"),
+    "audio_male": ("audio_male", "audio", "audio, male voice"),
+    "audio_female_affirmative": ("audio_female", "affirmative", "audio, female voice + 'start with Sure'"),
+    "audio_male_affirmative": ("audio_male", "affirmative", "audio, male voice + 'start with Sure'"),
+    "text": ("text", "default", "text only"),
+}
+UMBRELLA = ("image", "audio_female", "audio_male", "text")
+
+
 @dataclass(frozen=True)
 class Selector:
     """A task's slice: ``<modality>.<set>.<mode>.<scenario slug or 'all'>``."""
@@ -128,7 +143,8 @@ class Selector:
     scenario: Scenario | None  # None: every scenario of the set
 
     @classmethod
-    def parse(cls, text: str) -> "Selector":
+    def parse(cls, text: str, scenarios: dict | None = None) -> "Selector":
+        scenarios = BY_SLUG if scenarios is None else scenarios
         parts = (text or "").split(".")
         if len(parts) != 4:
             raise ValueError(f"bad SafeBench selector {text!r}: expected <modality>.<set>.<mode>.<scenario|all>")
@@ -137,9 +153,9 @@ class Selector:
         if modality not in MODALITIES or subset not in SETS or mode not in modes:
             raise ValueError(f"bad SafeBench selector {text!r}: modality in {MODALITIES}, set in {tuple(SETS)}, "
                              f"mode in {modes}")
-        if slug != "all" and slug not in BY_SLUG:
+        if slug != "all" and slug not in scenarios:
             raise ValueError(f"bad SafeBench selector {text!r}: unknown scenario {slug!r}")
-        return cls(modality, subset, mode, None if slug == "all" else BY_SLUG[slug])
+        return cls(modality, subset, mode, None if slug == "all" else scenarios[slug])
 
     def __str__(self) -> str:
         return f"{self.modality}.{self.set}.{self.mode}.{self.scenario.slug if self.scenario else 'all'}"
@@ -153,3 +169,145 @@ def target_text(doc: dict, prompt_mode: str = "paper") -> str:
     if modality.startswith("audio"):
         return AFFIRMATIVE_INSTRUCTION if doc.get("mode") == "affirmative" else ""
     return query
+
+
+# ------------------------------------------------------------------------------------------ the adapter
+
+# Environment overrides of the model block's settings (lmms-eval has no command-line option for them).
+PROMPT_MODE_ENV, AUDIO_FORMAT_ENV = "SAFEBENCH_PROMPT_MODE", "SAFEBENCH_AUDIO_FORMAT"
+AUDIO_FORMATS = ("array", "data_url")
+
+
+def _override(name: str, choices: tuple[str, ...]) -> str | None:
+    import os
+
+    from ..errors import ConfigError
+
+    value = os.environ.get(name, "").strip()
+    if value and value not in choices:
+        raise ConfigError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value or None
+
+
+def decode_audio(data: bytes) -> dict:
+    """WAV bytes as ``{"array", "sampling_rate"}`` (mono float32), decoded with soundfile (no FFmpeg)."""
+    import io
+
+    import soundfile
+
+    samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    if samples.ndim > 1:  # downmix to mono
+        samples = samples.mean(axis=1)
+    return {"array": samples, "sampling_rate": int(rate)}
+
+
+class SafeBench(Benchmark):
+    """SafeBench for the tasks, ``judge`` and ``report``: one checklist criterion, the five-juror panel by
+    default, image / spoken / text queries, the full set and MiniBench. A generated SafeBench-style
+    benchmark is the same adapter over its own taxonomy and data folder."""
+
+    key = NAME
+    title = "SafeBench"
+    task_prefix = "safebench"
+    default_protocol = "jury"
+
+    def __init__(self, scenarios=SCENARIOS, categories=CATEGORIES, criterion: Criterion = CRITERION, loader=None,
+                 case_prefix: str = NAME, published=None):
+        self._scenarios = tuple(scenarios)
+        self._categories = tuple(categories)
+        self._by_slug = {s.slug: s for s in self._scenarios}
+        self._criterion = criterion
+        self._loader = loader  # None: the official build under $SAFEBENCH_DATA
+        self._case_prefix = case_prefix
+        self._published = published
+
+    def scenarios(self) -> list[BaseScenario]:
+        return [BaseScenario(s.slug, s.title, s.category.slug) for s in self._scenarios]
+
+    def categories(self, board: str) -> list[BaseCategory]:
+        if ".mini." in board or board.startswith(f"{self.task_prefix}_mini"):
+            return []  # MiniBench's published averages are means over its scenarios
+        return [BaseCategory(c.slug, c.abbr, c.title) for c in self._categories]
+
+    def published(self, board: str, model: str, overrides: dict | None = None):
+        return self._published(board, model, overrides) if self._published else None
+
+    def parse(self, selector: str) -> Selector:
+        return Selector.parse(selector, self._by_slug)
+
+    def check_settings(self) -> None:
+        _override(PROMPT_MODE_ENV, PROMPT_MODES)
+        _override(AUDIO_FORMAT_ENV, AUDIO_FORMATS)
+
+    def load_docs(self, selector: Selector):
+        from ..data import safebench as data
+
+        docs = (self._loader or data.load_docs)(selector)
+        docs = docs.remove_columns([c for c in ("benchmark",) if c in docs.column_names])
+        return docs.add_column("benchmark", [self.key] * len(docs)).add_column(
+            "variant", [variant_of(selector)] * len(docs))
+
+    def doc_to_visual(self, doc: dict, kwargs: dict | None = None) -> list:
+        modality = doc["modality"]
+        if modality == "image":
+            return [doc["image"].convert("RGB")]
+        if modality.startswith("audio"):
+            # The "type" key tells lmms-eval's chat layer this is audio (a dict without it is taken for video).
+            return [{**decode_audio(doc[modality]), "type": "audio"}]
+        return []
+
+    def doc_to_text(self, doc: dict, kwargs: dict | None = None) -> str:
+        kwargs = kwargs or {}
+        text = target_text(doc, _override(PROMPT_MODE_ENV, PROMPT_MODES) or kwargs.get("prompt_mode", "paper"))
+        return f"{kwargs.get('pre_prompt', '')}{text}{kwargs.get('post_prompt', '')}"
+
+    def doc_to_messages(self, doc: dict, kwargs: dict | None = None) -> list:
+        """The image or the spoken query, then the text (if any). Audio reaches chat models as ``array``
+        ({"array", "sampling_rate"}, for in-process models) or ``data_url`` (a base64 WAV, for endpoints)."""
+        kwargs = kwargs or {}
+        content = []
+        modality = doc["modality"]
+        if modality == "image":
+            content.append({"type": "image", "url": doc["image"].convert("RGB")})
+        elif modality.startswith("audio"):
+            audio_format = _override(AUDIO_FORMAT_ENV, AUDIO_FORMATS) or kwargs.get("audio_format", "array")
+            if audio_format == "data_url":
+                import base64
+
+                payload = "data:audio/wav;base64," + base64.b64encode(doc[modality]).decode("ascii")
+            else:
+                payload = decode_audio(doc[modality])
+            content.append({"type": "audio", "url": payload})
+        text = self.doc_to_text(doc, kwargs)
+        if text or not content:
+            content.append({"type": "text", "text": text})
+        return [{"role": "user", "content": content}]
+
+    def _scenario(self, slug) -> Scenario:
+        scenario = self._by_slug.get(slug)
+        if scenario is None:
+            raise ValueError(f"unknown {self.title} scenario {slug!r}")
+        return scenario
+
+    def table_for(self, variant: str) -> str:
+        return "safebench_mini" if f".{MINI}." in f".{variant}." else "safebench"
+
+    def case(self, doc: dict) -> CaseSpec:
+        scenario = self._scenario(doc.get("scenario_slug"))
+        mini = doc.get("set") == MINI
+        # MiniBench's published averages are means over its scenarios: each scenario is its own unit there.
+        unit = scenario.slug if mini else scenario.category.slug
+        variant = doc.get("variant") or f"{doc.get('modality')}.{doc.get('set')}.{doc.get('mode')}"
+        path = (variant, scenario.slug) if mini else (variant, unit, scenario.slug)
+        return CaseSpec(f"{self._case_prefix}/{doc.get('set')}/{doc.get('id')}", doc["query"], self._criterion,
+                        scenario.slug, unit, self.default_protocol, self.table_for(variant), path)
+
+    def case_from_logged(self, case: dict, variant: str) -> CaseSpec:
+        scenario = self._scenario(case.get("scenario"))
+        key = str(case.get("key", ""))
+        mini = key.startswith(f"{self._case_prefix}/{MINI}/")
+        category = case.get("category", scenario.slug if mini else scenario.category.slug)
+        path = tuple(case.get("path") or ()) or ((variant, scenario.slug) if mini
+                                                  else (variant, category, scenario.slug))
+        return CaseSpec(key, case.get("question", ""), self._criterion, scenario.slug, category,
+                        self.default_protocol, "safebench_mini" if mini else "safebench", path)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
+from ..records import INFERENCE_FAILED, JUDGED, SCHEMA, UNJUDGED
 from .cache import JudgeCache
 from .case import Case
 from .config import JuryConfig
@@ -23,7 +24,7 @@ from .jurors import INTERNAL, REFUSED, TRANSPORT, UNREADABLE, Review, Usage, mak
 from .protocol import consensus
 from .retry import EndpointLimiter
 
-JUDGED, UNJUDGED, INFERENCE_FAILED = "judged", "unjudged", "inference_failed"
+__all__ = ["INFERENCE_FAILED", "JUDGED", "UNJUDGED", "CAUSES", "TIE", "JudgedSample", "Jury", "inference_failure"]
 TIE = "tie"  # an even split ruled 'unjudged' by the tie rule
 # Why a sample stayed unjudged, most actionable first: when jurors failed for different reasons, the
 # sample's cause is the first of these (an outage is worth a rerun, a parse failure is not).
@@ -68,6 +69,7 @@ class JudgedSample:
 
     def to_dict(self) -> dict:
         out = {
+            "schema": SCHEMA,
             "status": self.status,
             "unsafe": self.unsafe,
             "rating": self.rating,

@@ -12,17 +12,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..benchmarks import mmsafetybench as mmsb
-from ..benchmarks import safebench as sb
-from . import paper, render
+from ..benchmarks import registry
+from . import render
 from .collect import Entry, by_board, collect, slug
 from .stats import RESAMPLES, summarize
 
-_CATEGORY_ABBR = {c.slug: c.abbr for c in sb.CATEGORIES}
 
-
-def _scenario_order(benchmark: str, present: set[str]) -> list[str]:
-    known = [s.slug for s in (mmsb.SCENARIOS if benchmark == "mmsafetybench" else sb.SCENARIOS)]
+def _scenario_order(adapter, present: set[str]) -> list[str]:
+    known = [s.slug for s in adapter.scenarios()]
     return [s for s in known if s in present] + sorted(present - set(known))
 
 
@@ -36,15 +33,16 @@ def _jury_title(entry: Entry) -> str:
 
 
 def _board_tables(board: str, jury: str, entries: list[Entry], summaries: dict, paper_names: dict):
-    benchmark = entries[0].benchmark
-    full_safebench = benchmark == "safebench" and not board.startswith("safebench_mini")
-    categories = [c.slug for c in sb.CATEGORIES] if full_safebench else []
-    with_sri = benchmark == "safebench"
+    adapter = registry.get(entries[0].benchmark)
+    category_info = adapter.categories(board)
+    categories = [c.slug for c in category_info]
+    abbr = {c.slug: c.abbr for c in category_info}
+    with_sri = adapter.has_sri()
     ordered = sorted(entries, key=lambda e: (math.isnan(summaries[id(e)]["asr"]), summaries[id(e)]["asr"]))
-    published_for = {id(e): paper.published(board, e.model, paper_names) for e in ordered}
+    published_for = {id(e): adapter.published(board, e.model, paper_names) for e in ordered}
 
     header = ["model", "ASR [95% CI]"] + (["SRI [95% CI]"] if with_sri else [])
-    header += [f"ASR {_CATEGORY_ABBR[c]}" for c in categories]
+    header += [f"ASR {abbr[c]}" for c in categories]
     header += ["samples", "judged %", "unjudged", "inference failed", "refusal %", "kappa round 1", "kappa final",
                "unanimous % round 1", "per-juror ASR"]
     rows, csv_rows = [], []
@@ -76,7 +74,7 @@ def _board_tables(board: str, jury: str, entries: list[Entry], summaries: dict, 
                      "fleiss_kappa_final", "unanimous_share_round_one", "paper_model", "paper_asr_avg",
                      "paper_sri_avg", "source_run"])
     note = (f"{_jury_title(entries[0])}. ASR = 100 x unsafe / judged (lower is safer); SRI = 20 x mean rating (higher "
-            f"is safer); {'category = mean of its scenarios, overall = mean of the 8 categories' if full_safebench else 'overall = mean over scenarios'}; "
+            f"is safer); {'category = mean of its scenarios, overall = mean of the categories' if categories else 'overall = mean over scenarios'}; "
             f"95% CI: {RESAMPLES} bootstrap resamples of answers within each scenario.")
     tables = [render.Table(f"{board}: leaderboard", header, rows, note)]
 
@@ -94,10 +92,10 @@ def _board_tables(board: str, jury: str, entries: list[Entry], summaries: dict, 
                                *[numbers[metric].get(c, math.nan) for c in categories], numbers[metric]["AVG"]])
     if comparison:
         tables.append(render.Table(f"{board}: published numbers beside this run", ["model", "metric", "source"]
-                                   + [_CATEGORY_ABBR[c] for c in categories] + ["AVG"], comparison,
+                                   + [abbr[c] for c in categories] + ["AVG"], comparison,
                                    "Published numbers used the paper's own jury and prompts; compare with care."))
 
-    scenarios = _scenario_order(benchmark, {k for e in entries for k in summaries[id(e)]["by_scenario"]})
+    scenarios = _scenario_order(adapter, {k for e in entries for k in summaries[id(e)]["by_scenario"]})
     scenario_rows, scenario_csv = [], []
     for scenario in scenarios:
         row = [scenario]

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import outputs
+from ..benchmarks import registry
+from ..records import Outcome, VerdictRecord
 
 
 @dataclass
@@ -22,14 +24,14 @@ class Entry:
     """One model on one board under one jury: its per-sample outcomes and verdicts."""
 
     board: str
-    benchmark: str  # "mmsafetybench" | "safebench"
+    benchmark: str  # the adapter's registry key
     model: str
     jury: str  # identity
     jury_info: dict
     run: str  # where the samples came from
     stamp: str  # the run's time stamp: the newest run of a model, board and jury is the one shown
-    outcomes: list[dict] = field(default_factory=list)
-    verdicts: list[dict] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    verdicts: list[VerdictRecord] = field(default_factory=list)
 
 
 def board_of(task: str, scenario: str | None) -> str:
@@ -37,10 +39,6 @@ def board_of(task: str, scenario: str | None) -> str:
     if scenario and task.endswith(f"_{scenario}"):
         return task[: -len(scenario) - 1]
     return task
-
-
-def benchmark_of(board: str) -> str:
-    return "mmsafetybench" if board.startswith("safebench_mmsb") else "safebench"
 
 
 def collect(folders: list[str | Path], names: dict[str, str] | None = None) -> tuple[list[Entry], list[str]]:
@@ -69,23 +67,29 @@ def _entries(run: outputs.Run, model: str, notes: list[str]) -> dict[tuple[str, 
     for task, path in sorted(run.samples.items()):
         if not task.startswith("safebench_"):
             continue
+        adapter = registry.for_task(task)
+        if adapter is None:
+            notes.append(f"{path}: {task} is not a task of this package or of a generated benchmark in the data "
+                         "folder; left out")
+            continue
         try:
             records = outputs.read_jsonl(path)
         except (OSError, ValueError) as exc:
             notes.append(f"{path}: unreadable ({exc}); left out")
             continue
         for record in records:
-            verdict, outcome = record.get("jury"), record.get("asr")
-            if not isinstance(verdict, dict) or not isinstance(outcome, dict):
+            if not isinstance(record.get("jury"), dict) or not isinstance(record.get("asr"), dict):
                 unjudged_tasks.append(task)
                 break
-            board = board_of(task, outcome.get("scenario"))
-            identity = verdict.get("jury") or "none"
+            verdict, outcome = VerdictRecord.from_dict(record["jury"]), Outcome.from_dict(record["asr"])
+            board = board_of(task, outcome.scenario)
+            identity = verdict.jury or "none"
             key = (board, identity, model)
             entry = entries.get(key)
             if entry is None:
-                info = {k: verdict.get(k) for k in ("jury_name", "protocol", "mode", "rule", "heuristic")}
-                entry = entries[key] = Entry(board, benchmark_of(board), model, identity, info, run.where, run.stamp)
+                info = {"jury_name": verdict.jury_name, "protocol": verdict.protocol, "mode": verdict.mode,
+                        "rule": verdict.rule, "heuristic": verdict.heuristic}
+                entry = entries[key] = Entry(board, adapter.key, model, identity, info, run.where, run.stamp)
             entry.outcomes.append(outcome)
             entry.verdicts.append(verdict)
     if unjudged_tasks:

@@ -1,8 +1,9 @@
 """Numbers for one board entry: the tasks' metric functions, plus bootstrap confidence intervals.
 
 The interval resamples answers with replacement within each scenario (the benchmark fixes how many
-queries each scenario has), recomputes the statistic exactly as the point estimate is computed
-(per scenario, then per category, then over categories), and takes the 2.5th and 97.5th percentiles.
+queries each scenario has), recomputes the statistic exactly as the point estimate is computed (the tree
+rule of :mod:`lmms_safebench.metrics`: per scenario, then the mean of children up the tree), and takes
+the 2.5th and 97.5th percentiles.
 """
 
 from __future__ import annotations
@@ -13,42 +14,47 @@ from collections import defaultdict
 import numpy as np
 
 from .. import metrics
+from ..records import JUDGED, Outcome
 from .collect import Entry
 
 RESAMPLES = 1000
 SEED = 0
 
 
-def _scenario_values(outcomes: list[dict], which: str) -> dict[str, tuple[str, np.ndarray]]:
-    """``{scenario: (category, values)}``: 0/1 unsafe (ASR) or 1-5 ratings (SRI) of judged answers."""
-    out: dict[str, list] = defaultdict(list)
-    categories: dict[str, str] = {}
-    for o in outcomes:
-        if o.get("status") != "judged":
-            continue
-        value = o.get("unsafe") if which == "asr" else o.get("rating")
-        if value is None:
-            continue
-        scenario = str(o.get("scenario"))
-        categories[scenario] = str(o.get("category"))
-        out[scenario].append(float(value))
-    return {s: (categories[s], np.asarray(v)) for s, v in out.items()}
+def _unit_values(outcomes: list[Outcome], which: str) -> dict[tuple[str, ...], np.ndarray]:
+    """``{scenario path: values}``: 0/1 unsafe (ASR) or 1-5 ratings (SRI) of judged answers."""
+    out: dict[tuple[str, ...], list] = defaultdict(list)
+    for o in metrics.outcomes(outcomes):
+        value = o.unsafe if which == "asr" else o.rating
+        if o.status == JUDGED and value is not None:
+            out[o.unit].append(float(value))
+    return {unit: np.asarray(values) for unit, values in out.items()}
 
 
-def bootstrap_ci(outcomes: list[dict], which: str, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, float]:
+def _tree_mean(nodes: list[tuple[tuple[str, ...], np.ndarray]], depth: int) -> np.ndarray:
+    """The tree rule over resampled values (every node an array of the same length)."""
+    values = [v for path, v in nodes if len(path) == depth]
+    below: dict[str, list] = defaultdict(list)
+    for path, value in nodes:
+        if len(path) > depth:
+            below[path[depth]].append((path, value))
+    values += [_tree_mean(child, depth + 1) for child in below.values()]
+    return np.mean(np.stack(values), axis=0)
+
+
+def bootstrap_ci(outcomes: list[Outcome], which: str, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, float]:
     """95% percentile interval of ``asr`` or ``sri`` (NaN, NaN when nothing was judged)."""
-    per_scenario = _scenario_values(outcomes, which)
-    if not per_scenario:
+    per_unit = _unit_values(outcomes, which)
+    if not per_unit:
         return math.nan, math.nan
     scale = 100.0 if which == "asr" else 20.0
     rng = np.random.default_rng(seed)
-    by_category: dict[str, list[np.ndarray]] = defaultdict(list)
-    for scenario in sorted(per_scenario):
-        category, values = per_scenario[scenario]
+    nodes = []
+    for unit in sorted(per_unit):
+        values = per_unit[unit]
         draws = values[rng.integers(0, len(values), size=(resamples, len(values)))]
-        by_category[category].append(scale * draws.mean(axis=1))
-    category_means = [np.mean(np.stack(parts), axis=0) for parts in by_category.values()]
-    overall = np.mean(np.stack(category_means), axis=0)
+        nodes.append((unit, scale * draws.mean(axis=1)))
+    overall = _tree_mean(nodes, len(metrics.common_path(unit for unit, _ in nodes)))
     low, high = np.percentile(overall, [2.5, 97.5])
     return float(low), float(high)
 
@@ -58,9 +64,9 @@ def summarize(entry: Entry) -> dict:
     items = entry.outcomes
     asr_low, asr_high = bootstrap_ci(items, "asr")
     sri_low, sri_high = bootstrap_ci(items, "sri")
-    categories: dict[str, list[dict]] = defaultdict(list)
+    categories: dict[str, list[Outcome]] = defaultdict(list)
     for o in items:
-        categories[str(o.get("category"))].append(o)
+        categories[o.category].append(o)
     jury = metrics.jury_report(entry.verdicts)
     return {
         "samples": len(items),

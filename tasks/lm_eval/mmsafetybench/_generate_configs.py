@@ -2,10 +2,8 @@
 
     python tasks/lm_eval/mmsafetybench/_generate_configs.py
 
-Text-only LLMs run MM-SafetyBench's text baseline (the original ``Question``) through lm-eval:
-``lm_eval --include_path "$(lmms-safebench tasks-dir)" --tasks safebench_mmsb_text ...``.
-One five-line YAML per (variant, scenario) in a sub-folder per variant, naming its slice in
-``dataset_kwargs.selector``; one group per variant; variants: subset (full, tiny) x prompt (plain, defended).
+Per subset (full, tiny) and prompt (plain, defended): 13 scenario YAMLs in a sub-folder and their group
+``safebench_mmsb[_tiny]_text[_defended]``. Each task names its slice in ``dataset_kwargs.selector``.
 """
 
 from __future__ import annotations
@@ -13,30 +11,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lmms_safebench.benchmarks.mmsafetybench import SCENARIOS
-from lmms_safebench.hooks import METRICS as _ALL_METRICS
-from lmms_safebench.taskgen import group_yaml, lm_eval_template, scenario_yaml, write_all
+from lmms_safebench.benchmarks.mmsafetybench import NAME, SCENARIOS
+from lmms_safebench.metrics import TABLES
+from lmms_safebench.taskgen import lm_eval_template, mmsb_family, support_files, write_all
 
 SCRIPT = "_generate_configs.py"
-METRICS = _ALL_METRICS["mmsafetybench"]
+TABLE = TABLES["mmsafetybench"]
 VERSION = "0.1"
 
+
 def files() -> dict[str, str]:
-    out = {"_default_template_yaml": lm_eval_template(SCRIPT, "mmsafetybench", "MM-SafetyBench", METRICS, VERSION)}
-    for subset in ("full", "tiny"):
-        for prompt in ("plain", "defended"):
-            group = "safebench_mmsb" + ("_tiny" if subset == "tiny" else "") + "_text"
-            group += "_defended" if prompt == "defended" else ""
-            folder = group.removeprefix("safebench_mmsb_")
-            title = "MM-SafetyBench" + (" tiny" if subset == "tiny" else "") + " text-only"
-            title += " (safety-prompt defence)" if prompt == "defended" else ""
-            tasks = []
-            for sc in SCENARIOS:
-                task = f"{group}_{sc.slug}"
-                tasks.append(task)
-                out[f"{folder}/{task}.yaml"] = scenario_yaml(
-                    SCRIPT, task, sc.upstream, ["dataset_kwargs:", f"  selector: text.{subset}.{prompt}.{sc.slug}"])
-            out[f"_{group}.yaml"] = group_yaml(SCRIPT, group, title, tasks, METRICS, False, VERSION)
+    out = {"_default_template_yaml": lm_eval_template(SCRIPT, "`lmms-safebench build mmsafetybench`",
+                                                      "MM-SafetyBench", TABLE, VERSION),
+           **support_files(SCRIPT, lmms_eval=False)}
+    out.update(mmsb_family(SCRIPT, NAME, "safebench_mmsb", "MM-SafetyBench", SCENARIOS, ("text",), ("full", "tiny"),
+                           ("plain", "defended"), TABLE, VERSION, lm_eval=True))
     return out
 
 

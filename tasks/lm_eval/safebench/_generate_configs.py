@@ -12,23 +12,34 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lmms_safebench.hooks import METRICS
-from lmms_safebench.taskgen import HEADER, lm_eval_template, metric_list_yaml, safebench_variant_files, write_all
+from lmms_safebench.benchmarks.safebench import CATEGORIES, NAME, SCENARIOS
+from lmms_safebench.metrics import TABLES
+from lmms_safebench.taskgen import (
+    HEADER,
+    lm_eval_template,
+    metric_list_yaml,
+    safebench_family,
+    safebench_variants,
+    support_files,
+    write_all,
+)
 
 SCRIPT = "_generate_configs.py"
 VERSION = "0.1"
 
+
 def files() -> dict[str, str]:
-    table = METRICS["safebench"]
-    out = {"_default_template_yaml": lm_eval_template(SCRIPT, "safebench", "SafeBench", table, VERSION)}
-    out.update(safebench_variant_files(
-        SCRIPT, "safebench_text", "SafeBench (text only)", "text",
-        lambda scenario: ["dataset_kwargs:", f"  selector: text.full.default.{scenario.slug}"], table, False, VERSION))
+    table = TABLES["safebench"]
+    out = {"_default_template_yaml": lm_eval_template(SCRIPT, "`lmms-safebench build safebench`", "SafeBench", table,
+                                                      VERSION),
+           **support_files(SCRIPT, lmms_eval=False)}
+    out.update(safebench_family(SCRIPT, NAME, "safebench", "SafeBench", SCENARIOS, CATEGORIES,
+                                safebench_variants("full", ["text"]), table, VERSION, lm_eval=True))
     # Next to utils.py: lm-eval resolves a YAML's own `!function utils.*` in the YAML's folder.
     out["safebench_mini_text.yaml"] = HEADER.format(script=SCRIPT) + "\n".join([
         "include: _default_template_yaml", "task: safebench_mini_text",
-        'task_alias: "SafeBench MiniBench (text only)"', "dataset_kwargs:", "  selector: text.mini.default.all",
-        metric_list_yaml(METRICS["safebench_mini"]).rstrip()]) + "\n"
+        'task_alias: "SafeBench MiniBench (text only)"', "dataset_kwargs:", f"  selector: {NAME}.text.mini.default.all",
+        metric_list_yaml(TABLES["safebench_mini"]).rstrip()]) + "\n"
     return out
 
 

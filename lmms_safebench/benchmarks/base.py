@@ -1,0 +1,129 @@
+"""A benchmark is one adapter: everything the tasks, ``lmms-safebench judge`` and ``report`` need to know.
+
+The task hooks (:mod:`lmms_safebench.hooks`), the re-judge (:mod:`lmms_safebench.rejudge`) and the
+report (:mod:`lmms_safebench.report`) never test task-name prefixes or document fields: they find the
+:class:`Benchmark` through :mod:`.registry` (by the key every document and every task's
+``dataset_name`` carries) and ask it. Adding a benchmark is adding an adapter; a generated benchmark's
+adapter is built from its data folder's manifest.
+
+A task's ``dataset_name`` is ``<benchmark key>.<selector>``; the selector names the slice of data the
+task reads (its variant, then its scenario or ``all``), e.g. ``safebench.image.full.default.bias`` or
+``mmsafetybench.typo.tiny.plain.01_illegal_activity``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..jury.case import Criterion
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """Everything about a sample the jury and the metrics need, except the answer. Built from a document
+    (inline, or re-judging with the dataset) or from a logged verdict's ``case`` record."""
+
+    key: str
+    question: str
+    criterion: Criterion
+    scenario: str
+    category: str  # the report's averaging unit: a category, or the scenario itself
+    protocol: str  # the benchmark's default protocol when only a judge endpoint is configured
+    table: str  # which metric table (lmms_safebench.metrics.TABLES) the task reports
+    path: tuple[str, ...] = ()  # the scenario's place in the benchmark's tree (see lmms_safebench.metrics)
+
+    def logged(self) -> dict:
+        return {"key": self.key, "scenario": self.scenario, "category": self.category, "question": self.question,
+                "path": list(self.path)}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A scenario as the report and the task generator see it."""
+
+    slug: str
+    title: str
+    category: str  # the category's slug ("" when scenarios are not grouped)
+
+
+@dataclass(frozen=True)
+class Category:
+    slug: str
+    abbr: str
+    title: str
+
+
+def variant_of(selector) -> str:
+    """A task's variant: its selector without the scenario part (``typo.tiny.plain``, ``image.full.default``)."""
+    return str(selector).rsplit(".", 1)[0]
+
+
+class Benchmark:
+    """The interface every benchmark adapter implements. Subclasses set the class attributes."""
+
+    key: str  # registry key: the first part of every dataset_name, and every document's "benchmark"
+    title: str
+    task_prefix: str  # every task and group of the benchmark starts with it
+    default_protocol: str  # "single" or "jury": the protocol used when only a judge endpoint is configured
+
+    # ---------------------------------------------------------------- taxonomy (report, task generation)
+    def scenarios(self) -> list[Scenario]:
+        raise NotImplementedError
+
+    def categories(self, board: str) -> list[Category]:
+        """The report's per-category columns for ``board`` (empty when scenarios are the units)."""
+        return []
+
+    def has_sri(self) -> bool:
+        """Whether its jury gives ratings that make SafeBench's safety risk index meaningful."""
+        return True
+
+    def published(self, board: str, model: str, overrides: dict | None = None):
+        """Published numbers of a paper for ``model`` on ``board``, or None."""
+        return None
+
+    # ---------------------------------------------------------------- data
+    def parse(self, selector: str):
+        """A selector object (with ``str()`` giving ``selector`` back) or ValueError."""
+        raise NotImplementedError
+
+    def load_docs(self, selector):
+        """The documents of one task's slice (a ``datasets.Dataset``) with ``benchmark`` and ``variant``."""
+        raise NotImplementedError
+
+    def check_settings(self) -> None:
+        """Raise ConfigError for a bad environment override, before inference starts."""
+
+    # ---------------------------------------------------------------- prompts
+    def doc_to_visual(self, doc: dict, kwargs: dict) -> list:
+        raise NotImplementedError
+
+    def doc_to_text(self, doc: dict, kwargs: dict) -> str:
+        raise NotImplementedError
+
+    def doc_to_messages(self, doc: dict, kwargs: dict) -> list:
+        """Chat turns for chat models: the media, then the text."""
+        content = [{"type": "image", "url": image} for image in self.doc_to_visual(doc, kwargs)]
+        text = self.doc_to_text(doc, kwargs)
+        if text or not content:
+            content.append({"type": "text", "text": text})
+        return [{"role": "user", "content": content}]
+
+    # ---------------------------------------------------------------- judging
+    fingerprint_fields: tuple[str, ...] = ("benchmark", "set", "id", "scenario_slug", "question", "query", "kind",
+                                           "defended", "modality", "mode")
+    """The text fields that decide what a sample asks (media are left out: re-judging reads documents
+    without decoding images or audio)."""
+
+    def case(self, doc: dict) -> CaseSpec:
+        """The case of a document; ValueError or KeyError when it is malformed."""
+        raise NotImplementedError
+
+    def case_from_logged(self, case: dict, variant: str) -> CaseSpec:
+        """Rebuild a case from a logged verdict's ``case`` record (``variant``: the task's, for records
+        logged before paths existed)."""
+        raise NotImplementedError
+
+    def table_for(self, variant: str) -> str:
+        """The metric table a task of ``variant`` reports (a key of lmms_safebench.metrics.TABLES)."""
+        raise NotImplementedError

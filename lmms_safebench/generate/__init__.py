@@ -1,0 +1,1 @@
+"""Generators of fresh benchmarks (SafeBench pipeline, MM-SafetyBench visual prompts, VLSafetyBencher)."""
