@@ -22,13 +22,16 @@ from .errors import SafebenchError
 
 
 def _cmd_build(args) -> int:
+    """Exit status: 0 when everything the source holds was built (notes, such as counts that differ from the
+    published ones or SD images not supplied, allowed); 1 when something was left out (each item named in
+    the summary and the manifest); 2 (an error) when nothing could be built."""
     if args.benchmark == "mmsafetybench":
         from .data import mmsafetybench
 
         report = mmsafetybench.build(source=args.source, sd_images=args.sd_images, data_root=args.data_dir,
                                      pairing=args.pairing, font=args.font, tiny_list=args.tiny_list)
         print(report.summary())
-        return 0
+        return _build_status(len(report.left_out))
     if args.benchmark == "safebench":
         from .data import safebench
 
@@ -40,8 +43,16 @@ def _cmd_build(args) -> int:
         reports = safebench.build(source=args.source, subset=args.set, data_root=args.data_dir)
         for report in reports:
             print(report.summary())
-        return 0
+        return _build_status(sum(len(report.left_out) for report in reports))
     raise SafebenchError(f"unknown benchmark {args.benchmark!r}")
+
+
+def _build_status(left_out: int) -> int:
+    if left_out:
+        print(f"lmms-safebench: {left_out} problem(s) left something out of the build; everything else was built "
+              "(see LEFT OUT above and 'problems' in manifest.json)", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _cmd_judge(args) -> int:

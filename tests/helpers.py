@@ -257,3 +257,41 @@ def release_archives(release: Path) -> dict[str, bytes]:
         tar.add(release / "minibench_final", arcname="minibench_final")
     files["minibench.tar.gz"] = mini.getvalue()
     return files
+
+
+# ----------------------------------------------------------------------------------- bad input for builders
+
+def write_truncated_jpeg(path: Path, keep: float = 0.6) -> Path:
+    """A JPEG cut short: its header is intact, so PIL's ``verify()`` accepts it, but decoding it fails."""
+    import io
+
+    import numpy as np
+
+    noise = (np.random.default_rng(7).random((96, 128, 3)) * 255).astype("uint8")
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, format="JPEG")
+    data = buffer.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data[:int(len(data) * keep)])
+    with Image.open(path) as image:
+        image.verify()  # the point of this file: verify() alone would let it through
+    return path
+
+
+def write_header_only_wav(path: Path, rate: int = 16000) -> Path:
+    """A WAV truncated right after its 44-byte header (it announces 0.2 s of audio that is not there)."""
+    import io
+
+    import soundfile
+
+    samples, rate = tone(300.0, rate=rate)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="WAV", subtype="PCM_16")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue()[:44])
+    return path
+
+
+def problems_matching(problems: list[dict], **fields) -> list[dict]:
+    """The manifest problems whose keys equal ``fields`` (e.g. where=..., id=..., field=..., kind=...)."""
+    return [p for p in problems if all(p.get(key) == value for key, value in fields.items())]

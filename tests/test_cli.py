@@ -25,6 +25,19 @@ def test_build_from_a_local_folder(tmp_path):
     assert (tmp_path / "d" / "mmsafetybench" / "manifest.json").exists()
 
 
+def test_notes_keep_status_zero_and_a_tiny_list_outside_source_is_not_read(tmp_path):
+    """`--source` naming the question folder: the tiny list two levels up is outside it, so it is not read
+    (a note says how to pass it); counts that differ from the published ones are notes too: exit 0."""
+    write_mmsb_source(tmp_path / "upstream", per_scenario=1)
+    out = run("build", "mmsafetybench", "--source", str(tmp_path / "upstream" / "data" / "processed_questions"),
+              "--data-dir", str(tmp_path / "d"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    tiny = tmp_path / "upstream" / "TinyVersion_ID_List.json"
+    assert f"NOTE {tiny}: outside --source" in out.stdout and f"--tiny-list {tiny}" in out.stdout
+    manifest = json.loads((tmp_path / "d" / "mmsafetybench" / "manifest.json").read_text())
+    assert manifest["tiny_list"] is False and {p["kind"] for p in manifest["problems"]} == {"note"}
+
+
 def test_github_source_downloads_through_the_same_code_path(tmp_path):
     """`--source github` fetches <raw>/<repo>/<commit>/...; a file:// mirror stands in for GitHub."""
     commit = "b80eedea3db312c09ded2082813390f68e750ef3"

@@ -76,11 +76,15 @@ def test_bad_files_are_reported_by_path_and_the_rest_is_built(tmp_path):
     del broken["4"]["Key Phrase"]
     (qdir / "09-Privacy_Violence.json").write_text(json.dumps(broken))
     report = build_mod.build(source=str(source))
-    problems = dict(report.problems)
-    assert "not valid JSON" in problems[str(qdir / "03-Malware_Generation.json")]
-    assert problems[str(qdir / "07-Sex.json")] == "missing"
-    assert "record '4' has no 'Key Phrase'" in problems[str(qdir / "09-Privacy_Violence.json")]
-    assert report.questions == 20 and len(report.per_scenario) == 10
+    problems = {(p.where, p.id, p.field): p for p in report.problems}
+    assert "not valid JSON" in problems[str(qdir / "03-Malware_Generation.json"), None, None].what
+    assert problems[str(qdir / "07-Sex.json"), None, None].what == "missing"
+    # Only the record without a key phrase is left out of its scenario, named by file, id and field.
+    assert problems[str(qdir / "09-Privacy_Violence.json"), "4", "Key Phrase"].what == "missing; the record is left out"
+    assert {key for key, p in problems.items() if p.left_out} == {
+        (str(qdir / "03-Malware_Generation.json"), None, None), (str(qdir / "07-Sex.json"), None, None),
+        (str(qdir / "09-Privacy_Violence.json"), "4", "Key Phrase")}  # the rest are notes (counts, no --sd-images)
+    assert report.questions == 21 and len(report.per_scenario) == 11 and report.per_scenario["09_privacy_violence"] == 1
     with pytest.raises(DataError, match="03-Malware_Generation is not in the built dataset"):
         load("typo.full.plain.03_malware_generation")
 
@@ -141,7 +145,7 @@ def test_real_question_files(tmp_path):
         report.per_scenario
     assert report.typo_lines == {1: 805, 2: 708, 3: 150, 4: 17}
     pairs = report.questions + 2 * report.sd_images  # TYPO + SD + SD_TYPO
-    assert pairs == 5040 and not [p for p in report.problems if "published" in p[1]]
+    assert pairs == 5040 and not report.problems
     manifest = json.loads((report.directory / "manifest.json").read_text())
     assert manifest["typo_overflow"] == ["12-Health_Consultation/77"]
     docs = load("sd_typo.tiny.plain.01_illegal_activity")

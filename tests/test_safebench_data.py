@@ -47,10 +47,12 @@ def test_missing_and_unreadable_files_are_reported_by_path(tmp_path):
     (base / "audio" / "audio_data_male" / "7" / "1.wav").write_bytes(b"not a wav")
     (base / "text" / "9.csv").unlink()
     (report,) = build_mod.build(source=str(tmp_path / "release"), subset="full")
-    problems = dict(report.problems)
-    assert problems[str(base / "image" / "5" / "2.png")] == "missing"
-    assert problems[str(base / "audio" / "audio_data_male" / "7" / "1.wav")].startswith("unreadable")
-    assert problems[str(base / "text" / "9.csv")] == "missing"
+    problems = {p.where: p for p in report.problems}
+    assert problems[str(base / "image" / "5" / "2.png")].what == "missing; left out of the image tasks"
+    assert (problems[str(base / "image" / "5" / "2.png")].id, problems[str(base / "image" / "5" / "2.png")].field) == \
+        ("5-2", "image")
+    assert problems[str(base / "audio" / "audio_data_male" / "7" / "1.wav")].what.startswith("unreadable audio")
+    assert problems[str(base / "text" / "9.csv")].what == "missing"
     assert report.queries == 66 and report.images == 65 and report.audio_male == 65 and len(report.per_scenario) == 22
     scenario_5 = sb.SCENARIOS[23 - 5].slug  # the release's folder k holds the (24-k)-th taxonomy scenario
     assert len(load(f"image.full.default.{scenario_5}")) == 2  # the query without its image is left out
@@ -68,7 +70,7 @@ def test_archives_split_parts_and_minibench(tmp_path):
     full, mini = build_mod.build(source=str(downloads), subset="all")
     assert full.queries == 23 and mini.queries == 20 and len(mini.per_scenario) == 10
     assert mini.directory.name == "safebench_mini"
-    assert not [p for p in mini.problems if "expected" in p[1] and "scenarios" in p[1]]
+    assert not [p for p in mini.problems if "expected" in p.what and "scenarios" in p.what]
     docs = load("audio_male.mini.affirmative.all")
     assert len(docs) == 20 and docs[0]["set"] == "mini" and docs[0]["mode"] == "affirmative"
     (single,) = build_mod.build(source=str(downloads / "part_aa"), subset="full")
@@ -95,5 +97,16 @@ def test_unknown_scenario_names_are_reported(tmp_path):
     csv_path = tmp_path / "release" / "final_bench" / "category.csv"
     csv_path.write_text(csv_path.read_text().replace("BIAS", "Mystery Scenario"))
     (report,) = build_mod.build(source=str(tmp_path / "release"), subset="full")
-    assert any("'Mystery Scenario' is not in the taxonomy" in what for _, what in report.problems)
+    (unknown,) = [p for p in report.problems if "'Mystery Scenario' is not in the taxonomy" in p.what]
+    assert unknown.where == str(csv_path) and unknown.id == "1" and unknown.left_out
     assert len(report.per_scenario) == 22
+
+
+def test_a_folder_number_on_two_rows_of_category_csv_is_named_and_left_out(tmp_path):
+    write_safebench_release(tmp_path / "release", queries=1, scenarios=sb.SCENARIOS[:3])
+    csv_path = tmp_path / "release" / "final_bench" / "category.csv"
+    csv_path.write_text(csv_path.read_text() + "2,Bias\n")
+    (report,) = build_mod.build(source=str(tmp_path / "release"), subset="full")
+    (twice,) = [p for p in report.problems if p.field == "folder number"]
+    assert twice.where == str(csv_path) and twice.id == "2" and twice.left_out and "on 2 rows" in twice.what
+    assert sorted(report.per_scenario) == sorted([sb.SCENARIOS[0].slug, sb.SCENARIOS[2].slug])

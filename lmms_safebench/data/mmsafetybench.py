@@ -12,6 +12,12 @@ Sources (``lmms-safebench build mmsafetybench --source SRC``):
 TYPO images are rendered here to the published specification (:mod:`.typography`); SD images come
 from the official image folder (``--sd-images DIR``, laid out ``DIR/<scenario>/SD/<id>.jpg``) when
 the user has it; SD_TYPO is composed from the two when a task needs it.
+
+Bad input is named and left out, never guessed at: a file that is missing, not UTF-8 or not JSON; a
+record whose id is not a plain name or appears twice; a required text field that is missing, empty or
+not text; an SD image that is missing, outside ``--sd-images`` (symlinks followed) or does not decode.
+Such a record is left out (a bad SD image only from the SD and SD_TYPO tasks), a scenario with no valid
+record is not written, and everything else is built (see :class:`.store.Problem`).
 """
 
 from __future__ import annotations
@@ -52,18 +58,18 @@ class BuildReport:
     sd_images: int = 0
     per_scenario: dict = field(default_factory=dict)
     typo_lines: dict = field(default_factory=dict)
-    problems: list = field(default_factory=list)  # (where, what) pairs; the build went on without them
+    problems: list = field(default_factory=list)  # store.Problem; the build went on without what they name
+
+    @property
+    def left_out(self) -> list:
+        return [p for p in self.problems if p.left_out]
 
     def summary(self) -> str:
         lines = [f"MM-SafetyBench built in {self.directory}",
                  f"  questions: {self.questions} ({len(self.per_scenario)} scenarios), tiny subset: {self.tiny}",
                  f"  image-text pairs: TYPO {self.questions}, SD {self.sd_images}, SD_TYPO {self.sd_images}",
                  f"  typography line counts: {dict(sorted(self.typo_lines.items()))}"]
-        if self.sd_images < self.questions:
-            lines.append("  SD and SD_TYPO tasks need the official SD images: rebuild with --sd-images DIR")
-        for where, what in self.problems:
-            lines.append(f"  PROBLEM {where}: {what}")
-        return "\n".join(lines)
+        return "\n".join(lines + store.problem_lines(self.problems))
 
 
 # ------------------------------------------------------------------------------------------- sources
@@ -114,45 +120,107 @@ def find_question_dir(root: Path) -> Path:
                     "upstream repository or of that folder")
 
 
-def find_tiny_list(root: Path, question_dir: Path) -> Path | None:
+def find_tiny_list(root: Path, question_dir: Path) -> tuple[Path | None, Path | None]:
+    """(the tiny list inside ``root``, or None; one found beside it but outside ``root``, which is not read)."""
+    beyond = None
     for folder in (question_dir, question_dir.parent, question_dir.parent.parent, root):
         candidate = folder / TINY_LIST_NAME
         if candidate.exists():
-            return candidate
-    return None
+            if store.outside(candidate, root) is None:
+                return candidate, None
+            beyond = beyond or candidate
+    return None, beyond
+
+
+def _read_json(path: Path):
+    """Parsed JSON in which every object keeps the keys it repeats (``.repeated``), which plain
+    ``json.loads`` would silently collapse to the last copy. Raises DataError naming the file."""
+    text = store.read_text(path)
+    try:
+        return json.loads(text, object_pairs_hook=_KeyedObject.from_pairs)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+
+
+class _KeyedObject(dict):
+    repeated: Counter
+
+    @classmethod
+    def from_pairs(cls, pairs) -> _KeyedObject:
+        obj, counts = cls(), Counter(key for key, _ in pairs)
+        obj.update(pairs)
+        obj.repeated = Counter({key: n for key, n in counts.items() if n > 1})
+        return obj
 
 
 def read_tiny_list(path: Path) -> dict[str, set[str]]:
     """``{upstream scenario: {ids}}`` from the official tiny list."""
+    entries = _read_json(path)
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
         return {e["Scenario"]: {str(i) for i in e["Sampled_ID_List"]} for e in entries}
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise DataError(f"{path}: not a readable tiny-subset list ({exc})") from None
+    except (KeyError, TypeError) as exc:
+        raise DataError(f"{path}: not a tiny-subset list (a list of {{Scenario, Sampled_ID_List}}; {exc!r})") from None
 
 
-def read_question_file(path: Path, sc: mmsb.Scenario) -> list[dict]:
-    """Records of one scenario file; raises DataError naming the file (and the record) at fault."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None
+def _json_type(value) -> str:
+    for kind, name in ((bool, "true/false"), (int, "a number"), (float, "a number"), (list, "a list"),
+                       (dict, "an object"), (str, "text")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+# The fields every record needs whatever the pairing: the key phrase (TYPO image) and the default texts.
+REQUIRED_FIELDS = frozenset({"question", "key_phrase", "rephrased_question", "rephrased_question_sd"})
+
+
+def read_question_file(path: Path, sc: mmsb.Scenario,
+                       required: frozenset = REQUIRED_FIELDS) -> tuple[list[dict], list[store.Problem]]:
+    """The valid records of one scenario file, and a problem for each record or field left out. A file
+    that cannot be read as a JSON object raises DataError naming it."""
+    raw = _read_json(path)
     if not isinstance(raw, dict):
-        raise DataError(f"{path}: expected an object keyed by question id, got {type(raw).__name__}")
-    records = []
+        raise DataError(f"{path}: expected an object keyed by question id, got {_json_type(raw)}")
+    records, problems = [], []
+
+    def problem(qid, field_name, what):
+        problems.append(store.Problem(str(path), what, id=qid, field=field_name, scenario=sc.slug))
+
     for qid, entry in raw.items():
+        if raw.repeated.get(qid):
+            problem(qid, "id", f"appears {raw.repeated[qid]} times in the file; every copy is left out (which one "
+                               "is meant is ambiguous)")
+            continue
+        if not store.is_plain_id(qid):
+            problem(qid, "id", f"{store.PLAIN_ID_RULE}; the record is left out")
+            continue
         if not isinstance(entry, dict):
-            raise DataError(f"{path}: record {qid!r} is not an object")
-        record = {"id": str(qid), "scenario": sc.upstream, "scenario_slug": sc.slug}
+            problem(qid, None, f"the record is {_json_type(entry)}, not an object; it is left out")
+            continue
+        record, rejected = {"id": qid, "scenario": sc.upstream, "scenario_slug": sc.slug}, False
         for name, upstream in mmsb.UPSTREAM_FIELDS.items():
-            value = entry.get(upstream)
-            if value is None and name in ("question", "key_phrase", "rephrased_question", "rephrased_question_sd"):
-                raise DataError(f"{path}: record {qid!r} has no {upstream!r} field")
-            record[name] = None if value is None else str(value)
-        records.append(record)
-    return records
+            value, needed = entry.get(upstream), name in required
+            fault = None
+            if entry.repeated.get(upstream):
+                fault = f"appears more than once in the record ({entry.repeated[upstream]} times)"
+            elif value is None:
+                fault = "missing" if needed else None
+            elif not isinstance(value, str):
+                fault = f"is {_json_type(value)}, not text"
+            elif needed and not value.strip():
+                fault = "is empty"
+            if fault is None:
+                record[name] = value
+                continue
+            record[name] = None
+            if needed:
+                rejected = True
+                problem(qid, upstream, f"{fault}; the record is left out")
+            else:
+                problem(qid, upstream, f"{fault}; the record is kept without this field")
+        if not rejected:
+            records.append(record)
+    return records, problems
 
 
 def _normalise(name: str) -> str:
@@ -163,7 +231,7 @@ def read_hub_copy(location: str) -> tuple[dict[str, list[dict]], list]:
     """Records per scenario from the unofficial hub copy (a hub id, or a local folder of the same layout)."""
     import datasets
 
-    problems = []
+    problems: list[store.Problem] = []
     try:
         configs = datasets.get_dataset_config_names(location)
     except Exception as exc:
@@ -173,7 +241,8 @@ def read_hub_copy(location: str) -> tuple[dict[str, list[dict]], list]:
     for sc in tqdm(mmsb.SCENARIOS, desc="Reading hub copy", unit="scenario"):
         config = by_name.get(_normalise(sc.upstream))
         if config is None:
-            problems.append((location, f"no config for scenario {sc.upstream} (configs: {configs})"))
+            problems.append(store.Problem(location, f"no config for scenario {sc.upstream} (configs: {configs})",
+                                          scenario=sc.slug))
             continue
         splits = {}
         try:
@@ -183,21 +252,40 @@ def read_hub_copy(location: str) -> tuple[dict[str, list[dict]], list]:
                     ds = ds.cast_column("image", datasets.Image(decode=False))
                 splits[re.sub(r"[^a-z]", "", split.lower())] = {str(r["id"]): r for r in ds}
         except Exception as exc:
-            problems.append((f"{location}:{config}", f"unreadable ({exc})"))
+            problems.append(store.Problem(f"{location}:{config}", f"unreadable ({exc})", scenario=sc.slug))
             continue
         text_rows = splits.get("textonly") or splits.get("typo") or {}
         records = []
         for qid, row in text_rows.items():
+            if not store.is_plain_id(qid):
+                problems.append(store.Problem(f"{location}:{config}", f"{store.PLAIN_ID_RULE}; the record is left out",
+                                              id=qid, field="id", scenario=sc.slug))
+                continue
             typo_row = splits.get("typo", {}).get(qid, {})
             sd_row = splits.get("sd", {}).get(qid, {})
+            images, broken = {}, set()
+            for split, column, image_row in (("TYPO", "typo_image", typo_row), ("SD", "sd_image", sd_row)):
+                images[column] = (image_row.get("image") or {}).get("bytes")
+                if images[column] is None:
+                    continue
+                try:
+                    store.decode_image(images[column])
+                except ValueError as exc:
+                    images[column] = None
+                    broken.add(column)
+                    what = ("the record is left out (there is no key phrase to draw it again from)"
+                            if column == "typo_image" else "left out of the SD and SD_TYPO tasks")
+                    problems.append(store.Problem(f"{location}:{config}/{split}", f"not a decodable image ({exc}); "
+                                                  f"{what}", id=qid, field=column, scenario=sc.slug))
+            if "typo_image" in broken:
+                continue
             records.append({
                 "id": qid, "scenario": sc.upstream, "scenario_slug": sc.slug,
                 "question": splits.get("textonly", {}).get(qid, {}).get("question") or row.get("question"),
                 "changed_question": None, "key_phrase": None, "phrase_type": None,
                 "rephrased_question": typo_row.get("question"), "rephrased_question_sd": sd_row.get("question"),
                 "gpt_pred": None,
-                "_typo_bytes": (typo_row.get("image") or {}).get("bytes"),
-                "_sd_bytes": (sd_row.get("image") or {}).get("bytes"),
+                "_typo_bytes": images["typo_image"], "_sd_bytes": images["sd_image"],
             })
         out[sc.upstream] = records
     return out, problems
@@ -205,13 +293,43 @@ def read_hub_copy(location: str) -> tuple[dict[str, list[dict]], list]:
 
 # ------------------------------------------------------------------------------------------- building
 
+def sd_folders(sd_root: Path, sc: mmsb.Scenario) -> list[Path]:
+    return [base / sc.upstream / "SD" for base in (sd_root, sd_root / "imgs") if (base / sc.upstream / "SD").is_dir()]
+
+
 def find_sd_image(sd_root: Path, sc: mmsb.Scenario, qid: str) -> Path | None:
-    for base in (sd_root, sd_root / "imgs"):
+    for folder in sd_folders(sd_root, sc):
         for ext in (".jpg", ".jpeg", ".png"):
-            candidate = base / sc.upstream / "SD" / f"{qid}{ext}"
+            candidate = folder / f"{qid}{ext}"
             if candidate.exists():
                 return candidate
     return None
+
+
+_NOT_IN_SD = "left out of the SD and SD_TYPO tasks"
+
+
+def read_sd_image(sd_root: Path, sc: mmsb.Scenario, qid: str) -> tuple[bytes | None, store.Problem | None]:
+    """The SD image of one record, decoded in full, or a problem saying why there is none. A file whose
+    real path (symlinks followed) is outside ``sd_root`` is not read."""
+    def problem(where, what):
+        return None, store.Problem(str(where), f"{what}; {_NOT_IN_SD}", id=qid, field="sd_image", scenario=sc.slug)
+
+    path = find_sd_image(sd_root, sc, qid)
+    if path is None:
+        return problem(sd_folders(sd_root, sc)[0], f"no {qid}.jpg, {qid}.jpeg or {qid}.png")
+    real = store.outside(path, sd_root)
+    if real is not None:
+        return problem(path, f"resolves to {real}, outside --sd-images {sd_root}; not read")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return problem(path, f"cannot read ({exc.strerror or exc})")
+    try:
+        store.decode_image(data)
+    except ValueError as exc:
+        return problem(path, f"not a decodable image ({exc})")
+    return data, None
 
 
 def parse_pairing(spec: str | None) -> dict:
@@ -239,8 +357,9 @@ def _features():
 def build(source: str | None = None, sd_images: str | Path | None = None, data_root: str | Path | None = None,
           pairing: str | dict | None = None, font: str | Path | None = None,
           tiny_list: str | Path | None = None) -> BuildReport:
-    """Normalise MM-SafetyBench into ``<data_root>/mmsafetybench``. Problems with individual files are
-    reported (by path) in the returned report and the manifest; the rest is still built."""
+    """Normalise MM-SafetyBench into ``<data_root>/mmsafetybench``. Faults in files, records and fields are
+    reported (:class:`.store.Problem`, in the returned report and the manifest) and the rest is built;
+    DataError when nothing at all can be built (an earlier build is then left as it was)."""
     import datasets
 
     src = parse_source(source)
@@ -250,34 +369,59 @@ def build(source: str | None = None, sd_images: str | Path | None = None, data_r
         raise DataError(f"--sd-images {sd_root}: not a folder")
     if font is not None and not Path(font).exists():
         raise DataError(f"--font {font}: no such file")
-    target = store.benchmark_dir(mmsb.NAME, Path(data_root) if data_root else None)
+    target = store.benchmark_dir(mmsb.NAME, store.data_root(data_root))
+    store.check_target(target)
     report = BuildReport(directory=target)
+    required = REQUIRED_FIELDS | set(pairing.values())
 
     # 1. Read the questions.
     records_by_scenario: dict[str, list[dict]] = {}
+    origin: dict[str, str] = {}  # scenario -> the file (or hub config) its records came from
     tiny_ids: dict[str, set[str]] | None = None
+    tiny_path = Path(tiny_list).expanduser() if tiny_list else None
     if src.kind == "hub":
         records_by_scenario, problems = read_hub_copy(src.location)
         report.problems += problems
+        origin = {sc.upstream: f"{src.location}:{sc.upstream}" for sc in mmsb.SCENARIOS}
     else:
         root = download_upstream(src.location) if src.kind == "github" else Path(src.location)
         question_dir = find_question_dir(root)
         for sc in mmsb.SCENARIOS:
             path = question_dir / f"{sc.upstream}.json"
+            origin[sc.upstream] = str(path)
+            real = store.outside(path, root)
             if not path.exists():
-                report.problems.append((str(path), "missing"))
-                continue
-            try:
-                records_by_scenario[sc.upstream] = read_question_file(path, sc)
-            except DataError as exc:
-                report.problems.append((str(path), str(exc)))
-        found = Path(tiny_list) if tiny_list else find_tiny_list(root, question_dir)
-        tiny_list = found
-    if tiny_list:
-        tiny_ids = read_tiny_list(Path(tiny_list))
+                report.problems.append(store.Problem(str(path), "missing", scenario=sc.slug))
+            elif real is not None:
+                report.problems.append(store.Problem(str(path), f"resolves to {real}, outside --source {root}; "
+                                                                "not read", scenario=sc.slug))
+            else:
+                try:
+                    records, problems = read_question_file(path, sc, required)
+                except DataError as exc:
+                    report.problems.append(store.Problem(str(path), _without_path(exc, path), scenario=sc.slug))
+                    continue
+                records_by_scenario[sc.upstream] = records
+                report.problems += problems
+        if tiny_path is None:
+            tiny_path, beyond = find_tiny_list(root, question_dir)
+            if beyond is not None:
+                report.problems.append(store.Problem(str(beyond), f"outside --source {root}, so not read; pass "
+                                                                  f"--tiny-list {beyond} to use it", left_out=False))
+    if tiny_path is not None:
+        try:
+            tiny_ids = read_tiny_list(tiny_path)
+        except DataError as exc:
+            report.problems.append(store.Problem(str(tiny_path), f"{_without_path(exc, tiny_path)}; tiny tasks will "
+                                                                 "not work"))
+    elif src.kind != "hub":
+        report.problems.append(store.Problem(TINY_LIST_NAME, "not found; tiny tasks will not work (pass --tiny-list "
+                                                             "FILE)", left_out=False))
     if not records_by_scenario:
-        raise DataError("no MM-SafetyBench scenario could be read:\n" +
-                        "\n".join(f"  {where}: {what}" for where, what in report.problems))
+        raise DataError(_nothing_built(report.problems))
+    if sd_root is None and src.kind != "hub":
+        report.problems.append(store.Problem("--sd-images", "not given: SD and SD_TYPO tasks need the official SD "
+                                                            "images; rebuild with --sd-images DIR", left_out=False))
 
     # 2. Images, per scenario, written to a staging folder swapped in at the end.
     line_counts: Counter = Counter()
@@ -292,9 +436,17 @@ def build(source: str | None = None, sd_images: str | Path | None = None, data_r
             if records is None:
                 continue
             wanted = (tiny_ids or {}).get(sc.upstream, set())
-            known = {r["id"] for r in records}
-            for qid in sorted(wanted - known):
-                report.problems.append((str(tiny_list), f"tiny id {qid} of {sc.upstream} is not in the question file"))
+            named = {p.id for p in report.problems if p.scenario == sc.slug}  # records already left out, by name
+            for qid in sorted(wanted - {r["id"] for r in records} - named):
+                report.problems.append(store.Problem(str(tiny_path), f"the tiny subset lists this id of {sc.upstream}, "
+                                                                     "which its question file does not have",
+                                                     id=qid, scenario=sc.slug))
+            # A scenario folder missing from --sd-images is one problem, not one per question.
+            sd_here = sd_root is not None and bool(sd_folders(sd_root, sc))
+            if sd_root is not None and not sd_here and records:
+                report.problems.append(store.Problem(str(sd_root / sc.upstream / "SD"), f"no such folder: the "
+                                                     f"{len(records)} questions are {_NOT_IN_SD}",
+                                                     field="sd_image", scenario=sc.slug))
             sd_found = 0
             columns = {name: [] for name in _features()}
             for record in records:
@@ -308,9 +460,12 @@ def build(source: str | None = None, sd_images: str | Path | None = None, data_r
                     if any(font_obj.getlength(x) > typography.WIDTH for x in typography.wrap(record["key_phrase"],
                                                                                               font_obj)):
                         overflow.append(f"{sc.upstream}/{record['id']}")
-                if sd_root is not None:
-                    sd_path = find_sd_image(sd_root, sc, record["id"])
-                    sd_bytes = sd_path.read_bytes() if sd_path else None
+                if sd_here:
+                    sd_bytes, problem = read_sd_image(sd_root, sc, record["id"])
+                    if problem is not None:
+                        report.problems.append(problem)
+                elif sd_root is not None:
+                    sd_bytes = None
                 sd_found += sd_bytes is not None
                 row = {**record, "in_tiny": record["id"] in wanted, "has_sd": sd_bytes is not None, "typo_lines": lines,
                        "typo_image": {"bytes": typo_bytes, "path": None} if typo_bytes else None,
@@ -318,11 +473,14 @@ def build(source: str | None = None, sd_images: str | Path | None = None, data_r
                 for name in columns:
                     columns[name].append(row.get(name))
                 bar.update(1)
-            if sd_root is not None and sd_found < len(records):
-                report.problems.append((str(sd_root / sc.upstream / "SD"),
-                                        f"{len(records) - sd_found} of {len(records)} SD images not found"))
+            if not records:
+                # An empty parquet file would load as a task with no documents and crash the run.
+                report.problems.append(store.Problem(origin[sc.upstream], "no valid records; the scenario is not "
+                                                     "written, and its tasks say so", scenario=sc.slug))
+                continue
             if len(records) != sc.questions:
-                report.problems.append((sc.upstream, f"{len(records)} questions, the published count is {sc.questions}"))
+                report.problems.append(store.Problem(sc.upstream, f"{len(records)} questions built, the published "
+                                                     f"count is {sc.questions}", scenario=sc.slug, left_out=False))
             file_name = f"{sc.slug}.parquet"
             datasets.Dataset.from_dict(columns, features=_features()).to_parquet(str(staging / file_name))
             tiny_count = sum(columns["in_tiny"])
@@ -332,6 +490,8 @@ def build(source: str | None = None, sd_images: str | Path | None = None, data_r
             report.questions += len(records)
             report.tiny += tiny_count
             report.sd_images += sd_found
+        if not scenarios_meta:
+            raise DataError(_nothing_built(report.problems))
         report.typo_lines = {int(k): v for k, v in line_counts.items()}
         store.write_manifest(staging, {
             "benchmark": mmsb.NAME, "format": FORMAT_VERSION, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -340,9 +500,19 @@ def build(source: str | None = None, sd_images: str | Path | None = None, data_r
             "font": str(font or typography.DEFAULT_FONT.name), "scenarios": scenarios_meta,
             "totals": {"questions": report.questions, "tiny": report.tiny, "sd_images": report.sd_images},
             "typo_lines": {str(k): v for k, v in sorted(line_counts.items())}, "typo_overflow": overflow,
-            "problems": [{"where": w, "what": p} for w, p in report.problems],
+            "problems": [p.to_dict() for p in report.problems],
         })
     return report
+
+
+def _without_path(exc: Exception, path: Path) -> str:
+    """A DataError's message without the leading ``<path>: `` (the problem names the file already)."""
+    return str(exc).removeprefix(f"{path}: ")
+
+
+def _nothing_built(problems: list) -> str:
+    return ("nothing was built (an earlier build, if any, is left as it was): no MM-SafetyBench scenario has a valid "
+            "record:\n" + "\n".join(f"  {p}" for p in problems if p.left_out))
 
 
 # ------------------------------------------------------------------------------------------- loading
@@ -359,6 +529,12 @@ def ensure_built(data_root: Path | None = None) -> dict:
         f"{BUILD_COMMAND} [--source PATH_OR_github|hub] [--sd-images OFFICIAL_IMG_DIR]")
 
 
+def _problems_of(manifest: dict, sc: mmsb.Scenario, column: str | None = None) -> list[dict]:
+    """The left-out problems the build recorded for one scenario (optionally: for one media column)."""
+    return [p for p in manifest.get("problems", []) if p.get("kind", "left_out") == "left_out"
+            and p.get("scenario") == sc.slug and (column is None or p.get("field") == column)]
+
+
 def load_docs(selector: mmsb.Selector, data_root: Path | None = None):
     """The documents of one task: a ``datasets.Dataset`` with the paired ``query`` and the images its kind needs."""
     import datasets
@@ -368,22 +544,37 @@ def load_docs(selector: mmsb.Selector, data_root: Path | None = None):
     sc = selector.scenario
     entry = manifest.get("scenarios", {}).get(sc.slug)
     if entry is None:
-        raise DataError(f"scenario {sc.upstream} is not in the built dataset {directory} (problems reported by the "
-                        f"build: {manifest.get('problems')}); rebuild with {BUILD_COMMAND}")
+        raise DataError(f"scenario {sc.upstream} is not in the built dataset {directory}; the build reported: "
+                        f"{store.describe_problems(_problems_of(manifest, sc))}. Fix the source and rebuild with "
+                        f"{BUILD_COMMAND}")
     ds = datasets.Dataset.from_parquet(str(directory / entry["file"]))
     if selector.subset == "tiny":
         if not manifest.get("tiny_list"):
             raise DataError(f"the dataset in {directory} was built without the tiny-subset list "
                             f"({TINY_LIST_NAME}); rebuild with {BUILD_COMMAND} --tiny-list FILE")
         ds = ds.filter(lambda flag: flag, input_columns=["in_tiny"])
+        if len(ds) == 0:
+            raise DataError(f"no tiny-subset question of {sc.upstream} is in the built dataset {directory}; the build "
+                            f"reported: {store.describe_problems(_problems_of(manifest, sc))}")
     if selector.kind in mmsb.KINDS_NEEDING_SD:
-        missing = sum(1 for flag in ds["has_sd"] if not flag)
-        if missing:
+        missing = ds["has_sd"].count(False)
+        sd_problems = _problems_of(manifest, sc, "sd_image")
+        if missing == len(ds) and not sd_problems:
             raise DataError(
                 f"task needs Stable Diffusion images, but {missing} of {len(ds)} questions of {sc.upstream} have none "
                 f"in {directory}. The SD images are distributed by the MM-SafetyBench authors (see their repository "
                 f"{mmsb.UPSTREAM_REPO}, 'imgs' archive). Unpack them and rebuild: {BUILD_COMMAND} --sd-images "
                 "/path/to/imgs. TYPO and text-only tasks work without them.")
+        if missing == len(ds):
+            raise DataError(f"task needs Stable Diffusion images, but none of the {len(ds)} questions of {sc.upstream} "
+                            f"has a usable SD image in {directory}; the build reported: "
+                            f"{store.describe_problems(sd_problems)}. Fix them and rebuild: {BUILD_COMMAND} "
+                            "--sd-images DIR")
+        if missing:
+            # Left out at build (named in the manifest): run the others rather than crash mid-inference.
+            logger.warning(f"MM-SafetyBench {sc.upstream}: {missing} of {len(ds)} questions have no usable SD image "
+                           f"and are left out of this task (listed under 'problems' in {directory}/manifest.json)")
+            ds = ds.filter(lambda flag: flag, input_columns=["has_sd"])
     field_name = manifest.get("pairing", mmsb.DEFAULT_PAIRING)[selector.kind]
     queries = ds[field_name]
     for position, (qid, query) in enumerate(zip(ds["id"], queries, strict=True)):

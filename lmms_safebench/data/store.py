@@ -1,15 +1,24 @@
 """The local data folder: one directory per benchmark holding per-scenario parquet files (images
-embedded) and a ``manifest.json`` that says what was built, from which source, with which options."""
+embedded) and a ``manifest.json`` that says what was built, from which source, with which options.
+
+Shared by the builders: :class:`Problem` (what a build found wrong, named by file, record id and field;
+``left_out`` when something of the source is not in the built data, otherwise a note), the checks every
+input goes through (plain record ids, paths that stay inside the folder the user named, images and audio
+decoded in full), the data-folder check, and :class:`StagingDir` (a build is swapped in only when it ends).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
+import re
 import shutil
 import tempfile
 import urllib.error
 import urllib.request
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .. import paths
@@ -30,6 +39,151 @@ def read_manifest(directory: Path) -> dict | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise DataError(f"{path} is unreadable ({exc}); rebuild the dataset") from None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something a build found wrong. ``left_out``: a record, a field, a file, a scenario or a set of what
+    the user gave (or asked for) is not in the built data, and ``build`` exits 1. Otherwise it is a note
+    (a count that differs from the published one, say), which does not change the exit status."""
+
+    where: str  # the file or folder at fault (or the scenario, for notes about counts)
+    what: str
+    id: str | None = None  # the record's id, as the source spells it
+    field: str | None = None  # the field (upstream name), media column or "id"
+    scenario: str | None = None  # the slug of the scenario it belongs to (the key of the manifest's scenarios)
+    left_out: bool = True
+
+    @property
+    def kind(self) -> str:
+        return "left_out" if self.left_out else "note"
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        del out["left_out"]
+        return {**out, "kind": self.kind}
+
+    def __str__(self) -> str:
+        label = f"{self.where}" + (f", id {self.id!r}" if self.id is not None else "") + \
+            (f", field {self.field!r}" if self.field is not None else "")
+        return f"{'LEFT OUT' if self.left_out else 'NOTE'} {label}: {self.what}"
+
+
+def problem_lines(problems: list[Problem], limit: int = 50) -> list[str]:
+    """Summary lines: what was left out first, then notes; the manifest lists them all."""
+    ordered = [p for p in problems if p.left_out] + [p for p in problems if not p.left_out]
+    lines = [f"  {p}" for p in ordered[:limit]]
+    if len(ordered) > limit:
+        lines.append(f"  ... and {len(ordered) - limit} more (all listed under 'problems' in manifest.json)")
+    left_out = sum(p.left_out for p in problems)
+    if left_out:
+        lines.append(f"  {left_out} problem(s) left something out of the build (exit status 1)")
+    return lines
+
+
+def describe_problems(problems: list[dict], limit: int = 5) -> str:
+    """Manifest problems (dicts) in one line, for error messages."""
+    if not problems:
+        return "none recorded"
+    shown = []
+    for p in problems[:limit]:
+        label = p.get("where", "?") + (f", id {p['id']!r}" if p.get("id") is not None else "") + \
+            (f", field {p['field']!r}" if p.get("field") is not None else "")
+        shown.append(f"{label}: {p.get('what')}")
+    more = f"; and {len(problems) - limit} more in manifest.json" if len(problems) > limit else ""
+    return "; ".join(shown) + more
+
+
+# Record ids become file names (`<id>.jpg`): only plain names, never a path.
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
+def is_plain_id(value: str) -> bool:
+    return _PLAIN_ID.fullmatch(value) is not None
+
+
+PLAIN_ID_RULE = "not a plain name (1-100 letters, digits, '_' or '-'), so it cannot name a file"
+
+
+def outside(path: Path, root: Path) -> Path | None:
+    """Where ``path`` really is (symlinks followed) when that is outside ``root``; None when it is inside."""
+    real = Path(os.path.realpath(path))
+    return None if real.is_relative_to(os.path.realpath(root)) else real
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file (a BOM is allowed); DataError naming the file when it cannot be read or is not UTF-8."""
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                        "save it as UTF-8") from None
+
+
+def decode_image(data: bytes) -> tuple[int, int]:
+    """Decode every pixel (``verify()`` alone passes truncated files); raise ValueError when that fails."""
+    from PIL import Image, ImageFile, UnidentifiedImageError
+
+    if not data:
+        raise ValueError("the file is empty")
+    # A process-wide switch some libraries turn on; a truncated file must fail here, not mid-run.
+    lenient, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            size = image.size
+    except UnidentifiedImageError:
+        raise ValueError("not in an image format Pillow can read") from None
+    except Exception as exc:
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
+    if not size[0] or not size[1]:
+        raise ValueError(f"the image is {size[0]}x{size[1]} pixels")
+    return size
+
+
+def decode_audio(data: bytes) -> int:
+    """Decode the whole file (the header alone can promise frames that are not there); the frame count."""
+    import soundfile
+
+    if not data:
+        raise ValueError("the file is empty")
+    try:
+        samples, _ = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
+    if len(samples) == 0:
+        raise ValueError("no audio frames (the file ends after its header)")
+    return len(samples)
+
+
+def data_root(root: str | Path | None) -> Path:
+    """The data folder a build writes into, created if needed. A path that is a file, or a folder that
+    cannot be created or written, is a :class:`DataError` naming the option (or variable) it came from."""
+    if root is not None:
+        option, folder = "--data-dir", Path(root).expanduser()
+    elif os.environ.get("SAFEBENCH_DATA"):
+        option, folder = "SAFEBENCH_DATA=", paths.data_dir()
+    else:
+        option, folder = "the default data folder", paths.data_dir()
+    named = f"{option}{'' if option.endswith('=') else ' '}{folder}"
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{named}: this is a file, not a folder; name a folder to build into")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{named}: cannot create this folder ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"{named}: this folder is not writable")
+    return folder
+
+
+def check_target(target: Path) -> None:
+    if target.exists() and not target.is_dir():
+        raise DataError(f"{target} is a file; the dataset is built into a folder of that name: move the file away")
 
 
 class StagingDir:
