@@ -213,3 +213,43 @@ def test_nothing_configured_without_a_gpu_names_the_local_juries(monkeypatch):
     # Forcing a local jury by name works without a GPU (it runs on the CPU).
     monkeypatch.setenv("SAFEBENCH_JURY", "local-single")
     assert resolve_jury_config("single").jurors[0].endpoint.endswith("@cpu")
+
+
+@pytest.mark.e2e
+def test_quick_local_batching_benchmark_counts_generate_calls(tmp_path):
+    """The benchmark script runs; its counts are checked, its timings are not (docs/benchmarks.md has those)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "local_batching.py"
+    out = tmp_path / "figures.json"
+    proc = subprocess.run([sys.executable, str(script), "--quick", "--json", str(out)], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["one_at_a_time"]["generate_calls"] == figures["requests"] == 8
+    assert figures["batched"]["generate_calls"] < figures["requests"]
+    assert figures["batched"]["completion_tokens"] == figures["one_at_a_time"]["completion_tokens"] > 0
+
+
+def test_a_local_jury_whose_model_cannot_be_loaded_stops_the_run_before_inference(tmp_path, monkeypatch):
+    from lmms_safebench.jury import runtime
+
+    monkeypatch.setenv("SAFEBENCH_JURY", "local-single")
+    monkeypatch.setenv("SAFEBENCH_LOCAL_GUARD_MODEL", str(tmp_path / "missing-guard"))
+    for _ in range(2):  # not cached as a working jury
+        with pytest.raises(ConfigError, match="(?s)cannot load transformers juror model .*no model folder at .*missing-guard.*SAFEBENCH_JURY"):
+            runtime.get_jury("single")
+
+
+def test_the_runtime_loads_a_local_jury_once_when_it_is_built(tiny_guard, monkeypatch):
+    from lmms_safebench.jury import runtime
+
+    monkeypatch.setenv("SAFEBENCH_JURY", "local-single")
+    monkeypatch.setenv("SAFEBENCH_LOCAL_GUARD_MODEL", str(tiny_guard))
+    jury = runtime.get_jury("single")
+    assert runtime.get_jury("single") is jury
+    (model,) = local.loaded_models().values()
+    assert model.stats.loads == 1 and model.stats.generate_calls == 0  # loaded before any sample is judged

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from loguru import logger
 
@@ -95,6 +96,9 @@ class LocalModel:
         from packaging.version import Version
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        folder = Path(self.model_id).expanduser()
+        if self.model_id.startswith(("/", ".", "~")) and not folder.is_dir():
+            raise FileNotFoundError(f"no model folder at {folder} (a hub id looks like 'Qwen/Qwen3Guard-Gen-4B')")
         tokenizer = AutoTokenizer.from_pretrained(self.model_id)
         tokenizer.padding_side = "left"  # generation continues at the right end of every row
         if self.dtype == "auto":
