@@ -59,3 +59,16 @@ def test_lmms_eval_judged_by_a_local_guard_model_counts_every_sample(tmp_path, t
         assert math.isnan(group["asr,none"]) or group["asr,none"] in (None, "N/A")
     jury = group["jury,none"]
     assert jury["identities"] == [identity] and jury["per_juror"]["guard"]["completion_tokens"] > 0
+
+
+def test_a_local_jury_whose_model_is_missing_stops_lmms_eval_before_inference(tmp_path):
+    write_mmsb_source(tmp_path / "upstream", per_scenario=1)
+    build_mod.build(source=str(tmp_path / "upstream"))
+    env = {"SAFEBENCH_JURY": "local-single", "SAFEBENCH_LOCAL_GUARD_MODEL": str(tmp_path / "no-guard-here")}
+    with LoopbackServer(lambda body: Reply("Sure.")) as target:
+        args = ["--model", "openai", "--model_args", f"model=t,base_url={target.base_url},api_key=x",
+                "--tasks", "safebench_mmsb_tiny_typo"]
+        proc, results, _ = lmms_eval(args, env, tmp_path / "out")
+        assert results is None and target.count == 0, tail(proc)
+    output = proc.stdout + proc.stderr
+    assert "cannot load transformers juror model" in output and "no-guard-here" in output
