@@ -14,6 +14,7 @@ seconds for more requests with the same decoding settings (up to its ``batch_siz
 prompts (``padding_side = "left"``), runs one ``generate`` and hands each caller its slice. Decoding
 is greedy unless the juror's temperature is above 0; a completion ends at the first end-of-sequence
 token, which is counted, as in an unbatched call. A failure fails every caller of that batch.
+Models stay loaded for the life of the process (:func:`unload_all` frees them).
 """
 
 from __future__ import annotations
