@@ -23,6 +23,8 @@ def isolated(tmp_path, monkeypatch):
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "SAFEBENCH_OFFLINE"):
         monkeypatch.setenv(name, "1")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    # The built-in local jury is the default on a CUDA machine; tests that expect "no jury" must not see one.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     runtime.reset()
     yield
     runtime.reset()

@@ -75,6 +75,7 @@ def test_identity_is_stable_and_tracks_what_decides_verdicts():
 
 
 def test_env_resolution_and_missing_configuration(monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # with a GPU, nothing configured means local
     with pytest.raises(ConfigError, match="No jury is configured"):
         resolve_jury_config()
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fallback")

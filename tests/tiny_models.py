@@ -79,3 +79,54 @@ def build_tiny_causal_lm(path: Path) -> Path:
     LlamaForCausalLM(config).eval().save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+# Qwen3-style chat templates (ChatML turns). The guard's template frames the whole conversation as material to
+# moderate and opens the reply itself, as Qwen3Guard-Gen's does, so it is applied without a generation prompt.
+QWEN_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+QWEN_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+QWEN_GUARD_TEMPLATE = (
+    "<|im_start|>user\nModerate the last turn of this conversation.\n"
+    "{% for m in messages %}{{ m['role'] | upper }}: {{ m['content'] }}\n{% endfor %}"
+    "Reply with Safety, Categories and Refusal lines.<|im_end|>\n{{ '<|im_start|>assistant\\n' }}"
+)
+
+
+def _qwen_tokenizer(template: str):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {token: i for i, token in enumerate(QWEN_SPECIALS)}
+    for symbol in sorted(pre_tokenizers.ByteLevel.alphabet()):
+        vocab.setdefault(symbol, len(vocab))
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(QWEN_SPECIALS)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    fast.chat_template = template
+    return fast
+
+
+def build_tiny_qwen3(path: Path, guard: bool = False, seed: int = 0) -> Path:
+    """A tiny random-weight ``Qwen3ForCausalLM`` with a chat-templated tokenizer, saved like a hub checkpoint
+    (``guard=True``: a Qwen3Guard-Gen-style template). Its generation_config samples by default, as Qwen's
+    checkpoints do, so a caller that wants greedy decoding has to ask for it."""
+    import torch
+    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
+
+    torch.manual_seed(seed)
+    tokenizer = _qwen_tokenizer(QWEN_GUARD_TEMPLATE if guard else QWEN_CHAT_TEMPLATE)
+    eos, pad = tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    config = Qwen3Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=8192,
+                         tie_word_embeddings=True, initializer_range=0.5, bos_token_id=pad, eos_token_id=eos, pad_token_id=pad)
+    model = Qwen3ForCausalLM(config).eval()
+    model.generation_config = GenerationConfig(do_sample=True, temperature=0.7, top_p=0.8, top_k=20,
+                                               bos_token_id=pad, eos_token_id=[eos, pad], pad_token_id=pad)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -1,4 +1,5 @@
-"""Ways to get a completion from a juror model: any OpenAI-compatible endpoint, or transformers in-process.
+"""Ways to get a completion from a juror model: any OpenAI-compatible endpoint, or transformers in-process
+(batched, one loaded model shared by the jurors that name it: :mod:`.local`).
 
 A backend makes exactly one request per :meth:`complete` call and classifies failures as
 :class:`~.retry.TransientError` (worth retrying) or :class:`~.retry.PermanentError`. Retrying,
@@ -107,45 +108,19 @@ class OpenAIBackend:
 
 
 class TransformersBackend:
-    """A local causal LM run in this process (a path or hub id in ``model``). One generation at a time."""
+    """A causal LM run in this process (a hub id or a local folder in ``model``). Every juror naming the
+    same model, device and dtype shares one loaded copy, and requests from concurrent calls are batched
+    into one ``generate`` (see :mod:`.local`). Guard models get their chat template without a
+    generation prompt: their template opens the reply itself."""
 
     def __init__(self, juror: JurorConfig):
         self.juror = juror
-        self._lock = threading.Lock()
-        self._model = None
-        self._tokenizer = None
-
-    def _load(self):
-        if self._model is None:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            try:
-                self._tokenizer = AutoTokenizer.from_pretrained(self.juror.model)
-                self._model = AutoModelForCausalLM.from_pretrained(self.juror.model).to(self.juror.device)
-            except Exception as exc:
-                raise PermanentError(f"cannot load transformers juror model {self.juror.model!r}: {exc}") from None
-            self._model.eval()
-
-    def _prompt(self, messages: list[dict]) -> str:
-        if getattr(self._tokenizer, "chat_template", None):
-            return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return "\n\n".join(f"{m['role'].upper()}:\n{m['content']}" for m in messages) + "\n\nASSISTANT:\n"
 
     def complete(self, messages: list[dict]) -> Completion:
-        import torch
+        from .local import Decoding, shared_model
 
-        with self._lock:
-            self._load()
-            inputs = self._tokenizer(self._prompt(messages), return_tensors="pt").to(self.juror.device)
-            sampling = self.juror.temperature > 0
-            generate_kwargs = {"max_new_tokens": self.juror.max_tokens, "do_sample": sampling}
-            if sampling:
-                generate_kwargs["temperature"] = self.juror.temperature
-            pad = self._tokenizer.pad_token_id if self._tokenizer.pad_token_id is not None else \
-                self._tokenizer.eos_token_id
-            with torch.no_grad():
-                output = self._model.generate(**inputs, pad_token_id=pad, **generate_kwargs)
-            prompt_len = inputs["input_ids"].shape[1]
-            new_tokens = output[0][prompt_len:]
-            text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
-            return Completion(text=text, prompt_tokens=int(prompt_len), completion_tokens=int(len(new_tokens)))
+        juror = self.juror
+        model = shared_model(juror.model, juror.device, juror.dtype)
+        return model.complete(messages, Decoding(juror.max_tokens, juror.temperature),
+                              generation_prompt=not juror.is_guard, batch_size=juror.batch_size,
+                              batch_wait=juror.batch_wait)

@@ -17,6 +17,7 @@ from .backends import OpenAIBackend, TransformersBackend
 from .cache import JudgeCache, call_key
 from .case import Case
 from .config import JurorConfig
+from .guard import guard_messages, parse_guard_verdict
 from .heuristic import heuristic_verdict
 from .retry import EndpointLimiter, PermanentError, TransientError, call_with_retries
 from .verdict import Verdict, VerdictConflictError, VerdictParseError, parse_verdict
@@ -140,9 +141,12 @@ class LLMJuror(Juror):
         return call_with_retries(one_request, max_attempts=self.config.max_attempts,
                                  base_delay=self.config.retry_base_delay, on_retry=on_retry)
 
-    def _review(self, messages: list[dict], quoted: list[str], sources: list[str], round_no: int) -> Review:
+    def _review(self, messages: list[dict], quoted: list[str], sources: list[str], round_no: int,
+                parse=parse_verdict, key_extra: dict | None = None) -> Review:
+        """``parse(reply, quoted, sources)`` reads the verdict; ``key_extra`` is what else it depends on (the
+        cache key)."""
         usage = Usage()
-        key = call_key(self._fingerprint, messages)
+        key = call_key({**self._fingerprint, **key_extra} if key_extra else self._fingerprint, messages)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
@@ -173,7 +177,7 @@ class LLMJuror(Juror):
             usage.completion_tokens += completion.completion_tokens
             reply = completion.text
             try:
-                verdict = parse_verdict(reply, quoted, sources)
+                verdict = parse(reply, quoted, sources)
                 error = failure = None
                 break
             except VerdictConflictError as exc:
@@ -195,7 +199,28 @@ class LLMJuror(Juror):
                 "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens})
         return Review(self.name, round_no, verdict, error=error, usage=usage, failure=failure)
 
+class GuardJuror(LLMJuror):
+    """A guard model (``reply_format: guard``, :mod:`.guard`): it is sent the request and the answer as
+    two chat turns and its Safety/Refusal lines become the verdict for the criterion's kind. It follows
+    no deliberation prompt, so its assessment stands in every deliberation round (``carried_forward``)."""
+
+    def assess(self, case: Case, show_question: bool) -> Review:
+        kind = case.criterion.kind
+        controversial = self.config.controversial
+
+        def parse(reply, quoted, sources):
+            return parse_guard_verdict(reply, quoted, kind=kind, controversial=controversial)
+
+        # The messages carry no criterion, so the cache key gets its kind: the verdict depends on it.
+        return self._review(guard_messages(case), [], [], round_no=0, parse=parse, key_extra={"criterion_kind": kind})
+
+    def deliberate(self, case, show_question, own, others, round_no):
+        return Review(self.name, round_no, own.verdict, error=own.error, carried_forward=own.valid)
+
+
 def make_juror(config: JurorConfig, cache: JudgeCache | None, limiter: EndpointLimiter) -> Juror:
     if config.backend == "heuristic":
         return HeuristicJuror(config)
+    if config.is_guard:
+        return GuardJuror(config, cache, limiter)
     return LLMJuror(config, cache, limiter)

@@ -2,7 +2,8 @@
 
 lmms-eval re-executes a task's ``utils.py`` for every ``!function`` reference, so no state may live
 there; it lives here. :func:`get_jury` resolves the configuration (environment, file or built-in),
-builds the jury once, and hands the same instance to every caller.
+builds the jury once (loading its in-process models then: one that cannot be loaded is a
+configuration error, raised before inference), and hands the same instance to every caller.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import threading
 from loguru import logger
 
 from .. import paths
+from ..errors import ConfigError
 from .cache import JudgeCache
-from .config import JuryConfig, resolve_jury_config
+from .config import ENV_JURY, JuryConfig, resolve_jury_config
 from .engine import Jury
+from .retry import PermanentError
 
 _lock = threading.Lock()
 _juries: dict[str, Jury] = {}
@@ -40,6 +43,7 @@ def jury_for(config: JuryConfig) -> Jury:
     with _lock:
         jury = _juries.get(config.identity)
         if jury is None:
+            _load_local_models(config)
             cache = shared_cache()
             jury = Jury(config, cache)
             _juries[config.identity] = jury
@@ -48,6 +52,20 @@ def jury_for(config: JuryConfig) -> Jury:
                         f"jurors={[j.name for j in config.jurors]} mode={config.mode} rule={config.rule} "
                         f"cache={cache.path if cache else 'off'}")
         return jury
+
+
+def _load_local_models(config: JuryConfig) -> None:
+    """Load the in-process juror models now, so that a model that cannot be had stops the run before
+    inference instead of leaving every sample unjudged after it."""
+    from .local import shared_model
+
+    for juror in config.jurors:
+        if juror.backend == "transformers":
+            try:
+                shared_model(juror.model, juror.device, juror.dtype).ensure_loaded()
+            except PermanentError as exc:
+                raise ConfigError(f"jury {config.name!r} ({config.source}): {exc}\nChoose another jury with "
+                                  f"{ENV_JURY} (see README 'Configuring a jury').") from None
 
 
 def get_jury(default_protocol: str = "single") -> Jury:
