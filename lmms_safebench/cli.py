@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -126,11 +125,9 @@ def _cmd_tasks_dir(args) -> int:
 
 
 def _resolve(args):
-    from .jury.config import ENV_JURY, resolve_jury_config
+    from .jury.config import resolve_jury_config
 
-    if args.jury:
-        os.environ[ENV_JURY] = args.jury
-    return resolve_jury_config(args.protocol)
+    return resolve_jury_config(args.protocol, spec=args.jury)
 
 
 def _cmd_jury_show(args) -> int:
@@ -143,6 +140,7 @@ def _cmd_jury_show(args) -> int:
 
 
 def _cmd_jury_check(args) -> int:
+    from .jury.backends import key_is_set
     from .jury.case import HARMFUL_CONTENT, Case, Criterion
     from .jury.engine import Jury
 
@@ -154,7 +152,7 @@ def _cmd_jury_check(args) -> int:
     for juror in config.jurors:
         where = juror.endpoint
         key = f", key from ${juror.api_key_env}" if juror.api_key_env else ""
-        set_ = "" if not juror.api_key_env else (" (set)" if os.environ.get(juror.api_key_env) else " (NOT SET)")
+        set_ = "" if not juror.api_key_env else (" (set)" if key_is_set(juror) else " (NOT SET)")
         print(f"  - {juror.name}: {juror.backend} {juror.model} @ {where}{key}{set_}")
     if args.no_call:
         return 0

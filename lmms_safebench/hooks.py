@@ -13,12 +13,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import sys
 
 from loguru import logger
 
-from . import metrics
+from . import metrics, settings
 from .benchmarks import registry
 from .benchmarks.base import Benchmark, CaseSpec
 from .errors import SafebenchError
@@ -47,7 +46,7 @@ def predict_only() -> bool:
     building the tasks (lmms-eval and lm-eval both build tasks inside it, command line or Python API);
     else ``SAFEBENCH_PREDICT_ONLY``; else the command line.
     """
-    if os.environ.get("SAFEBENCH_PREDICT_ONLY", "").strip().lower() in {"1", "true", "yes", "on"}:
+    if settings.current().predict_only:
         return True
     frame = sys._getframe(1)
     while frame is not None:

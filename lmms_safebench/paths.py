@@ -1,28 +1,19 @@
-"""Where data and caches live. Both are plain folders the user can move with an environment variable.
-
-- ``SAFEBENCH_DATA``: built datasets (default ``~/.cache/lmms_safebench/data``).
-- ``SAFEBENCH_CACHE``: the judge-call cache and downloads (default ``~/.cache/lmms_safebench``).
-"""
+"""Where data and caches live. Both are plain folders the user can move with an environment variable
+(``SAFEBENCH_DATA``, ``SAFEBENCH_CACHE``; see :mod:`lmms_safebench.settings`)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-
-def _user_cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "lmms_safebench"
+from .settings import current
 
 
 def cache_dir() -> Path:
-    value = os.environ.get("SAFEBENCH_CACHE")
-    return Path(value).expanduser() if value else _user_cache_root()
+    return current().cache_dir
 
 
 def data_dir() -> Path:
-    value = os.environ.get("SAFEBENCH_DATA")
-    return Path(value).expanduser() if value else _user_cache_root() / "data"
+    return current().data_dir
 
 
 def downloads_dir() -> Path:
@@ -35,5 +26,4 @@ def judge_cache_path() -> Path:
 
 def offline() -> bool:
     """True when the user asked for no network access (the same switches the Hugging Face stack uses)."""
-    return any(os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-               for name in ("SAFEBENCH_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    return current().offline

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .. import settings
 from ..jury.case import HARMFUL_CONTENT, Criterion
 from .base import Benchmark, CaseSpec, variant_of
 from .base import Category as BaseCategory
@@ -173,20 +174,9 @@ def target_text(doc: dict, prompt_mode: str = "paper") -> str:
 
 # ------------------------------------------------------------------------------------------ the adapter
 
-# Environment overrides of the model block's settings (lmms-eval has no command-line option for them).
+# Environment overrides of the model block's settings (lmms-eval has no command-line option for them);
+# read and validated by lmms_safebench.settings.
 PROMPT_MODE_ENV, AUDIO_FORMAT_ENV = "SAFEBENCH_PROMPT_MODE", "SAFEBENCH_AUDIO_FORMAT"
-AUDIO_FORMATS = ("array", "data_url")
-
-
-def _override(name: str, choices: tuple[str, ...]) -> str | None:
-    import os
-
-    from ..errors import ConfigError
-
-    value = os.environ.get(name, "").strip()
-    if value and value not in choices:
-        raise ConfigError(f"{name}={value!r}: expected one of {', '.join(choices)}")
-    return value or None
 
 
 def decode_audio(data: bytes) -> dict:
@@ -236,8 +226,7 @@ class SafeBench(Benchmark):
         return Selector.parse(selector, self._by_slug)
 
     def check_settings(self) -> None:
-        _override(PROMPT_MODE_ENV, PROMPT_MODES)
-        _override(AUDIO_FORMAT_ENV, AUDIO_FORMATS)
+        settings.current()  # a bad override is a ConfigError naming the variable
 
     def load_docs(self, selector: Selector):
         from ..data import safebench as data
@@ -258,7 +247,7 @@ class SafeBench(Benchmark):
 
     def doc_to_text(self, doc: dict, kwargs: dict | None = None) -> str:
         kwargs = kwargs or {}
-        text = target_text(doc, _override(PROMPT_MODE_ENV, PROMPT_MODES) or kwargs.get("prompt_mode", "paper"))
+        text = target_text(doc, settings.current().prompt_mode or kwargs.get("prompt_mode", "paper"))
         return f"{kwargs.get('pre_prompt', '')}{text}{kwargs.get('post_prompt', '')}"
 
     def doc_to_messages(self, doc: dict, kwargs: dict | None = None) -> list:
@@ -270,7 +259,7 @@ class SafeBench(Benchmark):
         if modality == "image":
             content.append({"type": "image", "url": doc["image"].convert("RGB")})
         elif modality.startswith("audio"):
-            audio_format = _override(AUDIO_FORMAT_ENV, AUDIO_FORMATS) or kwargs.get("audio_format", "array")
+            audio_format = settings.current().audio_format or kwargs.get("audio_format", "array")
             if audio_format == "data_url":
                 import base64
 

@@ -23,7 +23,6 @@ record is not written, and everything else is built (see :class:`.store.Problem`
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections import Counter
@@ -36,17 +35,15 @@ from tqdm import tqdm
 from .. import paths
 from ..benchmarks import mmsafetybench as mmsb
 from ..errors import DataError
+from ..settings import current
 from . import store, typography
 
 FORMAT_VERSION = 1
 TINY_LIST_NAME = "TinyVersion_ID_List.json"
-# Where `--source github` downloads from. SAFEBENCH_GITHUB_RAW replaces the host part (a mirror, or a
-# file:// copy of the repository for offline use): files are fetched from <base>/<repo>/<commit>/<path>.
-GITHUB_RAW = "https://raw.githubusercontent.com"
-
-
 def raw_url(commit: str, path: str) -> str:
-    base = os.environ.get("SAFEBENCH_GITHUB_RAW", GITHUB_RAW).rstrip("/")
+    """Where ``--source github`` fetches a file: ``<base>/<repo>/<commit>/<path>``. SAFEBENCH_GITHUB_RAW replaces
+    the base (a mirror, or a file:// copy of the repository for offline use)."""
+    base = current().github_raw
     return f"{base}/{mmsb.UPSTREAM_REPO}/{commit}/{path}"
 
 

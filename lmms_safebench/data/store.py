@@ -23,6 +23,8 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import DataError, DataNotBuiltError
+from ..settings import Settings
+from ..settings import current as current_settings
 
 MANIFEST = "manifest.json"
 
@@ -165,7 +167,7 @@ def data_root(root: str | Path | None) -> Path:
     cannot be created or written, is a :class:`DataError` naming the option (or variable) it came from."""
     if root is not None:
         option, folder = "--data-dir", Path(root).expanduser()
-    elif os.environ.get("SAFEBENCH_DATA"):
+    elif current_settings().data_dir != Settings.from_env({}).data_dir:
         option, folder = "SAFEBENCH_DATA=", paths.data_dir()
     else:
         option, folder = "the default data folder", paths.data_dir()

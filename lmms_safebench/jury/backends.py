@@ -31,6 +31,11 @@ def scrub(message: str, secret: str | None) -> str:
     return message
 
 
+def key_is_set(juror: JurorConfig) -> bool:
+    """Whether the variable a juror names for its key holds one (the key itself is never returned)."""
+    return bool(juror.api_key_env and os.environ.get(juror.api_key_env))
+
+
 class OpenAIBackend:
     """Chat completions through the ``openai`` SDK (OpenAI, Azure OpenAI v1, vLLM, SGLang, Ollama, ...)."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -45,7 +44,9 @@ def call_key(fingerprint: dict, messages: list[dict]) -> str:
 
 
 def retry_abstained() -> bool:
-    return os.environ.get("SAFEBENCH_RETRY_ABSTAINED", "").strip().lower() in {"1", "true", "yes", "on"}
+    from ..settings import current
+
+    return current().retry_abstained
 
 
 class JudgeCache:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import threading
 from dataclasses import MISSING, asdict, dataclass, fields
@@ -25,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 from loguru import logger
 
+from .. import settings
 from ..errors import ConfigError
 from . import guard, prompts
 
@@ -325,12 +325,10 @@ PANEL_PERSONAS = ("elder", "citizen", "guardian", "expert", "ethicist")
 
 def env_endpoint() -> dict | None:
     """The judge endpoint from environment variables, or None when no judge model is set."""
-    model = os.environ.get(ENV_JUDGE_MODEL, "").strip()
-    if not model:
+    env = settings.current()
+    if not env.judge_model:
         return None
-    base_url = os.environ.get(ENV_JUDGE_BASE_URL) or os.environ.get("OPENAI_BASE_URL") or None
-    key_env = ENV_JUDGE_API_KEY if os.environ.get(ENV_JUDGE_API_KEY) else "OPENAI_API_KEY"
-    return {"model": model, "base_url": base_url, "api_key_env": key_env}
+    return {"model": env.judge_model, "base_url": env.judge_base_url, "api_key_env": env.judge_api_key_env}
 
 
 def heuristic_jury() -> JuryConfig:
@@ -377,7 +375,9 @@ def resolve_device(device: str) -> str:
 
 
 def _local_setting(name: str, default: str) -> str:
-    return os.environ.get(name, "").strip() or default
+    value = {ENV_LOCAL_GUARD_MODEL: "local_guard_model", ENV_LOCAL_PANEL_MODEL: "local_panel_model",
+             ENV_LOCAL_DEVICE: "local_device"}[name]
+    return getattr(settings.current(), value) or default
 
 
 def local_single(source: str = "builtin:local-single") -> JuryConfig:
@@ -461,7 +461,7 @@ def resolve_jury_config(default_protocol: str = "single", spec: str | None = Non
     ``default_protocol`` is the benchmark's own: ``single`` (MM-SafetyBench) or ``jury`` (SafeBench's
     five-persona panel) when only a judge endpoint is given, or nothing at all.
     """
-    spec = (spec or os.environ.get(ENV_JURY, "")).strip()
+    spec = (spec or settings.current().jury).strip()
     if spec:
         if spec in BUILTIN_NAMES:
             return builtin_jury(spec, default_protocol)

@@ -9,12 +9,11 @@ configuration error, raised before inference), and hands the same instance to ev
 from __future__ import annotations
 
 import atexit
-import os
 import threading
 
 from loguru import logger
 
-from .. import paths
+from .. import paths, settings
 from ..errors import ConfigError
 from .cache import JudgeCache
 from .config import ENV_JURY, JuryConfig, resolve_jury_config
@@ -27,7 +26,7 @@ _caches: dict[str, JudgeCache] = {}
 
 
 def cache_enabled() -> bool:
-    return os.environ.get("SAFEBENCH_JUDGE_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"}
+    return settings.current().judge_cache
 
 
 def shared_cache() -> JudgeCache | None:
