@@ -202,7 +202,9 @@ class SafeBench(Benchmark):
     default_protocol = "jury"
 
     def __init__(self, scenarios=SCENARIOS, categories=CATEGORIES, criterion: Criterion = CRITERION, loader=None,
-                 case_prefix: str = NAME, published=None):
+                 case_prefix: str = NAME, published=None, key: str = NAME, title: str = "SafeBench",
+                 task_prefix: str = "safebench"):
+        self.key, self.title, self.task_prefix = key, title, task_prefix
         self._scenarios = tuple(scenarios)
         self._categories = tuple(categories)
         self._by_slug = {s.slug: s for s in self._scenarios}

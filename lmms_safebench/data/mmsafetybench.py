@@ -342,7 +342,7 @@ def parse_pairing(spec: str | None) -> dict:
     return pairing
 
 
-def _features():
+def features():
     import datasets
 
     text = {name: datasets.Value("string") for name in ("id", "scenario", "scenario_slug", *mmsb.TEXT_FIELDS)}
@@ -445,7 +445,7 @@ def build(source: str | None = None, sd_images: str | Path | None = None, data_r
                                                      f"{len(records)} questions are {_NOT_IN_SD}",
                                                      field="sd_image", scenario=sc.slug))
             sd_found = 0
-            columns = {name: [] for name in _features()}
+            columns = {name: [] for name in features()}
             for record in records:
                 typo_bytes = record.pop("_typo_bytes", None)
                 sd_bytes = record.pop("_sd_bytes", None)
@@ -479,7 +479,7 @@ def build(source: str | None = None, sd_images: str | Path | None = None, data_r
                 report.problems.append(store.Problem(sc.upstream, f"{len(records)} questions built, the published "
                                                      f"count is {sc.questions}", scenario=sc.slug, left_out=False))
             file_name = f"{sc.slug}.parquet"
-            datasets.Dataset.from_dict(columns, features=_features()).to_parquet(str(staging / file_name))
+            datasets.Dataset.from_dict(columns, features=features()).to_parquet(str(staging / file_name))
             tiny_count = sum(columns["in_tiny"])
             scenarios_meta[sc.slug] = {"file": file_name, "upstream": sc.upstream, "questions": len(records),
                                        "tiny": tiny_count, "sd_images": sd_found}
@@ -532,23 +532,31 @@ def _problems_of(manifest: dict, sc: mmsb.Scenario, column: str | None = None) -
             and p.get("scenario") == sc.slug and (column is None or p.get("field") == column)]
 
 
-def load_docs(selector: mmsb.Selector, data_root: Path | None = None):
-    """The documents of one task: a ``datasets.Dataset`` with the paired ``query`` and the images its kind needs."""
+def load_docs(selector: mmsb.Selector, data_root: Path | None = None, directory: Path | None = None,
+              build_command: str = BUILD_COMMAND):
+    """The documents of one task: a ``datasets.Dataset`` with the paired ``query`` and the images its kind needs.
+    ``directory``: a folder in this build's schema that is not the official build (a generated benchmark;
+    ``build_command`` then says how it is made)."""
     import datasets
 
-    directory = store.benchmark_dir(mmsb.NAME, data_root)
-    manifest = ensure_built(data_root)
+    if directory is None:
+        directory = store.benchmark_dir(mmsb.NAME, data_root)
+        manifest = ensure_built(data_root)
+    else:
+        manifest = store.read_manifest(Path(directory))
+        if manifest is None:
+            raise DataError(f"{directory} holds no manifest.json; make it with {build_command}")
     sc = selector.scenario
     entry = manifest.get("scenarios", {}).get(sc.slug)
     if entry is None:
         raise DataError(f"scenario {sc.upstream} is not in the built dataset {directory}; the build reported: "
                         f"{store.describe_problems(_problems_of(manifest, sc))}. Fix the source and rebuild with "
-                        f"{BUILD_COMMAND}")
+                        f"{build_command}")
     ds = datasets.Dataset.from_parquet(str(directory / entry["file"]))
     if selector.subset == "tiny":
         if not manifest.get("tiny_list"):
             raise DataError(f"the dataset in {directory} was built without the tiny-subset list "
-                            f"({TINY_LIST_NAME}); rebuild with {BUILD_COMMAND} --tiny-list FILE")
+                            f"({TINY_LIST_NAME}); rebuild with {build_command} --tiny-list FILE")
         ds = ds.filter(lambda flag: flag, input_columns=["in_tiny"])
         if len(ds) == 0:
             raise DataError(f"no tiny-subset question of {sc.upstream} is in the built dataset {directory}; the build "
@@ -560,12 +568,12 @@ def load_docs(selector: mmsb.Selector, data_root: Path | None = None):
             raise DataError(
                 f"task needs Stable Diffusion images, but {missing} of {len(ds)} questions of {sc.upstream} have none "
                 f"in {directory}. The SD images are distributed by the MM-SafetyBench authors (see their repository "
-                f"{mmsb.UPSTREAM_REPO}, 'imgs' archive). Unpack them and rebuild: {BUILD_COMMAND} --sd-images "
+                f"{mmsb.UPSTREAM_REPO}, 'imgs' archive). Unpack them and rebuild: {build_command} --sd-images "
                 "/path/to/imgs. TYPO and text-only tasks work without them.")
         if missing == len(ds):
             raise DataError(f"task needs Stable Diffusion images, but none of the {len(ds)} questions of {sc.upstream} "
                             f"has a usable SD image in {directory}; the build reported: "
-                            f"{store.describe_problems(sd_problems)}. Fix them and rebuild: {BUILD_COMMAND} "
+                            f"{store.describe_problems(sd_problems)}. Fix them and rebuild: {build_command} "
                             "--sd-images DIR")
         if missing:
             # Left out at build (named in the manifest): run the others rather than crash mid-inference.

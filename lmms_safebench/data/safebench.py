@@ -334,7 +334,7 @@ def _read_media(release: Release, what: str, path: Path, qid: str, slug: str) ->
 
 # ------------------------------------------------------------------------------------------ building
 
-def _features():
+def features():
     import datasets
 
     return datasets.Features({
@@ -396,7 +396,7 @@ def build_set(release: Release, subset: str, source: dict, data_root: Path | Non
     with store.StagingDir(target) as staging, store.quiet_datasets(), \
             tqdm(total=total, desc=f"Building SafeBench {subset}", unit="q") as bar:
         for k, name, scenario, text_file, queries in plan:
-            columns = {column: [] for column in _features()}
+            columns = {column: [] for column in features()}
             for i, query in enumerate(queries, 1):
                 bar.update(1)
                 qid = f"{k}-{i}"
@@ -433,7 +433,7 @@ def build_set(release: Release, subset: str, source: dict, data_root: Path | Non
                 report.problems.append(store.Problem(str(text_file), f"{len(queries)} queries, expected {expected}",
                                                      scenario=scenario.slug, left_out=False))
             file_name = f"{scenario.slug}.parquet"
-            datasets.Dataset.from_dict(columns, features=_features()).to_parquet(str(staging / file_name))
+            datasets.Dataset.from_dict(columns, features=features()).to_parquet(str(staging / file_name))
             counts = {what: sum(columns[f"has_{what}"]) for what in folders}
             scenarios_meta[scenario.slug] = {"file": file_name, "release_k": k, "release_name": name,
                                              "queries": built, **counts}
@@ -512,11 +512,19 @@ def ensure_built(subset: str, data_root: Path | None = None) -> dict:
         f"{BUILD_COMMAND} --set {subset} [--source hub|PATH_TO_RELEASE_OR_ARCHIVE]")
 
 
-def load_docs(selector: sb.Selector, data_root: Path | None = None):
+def load_docs(selector: sb.Selector, data_root: Path | None = None, directory: Path | None = None,
+              build_command: str = BUILD_COMMAND):
+    """The documents of one task. ``directory``: a folder in this build's schema that is not the official build
+    (a generated benchmark; ``build_command`` then says how it is made)."""
     import datasets
 
-    directory = set_dir(selector.set, data_root)
-    manifest = ensure_built(selector.set, data_root)
+    if directory is None:
+        directory = set_dir(selector.set, data_root)
+        manifest = ensure_built(selector.set, data_root)
+    else:
+        manifest = store.read_manifest(Path(directory))
+        if manifest is None:
+            raise DataError(f"{directory} holds no manifest.json; make it with {build_command}")
     wanted = [selector.scenario.slug] if selector.scenario else list(manifest.get("scenarios", {}))
     missing = [slug for slug in wanted if slug not in manifest.get("scenarios", {})]
     left_out = [p for p in manifest.get("problems", []) if p.get("kind", "left_out") == "left_out"]
@@ -524,7 +532,7 @@ def load_docs(selector: sb.Selector, data_root: Path | None = None):
         reported = [p for p in left_out if p.get("scenario") in missing] or [p for p in left_out if not p.get("scenario")]
         raise DataError(f"scenario(s) {missing} are not in the built SafeBench {selector.set} set ({directory}); the "
                         f"build reported: {store.describe_problems(reported)}. Fix the release and rebuild with "
-                        f"{BUILD_COMMAND} --set {selector.set}")
+                        f"{build_command} --set {selector.set}")
     parts = [datasets.Dataset.from_parquet(str(directory / manifest["scenarios"][slug]["file"])) for slug in wanted]
     ds = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
     media = {"image": "image", "audio_female": "audio_female", "audio_male": "audio_male", "text": None}[selector.modality]
@@ -535,7 +543,7 @@ def load_docs(selector: sb.Selector, data_root: Path | None = None):
             reported = [p for p in left_out if p.get("field") == media and p.get("scenario") in (None, *wanted)]
             raise DataError(f"the built SafeBench {selector.set} set has no usable {media} file for {selector} (the build "
                             f"reported: {store.describe_problems(reported)}); rebuild from a release that includes "
-                            f"them: {BUILD_COMMAND}")
+                            f"them: {build_command}")
         if absent:
             logger.warning(f"SafeBench {selector}: {absent} of {len(flags)} queries have no {media} file and are left "
                            f"out (listed under 'problems' in {directory}/manifest.json)")

@@ -65,7 +65,10 @@ class OpenAIBackend:
                                              timeout=self.juror.timeout, max_retries=0)
             return self._client
 
-    def complete(self, messages: list[dict]) -> Completion:
+    def complete(self, messages: list[dict], schema: dict | None = VERDICT_JSON_SCHEMA,
+                 schema_name: str = "safety_review") -> Completion:
+        """One request. ``schema``: the JSON schema asked for when structured output is on (the verdict by
+        default; the generators pass their own; None for free text)."""
         import openai
 
         client = self.client()
@@ -75,9 +78,9 @@ class OpenAIBackend:
         # which caps a 2-core machine at a few hundred calls per second. The reply is read as JSON too,
         # skipping model construction. Errors are still the SDK's typed exceptions.
         body = {"messages": messages, "temperature": self.juror.temperature, "max_tokens": self.juror.max_tokens}
-        if self._structured:
+        if self._structured and schema is not None:
             body["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": "safety_review", "schema": VERDICT_JSON_SCHEMA, "strict": True}}
+                "name": schema_name, "schema": schema, "strict": True}}
         try:
             raw = client.chat.completions.with_raw_response.create(model=self.juror.model, messages=[],
                                                                    extra_body=body)
@@ -86,7 +89,7 @@ class OpenAIBackend:
             text = str(exc).lower()
             if self._structured and any(w in text for w in ("response_format", "json_schema", "structured")):
                 self._structured = False  # the endpoint does not do structured output: use plain text
-                return self.complete(messages)
+                return self.complete(messages, schema, schema_name)
             raise PermanentError(scrub(f"bad request (400): {exc}", key)) from None
         except openai.RateLimitError as exc:
             raise TransientError("rate limited (429)", parse_retry_after(exc.response.headers)) from None
@@ -121,7 +124,8 @@ class TransformersBackend:
     def __init__(self, juror: JurorConfig):
         self.juror = juror
 
-    def complete(self, messages: list[dict]) -> Completion:
+    def complete(self, messages: list[dict], schema: dict | None = None, schema_name: str = "") -> Completion:
+        """One generation (the JSON schema, if any, is asked for in the prompt only)."""
         from .local import Decoding, shared_model
 
         juror = self.juror

@@ -1,0 +1,128 @@
+"""A generation run's work folder: resumable stages, item by item, concurrent, with progress bars.
+
+``<benchmark folder>/work/`` holds everything a rerun needs to pick up where a run stopped:
+
+- ``<stage>.jsonl``: one line per finished item (``{"id": ..., ...}``), appended and flushed as each item
+  finishes; an item is done when its line is there (the last line of an id wins, so a stage can be redone);
+- ``calls.sqlite``: every finished model call (:class:`~.ledger.CallCache`);
+- ``ledger.json``: calls, tokens, cost and time per stage;
+- media files the stages write (images, audio), each written before its item's line.
+
+:meth:`Workspace.run` runs a stage's pending items on a thread pool; an item that raises is recorded as a
+problem of the stage (named by item id) and the others go on. Ctrl-C stops after the items in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from loguru import logger
+from tqdm import tqdm
+
+from .ledger import CallCache, Ledger
+
+
+@dataclass
+class StageResult:
+    stage: str
+    done: int = 0  # items finished in this run
+    skipped: int = 0  # items already done by an earlier run
+    problems: list[dict] = field(default_factory=list)  # {"stage", "id", "what"}
+
+
+class Workspace:
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.work = self.folder / "work"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.cache = CallCache(self.work / "calls.sqlite")
+        self.ledger = Ledger(self.work / "ledger.json")
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ items
+    def _path(self, stage: str) -> Path:
+        return self.work / f"{stage}.jsonl"
+
+    def items(self, stage: str) -> dict[str, dict]:
+        """``{id: record}`` of the stage's finished items (a torn last line from a kill is ignored)."""
+        path = self._path(stage)
+        out: dict[str, dict] = {}
+        if not path.exists():
+            return out
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(record, dict) and "id" in record:
+                    out[str(record["id"])] = record
+        return out
+
+    def put(self, stage: str, record: dict) -> None:
+        with self._lock:
+            lock = self._locks.setdefault(stage, threading.Lock())
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        with lock, open(self._path(stage), "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+
+    def clear(self, stage: str) -> None:
+        """Forget a stage's items (to redo it; its cached calls stay and make the redo free)."""
+        self._path(stage).unlink(missing_ok=True)
+
+    def media(self, *parts: str) -> Path:
+        path = self.work.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # ------------------------------------------------------------------ running a stage
+    def run(self, stage: str, todo: dict[str, Callable[[], dict | None]], concurrency: int,
+            desc: str | None = None, progress: bool = True) -> StageResult:
+        """Run ``todo`` (``{item id: work}``) except the items already done. ``work()`` returns the item's
+        record (stored with its id) or None (nothing to store); an exception is the item's problem."""
+        result = StageResult(stage)
+        done = self.items(stage)
+        pending = {item: work for item, work in todo.items() if item not in done}
+        result.skipped = len(todo) - len(pending)
+        start = time.perf_counter()
+        pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(pending) or 1)),
+                                  thread_name_prefix=f"generate-{stage}")
+        futures = {pool.submit(work): item for item, work in pending.items()}
+        try:
+            with tqdm(total=len(todo), initial=result.skipped, desc=desc or stage, unit="item",
+                      disable=not progress) as bar:
+                for future in as_completed(futures):
+                    item = futures[future]
+                    try:
+                        record = future.result()
+                    except Exception as exc:  # one item's failure is named; the others go on
+                        what = f"{type(exc).__name__}: {exc}"
+                        logger.warning(f"{stage}: item {item} failed: {what}")
+                        result.problems.append({"stage": stage, "id": item, "what": what})
+                        self.ledger.add(stage, items_failed=1)
+                    else:
+                        if record is not None:
+                            self.put(stage, {"id": item, **record})
+                        result.done += 1
+                        self.ledger.add(stage, items_done=1)
+                    bar.update(1)
+        except KeyboardInterrupt:
+            pool.shutdown(wait=True, cancel_futures=True)  # finished items are saved; the rest is redone
+            raise
+        finally:
+            self.ledger.add(stage, seconds=time.perf_counter() - start)
+            self.ledger.save()
+        pool.shutdown(wait=True)
+        return result
+
+    def close(self) -> None:
+        self.ledger.save()
+        self.cache.close()
