@@ -1,9 +1,11 @@
-"""A small OpenAI-compatible chat-completions server on 127.0.0.1, for tests, dry runs and benchmarks.
+"""A small OpenAI-compatible server on 127.0.0.1, for tests, dry runs and benchmarks.
 
 It answers ``POST /v1/chat/completions`` (and ``GET /v1/models``) by calling a Python ``responder``
 with the request body; the responder returns a :class:`Reply`, which can also be an HTTP error, a
 ``Retry-After`` header, a delay (to simulate latency or a timeout), a dropped connection, or a
-garbage body. Every request body is kept in :attr:`LoopbackServer.requests` for assertions.
+garbage body. ``POST /v1/images/generations`` and ``POST /v1/audio/speech`` go to ``media`` (by default
+a small PNG whose colour comes from the prompt, and a WAV tone whose pitch comes from the text and voice).
+Every request body is kept in :attr:`LoopbackServer.requests` (its path under ``"_path"``) for assertions.
 """
 
 from __future__ import annotations
@@ -27,6 +29,33 @@ class Reply:
     drop: bool = False  # close the connection without answering
     prompt_tokens: int = 10
     completion_tokens: int = 5
+    data: bytes | None = None  # a binary reply body (speech), sent with `content_type`
+    content_type: str = "application/json"
+
+
+def default_media(path: str, body: dict) -> Reply:
+    """A deterministic stand-in picture or voice: distinct inputs give distinct outputs."""
+    import base64
+    import hashlib
+    import io
+
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).digest()
+    if path.endswith("/images/generations"):
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (32, 32), tuple(digest[:3])).save(buffer, format="PNG")
+        return Reply(raw_body=json.dumps({"created": int(time.time()), "data": [
+            {"b64_json": base64.b64encode(buffer.getvalue()).decode("ascii")}]}))
+    import numpy as np
+    import soundfile
+
+    rate = 16000
+    t = np.arange(int(0.2 * rate)) / rate
+    samples = (0.3 * np.sin(2 * np.pi * (200 + digest[0] * 4) * t)).astype("float32")
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="WAV")
+    return Reply(data=buffer.getvalue(), content_type="audio/wav")
 
 
 def user_text(body: dict) -> str:
@@ -53,8 +82,10 @@ def media_parts(body: dict) -> list[dict]:
 
 class LoopbackServer:
     def __init__(self, responder: Callable[[dict], Reply], latency: float = 0.0, model: str = "loopback",
-                 keep_requests: bool = True, port: int = 0):
+                 keep_requests: bool = True, port: int = 0,
+                 media: Callable[[str, dict], Reply] = default_media):
         self.responder = responder
+        self.media = media  # images and speech: media(path, body) -> Reply
         self.latency = latency
         self.model = model
         self.keep_requests = keep_requests  # False: only count them (long benchmark runs)
@@ -94,10 +125,11 @@ class LoopbackServer:
                 # Without this, Nagle's algorithm and delayed ACKs add ~40 ms to a keep-alive exchange.
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-            def _send(self, status: int, body: str, headers: dict | None = None):
-                data = body.encode()
+            def _send(self, status: int, body: str | bytes, headers: dict | None = None,
+                      content_type: str = "application/json"):
+                data = body.encode() if isinstance(body, str) else body
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 for key, value in (headers or {}).items():
                     self.send_header(key, str(value))
@@ -120,8 +152,10 @@ class LoopbackServer:
                 with server_ref._lock:
                     server_ref.served += 1
                     if server_ref.keep_requests:
-                        server_ref.requests.append(body)
-                reply = server_ref.responder(body)
+                        server_ref.requests.append({**body, "_path": self.path})
+                path = self.path.rstrip("/")
+                media = path.endswith(("/images/generations", "/audio/speech"))
+                reply = server_ref.media(path, body) if media else server_ref.responder(body)
                 wait = server_ref.latency + reply.delay
                 if wait:
                     time.sleep(wait)
@@ -129,7 +163,9 @@ class LoopbackServer:
                     self.close_connection = True
                     self.connection.close()
                     return
-                if reply.raw_body is not None:
+                if reply.data is not None:
+                    self._send(reply.status, reply.data, reply.headers, reply.content_type)
+                elif reply.raw_body is not None:
                     self._send(reply.status, reply.raw_body, reply.headers)
                 elif reply.status != 200:
                     self._send(reply.status, json.dumps({"error": {"message": f"loopback error {reply.status}",

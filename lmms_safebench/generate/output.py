@@ -128,3 +128,48 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "" if value is None else str(value)
+
+
+# ------------------------------------------------------------------------------------------ the output folder
+
+def prepare(folder: Path, kind: str, config_digest: str, restart: bool = False) -> str:
+    """Make ``folder`` ready for a ``kind`` generation run; returns ``"new"``, ``"resume"`` or ``"restart"``.
+
+    A folder of an earlier run of the same generator is resumed (finished items and calls are kept);
+    ``restart`` deletes it first. A folder that is not such a run is refused, never overwritten."""
+    import shutil
+
+    from ..errors import DataError
+
+    run_file = folder / "work" / "run.json"
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder}: a file is in the way of the benchmark folder")
+    if folder.exists() and any(folder.iterdir()):
+        try:
+            earlier = json.loads(run_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise DataError(f"{folder} exists and does not hold a generation run; choose another --name or move "
+                            "it away (nothing was changed)") from None
+        if earlier.get("kind") != kind:
+            raise DataError(f"{folder} holds a {earlier.get('kind')!r} benchmark, not {kind!r}; choose another "
+                            "--name (nothing was changed)")
+        if restart:
+            shutil.rmtree(folder)
+        else:
+            if earlier.get("config") != config_digest:
+                from loguru import logger
+
+                logger.warning(f"{folder}: the configuration changed since this benchmark was started; finished "
+                               "items are kept (use --restart to start over)")
+            return "resume"
+    folder.mkdir(parents=True, exist_ok=True)
+    run_file.parent.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps({"kind": kind, "config": config_digest,
+                                    "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}), encoding="utf-8")
+    return "restart" if restart else "new"
+
+
+def config_digest(config) -> str:
+    import hashlib
+
+    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]

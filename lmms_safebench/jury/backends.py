@@ -36,6 +36,40 @@ def key_is_set(juror: JurorConfig) -> bool:
     return bool(juror.api_key_env and os.environ.get(juror.api_key_env))
 
 
+def openai_error(exc: Exception, key: str | None, timeout: float) -> Exception:
+    """What an ``openai`` SDK exception means here: :class:`TransientError` (429, 5xx, timeouts, dropped
+    connections, a malformed body: worth retrying) or :class:`PermanentError` (anything else the server
+    refused). Keys are scrubbed from the message. Shared by the jury and the generators' media backends."""
+    import openai
+
+    if isinstance(exc, openai.BadRequestError):
+        return PermanentError(scrub(f"bad request (400): {exc}", key))
+    if isinstance(exc, openai.RateLimitError):
+        return TransientError("rate limited (429)", parse_retry_after(exc.response.headers))
+    if isinstance(exc, openai.APITimeoutError):
+        return TransientError(f"timed out after {timeout:g} s")
+    if isinstance(exc, openai.APIConnectionError):
+        return TransientError(scrub(f"connection failed: {exc}", key))
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status >= 500 or status in (408, 409, 425):
+            return TransientError(f"server error ({status})", parse_retry_after(exc.response.headers))
+        return PermanentError(scrub(f"request refused ({status}): {exc}", key))
+    return TransientError(scrub(f"malformed response: {type(exc).__name__}: {exc}", key))  # e.g. a 200 that is no reply
+
+
+def api_key(env: str | None, base_url: str | None, who: str) -> str:
+    """The key in the variable named ``env`` (read now, never stored elsewhere). A missing key is an error for
+    a hosted endpoint; local servers (vLLM, SGLang, Ollama) usually accept any key."""
+    if env:
+        key = os.environ.get(env)
+        if key:
+            return key
+        if base_url is None:
+            raise PermanentError(f"{who}: environment variable {env} is not set")
+    return "EMPTY"
+
+
 class OpenAIBackend:
     """Chat completions through the ``openai`` SDK (OpenAI, Azure OpenAI v1, vLLM, SGLang, Ollama, ...)."""
 
@@ -46,15 +80,7 @@ class OpenAIBackend:
         self._structured = juror.structured_output
 
     def _api_key(self) -> str:
-        env = self.juror.api_key_env
-        if env:
-            key = os.environ.get(env)
-            if key:
-                return key
-            if self.juror.base_url is None:
-                raise PermanentError(f"juror {self.juror.name!r}: environment variable {env} is not set")
-        # Local servers (vLLM, SGLang, Ollama) usually accept any key.
-        return "EMPTY"
+        return api_key(self.juror.api_key_env, self.juror.base_url, f"juror {self.juror.name!r}")
 
     def client(self):
         with self._lock:
@@ -90,20 +116,9 @@ class OpenAIBackend:
             if self._structured and any(w in text for w in ("response_format", "json_schema", "structured")):
                 self._structured = False  # the endpoint does not do structured output: use plain text
                 return self.complete(messages, schema, schema_name)
-            raise PermanentError(scrub(f"bad request (400): {exc}", key)) from None
-        except openai.RateLimitError as exc:
-            raise TransientError("rate limited (429)", parse_retry_after(exc.response.headers)) from None
-        except openai.APITimeoutError:
-            raise TransientError(f"timed out after {self.juror.timeout:g} s") from None
-        except openai.APIConnectionError as exc:
-            raise TransientError(scrub(f"connection failed: {exc}", key)) from None
-        except openai.APIStatusError as exc:
-            status = exc.status_code
-            if status >= 500 or status in (408, 409, 425):
-                raise TransientError(f"server error ({status})", parse_retry_after(exc.response.headers)) from None
-            raise PermanentError(scrub(f"request refused ({status}): {exc}", key)) from None
-        except Exception as exc:  # e.g. a 200 whose body is not a completion
-            raise TransientError(scrub(f"malformed response: {type(exc).__name__}: {exc}", key)) from None
+            raise openai_error(exc, key, self.juror.timeout) from None
+        except Exception as exc:
+            raise openai_error(exc, key, self.juror.timeout) from None
         try:
             text = response["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
