@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -183,12 +185,18 @@ def _cmd_jury_check(args) -> int:
     return 0
 
 
+# `lmms-safebench generate <name>`: the module of each generator (a module exposing HELP, add_arguments, main).
+GENERATORS = {"safebench": "lmms_safebench.generate.safebench", "mmsafetybench": "lmms_safebench.generate.mmsafetybench",
+              "vlsafety": "lmms_safebench.generate.vlsafety"}
+
 COMMANDS = """\
 Safety benchmarks for lmms-eval and lm-eval, judged by an LLM jury.
 
 commands:
   build BENCHMARK       normalise a benchmark (mmsafetybench, safebench) into the local data folder
   judge RUN_FOLDER...   judge the answers that runs logged (--log_samples), without the model
+  generate GENERATOR CONFIG --name NAME
+                        generate a fresh benchmark: safebench, mmsafetybench, vlsafety
   report RESULT_FOLDER...
                         leaderboards, confidence intervals, agreement, radar charts, HTML
   tasks-dir             print the task folder to pass as --include_path
@@ -249,6 +257,26 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--paper-name", action="append", metavar="MODEL=PAPER_MODEL",
                         help="which published model a run's model is, when the names do not match (repeatable)")
     report.set_defaults(func=_cmd_report)
+
+    generate = sub.add_parser("generate", help="generate a fresh benchmark (SafeBench pipeline, MM-SafetyBench "
+                                               "visual prompts, VLSafetyBencher)")
+    generators = generate.add_subparsers(dest="generator", required=True, metavar="GENERATOR")
+    for name, module_name in GENERATORS.items():
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)  # import-light: heavy imports happen inside main()
+        generator = generators.add_parser(name, help=module.HELP, description=module.__doc__,
+                                          formatter_class=argparse.RawDescriptionHelpFormatter)
+        generator.add_argument("config", metavar="CONFIG", help="the generation YAML (see the README)")
+        generator.add_argument("--name", required=True,
+                               help="the benchmark's name: lower-case letters, digits, '_' (it becomes task names)")
+        generator.add_argument("--data-dir", default=None,
+                               help="data folder (default: $SAFEBENCH_DATA); the benchmark goes to <it>/generated/<name>")
+        generator.add_argument("--restart", action="store_true",
+                               help="delete an earlier run of this benchmark and start over (default: resume it)")
+        generator.add_argument("--no-progress", action="store_true", help="no progress bars")
+        module.add_arguments(generator)
+        generator.set_defaults(func=module.main)
 
     tasks_dir = sub.add_parser("tasks-dir", help="print the task folder to pass as --include_path")
     tasks_dir.add_argument("--harness", choices=["lm-eval", "lmms-eval"], default="lm-eval",

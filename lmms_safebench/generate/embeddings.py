@@ -1,0 +1,77 @@
+"""Text embeddings and near-duplicate detection for the generators (sentence-transformers, optional extra).
+
+Used to merge near-duplicate risk scenarios proposed by different models, to drop near-duplicate queries,
+and to measure diversity. ``model`` is a hub id (downloaded through the normal ``from_pretrained`` path) or
+a local folder (tests build a tiny one offline). Without a model, :func:`near_duplicates` falls back to a
+lexical similarity (difflib's ratio over normalised text), documented as the weaker choice.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import threading
+from functools import lru_cache
+
+import numpy as np
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+_lock = threading.Lock()
+
+
+def normalise(text: str) -> str:
+    """Lower case, punctuation and extra spaces removed (exact duplicates are equal after this)."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
+
+
+@lru_cache(maxsize=4)
+def _model(model: str, device: str):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(model, device=None if device == "auto" else device)
+
+
+def embed(texts: list[str], model: str = DEFAULT_MODEL, device: str = "auto") -> np.ndarray:
+    """Unit-length embeddings, one row per text."""
+    if not texts:
+        return np.zeros((0, 1), dtype="float32")
+    with _lock:  # one encode at a time per process; the model is shared
+        vectors = _model(model, device).encode(list(texts), convert_to_numpy=True, normalize_embeddings=True,
+                                                show_progress_bar=False)
+    return np.asarray(vectors, dtype="float32")
+
+
+def similarity(texts: list[str], model: str | None = None, device: str = "auto") -> np.ndarray:
+    """Pairwise similarity in [0, 1]-ish: cosine of embeddings, or difflib's ratio when ``model`` is None."""
+    if model:
+        vectors = embed(texts, model, device)
+        return vectors @ vectors.T
+    normal = [normalise(t) for t in texts]
+    n = len(normal)
+    out = np.eye(n, dtype="float32")
+    for i in range(n):
+        for j in range(i + 1, n):
+            out[i, j] = out[j, i] = difflib.SequenceMatcher(None, normal[i], normal[j]).ratio()
+    return out
+
+
+def near_duplicates(texts: list[str], threshold: float, model: str | None = None, device: str = "auto") -> list[int]:
+    """Indices to drop so that no two kept texts are exact or near duplicates (the first one of each is kept)."""
+    normal = [normalise(t) for t in texts]
+    drop: set[int] = set()
+    seen: dict[str, int] = {}
+    for i, text in enumerate(normal):
+        if text in seen:
+            drop.add(i)
+        else:
+            seen[text] = i
+    keep = [i for i in range(len(texts)) if i not in drop]
+    if len(keep) > 1:
+        sims = similarity([texts[i] for i in keep], model, device)
+        kept: list[int] = []  # positions in `keep`
+        for position, index in enumerate(keep):
+            if kept and float(np.max(sims[position, kept])) >= threshold:
+                drop.add(index)
+            else:
+                kept.append(position)
+    return sorted(drop)
