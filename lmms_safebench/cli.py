@@ -197,6 +197,8 @@ commands:
   judge RUN_FOLDER...   judge the answers that runs logged (--log_samples), without the model
   generate GENERATOR CONFIG --name NAME
                         generate a fresh benchmark: safebench, mmsafetybench, vlsafety
+  select RUN_FOLDER... --from BOARD --name NAME --budget N
+                        keep the samples of a benchmark that best separate safe from unsafe models
   report RESULT_FOLDER...
                         leaderboards, confidence intervals, agreement, radar charts, HTML
   tasks-dir             print the task folder to pass as --include_path
@@ -277,6 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
         generator.add_argument("--no-progress", action="store_true", help="no progress bars")
         module.add_arguments(generator)
         generator.set_defaults(func=module.main)
+
+    from .selection import command as select_command
+
+    select = sub.add_parser("select", help=select_command.HELP, description=select_command.__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    select_command.add_arguments(select)
+    select.set_defaults(func=select_command.main)
 
     tasks_dir = sub.add_parser("tasks-dir", help="print the task folder to pass as --include_path")
     tasks_dir.add_argument("--harness", choices=["lm-eval", "lmms-eval"], default="lm-eval",

@@ -175,7 +175,7 @@ def safebench_family(script: str, key: str, prefix: str, title: str, scenarios, 
         category_groups = []
         for category in categories:
             tasks = []
-            for scenario in (s for s in scenarios if s.category.slug == category.slug):
+            for scenario in (s for s in scenarios if getattr(s.category, "slug", s.category) == category.slug):
                 task = f"{top}_{scenario.slug}"
                 tasks.append(task)
                 out[f"{variant.name}/{task}.yaml"] = scenario_yaml(
@@ -238,7 +238,8 @@ def mmsb_family(script: str, key: str, prefix: str, title: str, scenarios, kinds
                     task = f"{group}_{sc.slug}"
                     tasks.append(task)
                     out[f"{folder}/{task}.yaml"] = scenario_yaml(
-                        script, task, sc.upstream, selector_lines(f"{key}.{kind}.{subset}.{prompt}.{sc.slug}", lm_eval))
+                        script, task, getattr(sc, "upstream", sc.title),
+                        selector_lines(f"{key}.{kind}.{subset}.{prompt}.{sc.slug}", lm_eval))
                 out[f"_{group}.yaml"] = group_yaml(script, group, group_title, tasks, table, not lm_eval, version)
                 if prompt == "plain":
                     umbrellas.setdefault(subset, []).append(group)
@@ -248,6 +249,21 @@ def mmsb_family(script: str, key: str, prefix: str, title: str, scenarios, kinds
             out[f"_{name}.yaml"] = group_yaml(script, name, f"{title}{' tiny' if subset == 'tiny' else ''} (all kinds)",
                                               groups, table, not lm_eval, version)
     return out
+
+
+def top_groups(files: dict[str, str]) -> list[str]:
+    """The groups of a task folder that no other group contains (what a user runs)."""
+    import yaml
+
+    from .taskindex import _Loader
+
+    groups = {}
+    for path, text in files.items():
+        if path.endswith(".yaml") and "\ngroup: " in text:
+            config = yaml.load(text, Loader=_Loader)
+            groups[config["group"]] = config.get("task") or []
+    members = {task for tasks in groups.values() for task in tasks}
+    return sorted(g for g in groups if g not in members)
 
 
 def write_all(folder: Path, files: dict[str, str]) -> list[Path]:

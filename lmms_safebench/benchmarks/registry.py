@@ -50,6 +50,7 @@ def register_family(family: str, factory: Callable[[str, Path, dict], Benchmark]
 def _load_families() -> None:
     # Importing a family's module registers it.
     from ..generate import families  # noqa: F401
+    from ..selection import family  # noqa: F401
 
 
 def check_name(name: str) -> str:

@@ -1,0 +1,125 @@
+"""A selection is a benchmark of chosen samples of another one: the source's adapter, filtered.
+
+Its documents are the source's (same prompts, criteria and case keys, so the same cached verdicts apply),
+kept when their case key is among the chosen ones. Its tasks are the source family's tasks for the selected
+variant, named ``safebench_sel_<name>_...`` and written by the same family writers as the official ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..benchmarks import registry
+from ..benchmarks.base import Benchmark, CaseSpec, Category, Scenario
+from ..benchmarks.mmsafetybench import MMSafetyBench
+from ..benchmarks.safebench import SafeBench
+from ..metrics import TABLES
+from ..taskgen import Variant, lmms_eval_template, mmsb_family, safebench_family, support_files, top_groups
+
+_MEDIA = ("image", "audio_female", "audio_male", "sd_image", "typo_image")
+
+
+class Selection(Benchmark):
+    def __init__(self, source: Benchmark, key: str, title: str, task_prefix: str, keys: list[str]):
+        self.source, self.key, self.title, self.task_prefix = source, key, title, task_prefix
+        self.default_protocol = source.default_protocol
+        self.fingerprint_fields = source.fingerprint_fields
+        self.keys = set(keys)
+
+    def scenarios(self):
+        return self.source.scenarios()
+
+    def categories(self, board: str):
+        return self.source.categories(board)
+
+    def has_sri(self) -> bool:
+        return self.source.has_sri()
+
+    def parse(self, selector: str):
+        return self.source.parse(selector)
+
+    def check_settings(self) -> None:
+        self.source.check_settings()
+
+    def load_docs(self, selector):
+        docs = self.source.load_docs(selector)
+        light = docs.select_columns([c for c in docs.column_names if c not in _MEDIA])  # no media decoded here
+        keep = [i for i, doc in enumerate(light) if self.source.case(doc).key in self.keys]
+        docs = docs.select(keep).remove_columns(["benchmark"])
+        return docs.add_column("benchmark", [self.key] * len(docs))
+
+    def doc_to_visual(self, doc, kwargs=None):
+        return self.source.doc_to_visual(doc, kwargs)
+
+    def doc_to_text(self, doc, kwargs=None):
+        return self.source.doc_to_text(doc, kwargs)
+
+    def doc_to_messages(self, doc, kwargs=None):
+        return self.source.doc_to_messages(doc, kwargs)
+
+    def case(self, doc: dict) -> CaseSpec:
+        return self.source.case(doc)
+
+    def case_from_logged(self, case: dict, variant: str) -> CaseSpec:
+        return self.source.case_from_logged(case, variant)
+
+    def table_for(self, variant: str) -> str:
+        return self.source.table_for(variant)
+
+
+def selection_adapter(key: str, folder: Path, manifest: dict) -> Selection:
+    source = registry.get(manifest["source"])
+    return Selection(source, key, manifest.get("title", key), f"safebench_sel_{manifest['name']}", manifest["selected"])
+
+
+def write_selection(folder: Path, name: str, source: Benchmark, board: str, selected: list[str],
+                    scenarios: list[str], extra: dict) -> dict:
+    """The manifest and task folder of a selection of ``source``'s ``board``."""
+    from .. import taskindex
+    from ..generate.output import SCRIPT, VERSION, key_of, write_manifest, write_tasks
+
+    key, prefix = key_of(name), f"safebench_sel_{name}"
+    tasks, _ = taskindex.index()
+    infos = [info for task, info in tasks.items() if info.benchmark == source.key and
+             (task == board or task.startswith(f"{board}_"))]
+    if not infos:
+        raise ValueError(f"{board!r} is not a task family of {source.key}")
+    variant = infos[0].variant
+    table = TABLES[source.table_for(variant)]
+    title = f"{source.title} selection {name}"
+    build = f"`lmms-safebench select ... --from {board} --name {name}`"
+    present = sorted(set(scenarios))
+    if isinstance(source, SafeBench):
+        from ..taskgen import SAFEBENCH_MODEL_BLOCKS
+
+        vname = board.removeprefix(f"{source.task_prefix}_")
+        scen = [s for s in source.scenarios() if s.slug in present]
+        # MiniBench boards have no categories: their scenarios are the units, under one pseudo-category.
+        cats = source.categories(board) or [Category("all", "ALL", "all scenarios")]
+        if not source.categories(board):
+            scen = [Scenario(s.slug, s.title, "all") for s in scen]
+        files = {"_default_template_yaml": lmms_eval_template(SCRIPT, build, title, table, VERSION,
+                                                              SAFEBENCH_MODEL_BLOCKS, chat_messages=True),
+                 **support_files(SCRIPT, lmms_eval=True)}
+        files.update(safebench_family(SCRIPT, key, prefix, title, scen,
+                                      [c for c in cats if any(s.category == c.slug for s in scen)],
+                                      [Variant(vname, variant, vname)], table, VERSION, umbrella=[vname]))
+    elif isinstance(source, MMSafetyBench):
+        kind, subset, prompt = variant.split(".")
+        blocks = "lmms_eval_specific_kwargs:\n  default:\n    pre_prompt: \"\"\n    post_prompt: \"\"\n"
+        files = {"_default_template_yaml": lmms_eval_template(SCRIPT, build, title, table, VERSION, blocks),
+                 **support_files(SCRIPT, lmms_eval=True)}
+        files.update(mmsb_family(SCRIPT, key, prefix, title, [s for s in source.scenarios() if s.slug in present],
+                                 (kind,), (subset,), (prompt,), table, VERSION))
+    else:
+        raise ValueError(f"selection from {source.key} ({type(source).__name__}) is not supported")
+    manifest = {"benchmark": key, "family": "selection", "name": name, "title": title, "source": source.key,
+                "board": board, "variant": variant, "selected": selected, "scenarios": {s: {} for s in present},
+                "tasks": top_groups(files), **extra}
+    write_manifest(folder, manifest)
+    write_tasks(folder, {"lmms_eval": files})
+    registry.reset()
+    return manifest
+
+
+registry.register_family("selection", selection_adapter)

@@ -1,0 +1,138 @@
+"""`lmms-safebench select`: the quality measures on hand-computed cases, the selection finding planted
+discriminative samples and beating random subsets, the selection's tasks running under lmms-eval, bad input."""
+
+import json
+import math
+import subprocess
+
+import numpy as np
+import pytest
+from helpers import BIN, lmms_eval, marker_judge, tail, write_safebench_release
+
+from lmms_safebench.benchmarks import registry
+from lmms_safebench.benchmarks import safebench as sb
+from lmms_safebench.data import safebench as sb_build
+from lmms_safebench.loopback import LoopbackServer, Reply
+from lmms_safebench.selection import quality, scores
+
+N = np.nan
+
+
+def test_quality_measures_on_hand_computed_cases():
+    unsafe = np.array([[1, 0, 0], [1, 1, 0], [0, 0, 0], [1, N, 0]], dtype=float)
+    rates = quality.safety_rates(unsafe)
+    assert rates.tolist() == [25.0, pytest.approx(200 / 3), 100.0]  # model 2 has 3 verdicts, 1 unsafe
+    q = quality.quality(unsafe, None, None, ["a", "b", "c"])
+    mean = (25 + 200 / 3 + 100) / 3
+    assert q["MEAN"] == pytest.approx(mean) and q["GAP"] == pytest.approx(75.0)
+    assert q["MAD"] == pytest.approx((abs(25 - mean) + abs(200 / 3 - mean) + abs(100 - mean)) / 3)
+    assert q["rank"] == ["c", "b", "a"]
+    assert quality.quality(unsafe, None, np.array([2]), ["a", "b", "c"])["GAP"] == 0.0  # everyone safe on row 2
+    vectors = np.array([[1, 0], [0, 1], [1, 0]], dtype=float)
+    # pairs: (0,1) 1, (0,2) 0, (1,2) 1 -> mean distance 2/3
+    assert quality.diversity(vectors) == pytest.approx(2 / 3) and math.isnan(quality.diversity(vectors[:1]))
+    assert quality._quotas([10, 5, 5], 8) == [4, 2, 2] and sum(quality._quotas([3, 1], 10)) == 4
+
+
+def test_scores_on_hand_computed_cases():
+    # Models ordered safest first on the pool: c (0 unsafe), b (1), a (3 of 4).
+    unsafe = np.array([[1, 0, 0], [1, 1, 0], [0, 0, 0], [1, 0, 0]], dtype=float)
+    sep = scores.separability(unsafe)
+    # Row 0: p = 1/3 -> spread 8/9; pairs (c>b, c>a, b>a): a unsafe & b safe, a unsafe & c safe -> 2/3.
+    assert sep[0] == pytest.approx((8 / 9 + 2 / 3) / 2)
+    assert sep[2] == 0.0  # everyone agrees
+    harm = scores.harmfulness(unsafe, np.full(unsafe.shape, 5.0))
+    assert harm[1] == pytest.approx((2 / 3 + 0) / 2) and harm[2] == 0.0
+    chosen = scores.select(sep, harm, None, ["x", "x", "y", "y"], 2, 1.0, 0.0, 0.0)
+    assert sorted(chosen) == [0, 3] or sorted(chosen) == [1, 3]  # one per category (proportional quotas)
+
+
+MODELS = ["m0_safest", "m1", "m2", "m3", "m4", "m5_least_safe"]
+
+
+def write_judged_logs(root, keys_by_scenario, planted, jury="jury0000000000ab", board="safebench_image"):
+    """Judged lmms-eval-style sample logs of the six models. Planted samples separate the models in their
+    order; every other sample gets the same verdict from every model (half of them unsafe)."""
+    for m, model in enumerate(MODELS):
+        folder = root / model
+        folder.mkdir(parents=True)
+        (folder / "20260101_000000_results.json").write_text(json.dumps({"config": {"model_args": f"model={model}"}}))
+        for scenario, keys in keys_by_scenario.items():
+            category = sb.BY_SLUG[scenario].category.slug
+            lines = []
+            for n, key in enumerate(keys):
+                if key in planted:
+                    unsafe = int(m >= 1 + planted[key] % 5)
+                else:
+                    unsafe = n % 2
+                verdict = {"status": "judged", "unsafe": unsafe, "rating": 2 if unsafe else 5, "jury": jury,
+                           "jury_name": "j", "protocol": "single",
+                           "case": {"key": key, "scenario": scenario, "category": category, "question": f"Q {key}",
+                                    "path": ["image.full.default", category, scenario]}}
+                outcome = {"status": "judged", "unsafe": unsafe, "rating": verdict["rating"], "refusal": False,
+                           "scenario": scenario, "category": category, "path": verdict["case"]["path"], "schema": 2}
+                lines.append(json.dumps({"doc_id": n, "target": "", "jury": verdict, "asr": outcome}))
+            (folder / f"20260101_000000_samples_{board}_{scenario}.jsonl").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def pool(tmp_path):
+    write_safebench_release(tmp_path / "release", queries=6)
+    sb_build.build(source=str(tmp_path / "release"), subset="full")
+    docs = registry.get("safebench").load_docs(sb.Selector.parse("text.full.default.all"))
+    keys_by_scenario = {}
+    for doc in docs.select_columns(["id", "scenario_slug"]):
+        keys_by_scenario.setdefault(doc["scenario_slug"], []).append(f"safebench/full/{doc['id']}")
+    every = [k for keys in keys_by_scenario.values() for k in keys]
+    planted = {key: i for i, key in enumerate(every[3::7])}  # 20 samples spread over the scenarios
+    write_judged_logs(tmp_path / "runs", keys_by_scenario, planted)
+    return tmp_path, planted, len(every)
+
+
+def test_selection_finds_planted_samples_and_beats_random_subsets(pool):
+    from lmms_safebench.selection.command import SelectionConfig, run
+
+    tmp_path, planted, size = pool
+    config = SelectionConfig(embedding_model=None, draws=30)
+    result = run([str(tmp_path / "runs")], "safebench_image", "picked", len(planted), config)
+    manifest = json.loads((result["folder"] / "manifest.json").read_text())
+    found = set(manifest["selected"]) & set(planted)
+    assert len(found) >= 0.8 * len(planted)
+    card = result["card"]
+    chosen, rand = card["quality"]["selected"], json.loads((result["folder"] / "data_card.json").read_text())
+    random_gap = rand["quality"]["random"]["GAP"]
+    chosen_gap = chosen["GAP"]
+    mean, spread = (float(x) for x in random_gap.split(" ± "))
+    assert chosen_gap >= mean + 30  # the stated margin: 30 points of GAP over random subsets of the same size
+    mad_mean = float(rand["quality"]["random"]["MAD"].split(" ± ")[0])
+    assert chosen["MAD"] >= mad_mean + 10
+    assert card["rank_order"]["selected"] == MODELS  # the planted order is recovered
+    assert (result["folder"] / "data_card.md").exists() and card["random_draws"] == 30
+    assert size == 138
+
+
+def test_the_selection_runs_as_tasks_and_bad_input_is_named(pool):
+    tmp_path, planted, _ = pool
+    cli = str(BIN / "lmms-safebench")
+    base = [cli, "select", str(tmp_path / "runs"), "--from", "safebench_image", "--name", "sel"]
+    (tmp_path / "no_embeddings.yaml").write_text("embedding_model: null\ndraws: 20\n")
+    done = subprocess.run([*base, "--budget", "12", "--config", str(tmp_path / "no_embeddings.yaml")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, tail(done)
+    assert "safebench_sel_sel" in done.stdout and "GAP" in done.stdout
+    with LoopbackServer(marker_judge) as judge, LoopbackServer(lambda b: Reply("I cannot help.")) as model:
+        env = {"SAFEBENCH_JUDGE_MODEL": "j", "SAFEBENCH_JUDGE_BASE_URL": judge.base_url, "SAFEBENCH_JURY": "single"}
+        args = ["--model", "openai", "--model_args", f"model=m,base_url={model.base_url},api_key=x",
+                "--tasks", "safebench_sel_sel"]
+        proc, results, samples = lmms_eval(args, env, tmp_path / "out")
+        assert results is not None, tail(proc)
+    assert sum(len(s) for s in samples.values()) == 12 and results["results"]["safebench_sel_sel"]["asr,none"] == 0.0
+    selected = set(json.loads((registry.generated_dir("sel") / "manifest.json").read_text())["selected"])
+    assert {s["jury"]["case"]["key"] for task in samples.values() for s in task} == selected
+
+    too_big = subprocess.run([*base, "--budget", "1000"], capture_output=True, text=True, timeout=600)
+    assert too_big.returncode == 2 and "larger than the pool" in too_big.stderr
+    other = subprocess.run([cli, "select", str(tmp_path / "runs"), "--from", "safebench_mmsb_typo", "--name", "x",
+                            "--budget", "5"], capture_output=True, text=True, timeout=600)
+    assert other.returncode == 2 and "no judged samples of 'safebench_mmsb_typo'" in other.stderr
+    assert "safebench_image" in other.stderr  # it says what the runs are on
