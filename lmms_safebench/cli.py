@@ -46,6 +46,7 @@ def _cmd_build(args) -> int:
 
 def _cmd_judge(args) -> int:
     from . import rejudge
+    from .jury.limits import describe_endpoints
 
     if args.concurrency < 1 or (args.endpoint_limit is not None and args.endpoint_limit < 1):
         raise SafebenchError("--concurrency and --endpoint-limit must be at least 1")
@@ -62,6 +63,8 @@ def _cmd_judge(args) -> int:
         calls = sum(j["calls"] for j in acc["jurors"].values())
         hits = sum(j["cache_hits"] for j in acc["jurors"].values())
         print(f"jury {name}: samples {acc['counts']}, juror calls {calls}, cache hits {hits}")
+    for line in describe_endpoints(summary["endpoints"]):
+        print(line)
     print(f"{summary['samples']} samples in {summary['seconds']:.2f} s")
     if summary["problems"]:
         print(f"{len(summary['problems'])} sample(s) could not be judged (counted as unjudged):", file=sys.stderr)
@@ -194,9 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--output", default="judged",
                        help="where to write the judged runs, one folder per model (default: ./judged)")
     judge.add_argument("--concurrency", type=int, default=64,
-                       help="juror calls in flight in total, and samples judged at once (default: 64)")
+                       help="juror calls in flight in total, and samples judged at once; each endpoint's adaptive "
+                            "limit starts here and backs off on 429/overload (default: 64)")
     judge.add_argument("--endpoint-limit", type=int, default=None,
-                       help="juror calls in flight per endpoint (default: each juror's max_in_flight)")
+                       help="a ceiling on juror calls in flight per endpoint, for every juror (default: each "
+                            "juror's max_in_flight, else --concurrency)")
     judge.add_argument("--no-progress", action="store_true", help="no progress bar")
     judge.set_defaults(func=_cmd_judge)
 

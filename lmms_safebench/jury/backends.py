@@ -83,7 +83,7 @@ class OpenAIBackend:
                 return self.complete(messages)
             raise PermanentError(scrub(f"bad request (400): {exc}", key)) from None
         except openai.RateLimitError as exc:
-            raise TransientError("rate limited (429)", parse_retry_after(exc.response.headers)) from None
+            raise TransientError("rate limited (429)", parse_retry_after(exc.response.headers), status=429) from None
         except openai.APITimeoutError:
             raise TransientError(f"timed out after {self.juror.timeout:g} s") from None
         except openai.APIConnectionError as exc:
@@ -91,7 +91,10 @@ class OpenAIBackend:
         except openai.APIStatusError as exc:
             status = exc.status_code
             if status >= 500 or status in (408, 409, 425):
-                raise TransientError(f"server error ({status})", parse_retry_after(exc.response.headers)) from None
+                overloaded = "overload" in str(exc).lower()  # e.g. a 500/529 whose body says "overloaded"
+                raise TransientError(f"server error ({status}{', overloaded' if overloaded else ''})",
+                                     parse_retry_after(exc.response.headers), status=status,
+                                     overloaded=overloaded) from None
             raise PermanentError(scrub(f"request refused ({status}): {exc}", key)) from None
         except Exception as exc:  # e.g. a 200 whose body is not a completion
             raise TransientError(scrub(f"malformed response: {type(exc).__name__}: {exc}", key)) from None

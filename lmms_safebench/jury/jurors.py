@@ -18,7 +18,8 @@ from .cache import JudgeCache, call_key
 from .case import Case
 from .config import JurorConfig
 from .heuristic import heuristic_verdict
-from .retry import EndpointLimiter, PermanentError, TransientError, call_with_retries
+from .limits import EndpointLimiter
+from .retry import PermanentError, TransientError, call_with_retries
 from .verdict import Verdict, VerdictParseError, parse_verdict
 
 
@@ -116,11 +117,10 @@ class LLMJuror(Juror):
         return review
 
     def _send(self, messages: list[dict], usage: Usage):
-        slot = self.limiter.slot(self.config.endpoint, self.config.max_in_flight)
-
         def one_request():
             usage.requests += 1
-            with slot:
+            # A fresh slot per request: how each one ends (success, 429, overload) steers the endpoint's limit.
+            with self.limiter.slot(self.config.endpoint, self.config.max_in_flight):
                 return self.backend.complete(messages)
 
         def on_retry(attempt, error, delay):

@@ -17,6 +17,7 @@ from .. import paths
 from .cache import JudgeCache
 from .config import JuryConfig, resolve_jury_config
 from .engine import Jury
+from .limits import describe_endpoints
 
 _lock = threading.Lock()
 _juries: dict[str, Jury] = {}
@@ -69,8 +70,9 @@ def reset() -> None:
 def _log_totals() -> None:
     for jury in list(_juries.values()):
         acc = jury.accounting()
+        endpoints = "; ".join(describe_endpoints(acc["endpoints"])) or "none"
         logger.info(f"lmms-safebench jury {jury.config.name} ({jury.config.identity}): {acc['counts']} "
-                    f"per juror: {acc['jurors']}")
+                    f"per juror: {acc['jurors']}; {endpoints}")
 
 
 atexit.register(_log_totals)
