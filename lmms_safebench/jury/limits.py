@@ -112,7 +112,9 @@ class AdaptiveLimit:
                     self._success()
             elif isinstance(error, TransientError) and error.overload:
                 self._overload(token, error)
-            self._cond.notify_all()
+            free = self.limit - self._held
+            if free > 0 and self._waiting:
+                self._cond.notify(free)  # as many waiters as there are slots, not all of them
 
     # ---------------------------------------------------------------- rules
     def _success(self) -> None:
