@@ -18,9 +18,13 @@ script measures, in one run:
 5. the inline path: ``lmms-eval --process_docs_parallel`` on the SafeBench text tasks, the jury
    judging inside the harness (judging time read from the cache's write times);
 6. with zero added latency, calls per second of ``lmms-safebench judge`` (one juror) against the same
-   server, next to a minimal raw HTTP client (keep-alive ``http.client``, no SDK) as the ceiling.
+   server, next to a minimal raw HTTP client (keep-alive ``http.client``, no SDK) as the ceiling;
+7. against an endpoint that serves at most 8 calls at once and answers 429 (``Retry-After: 0``) above
+   that: where each endpoint's adaptive limit settles, the share of requests refused, and the judging
+   time against the bound ceil(calls / 8) x latency.
 
-Results are printed as a table; ``docs/benchmarks.md`` records a run.
+Juries use default settings (no ``max_in_flight``): each endpoint's limit is adaptive and starts at
+``--concurrency``. Results are printed as a table; ``docs/benchmarks.md`` records a run.
 """
 
 from __future__ import annotations
@@ -81,10 +85,37 @@ def answer_for(i: int) -> str:
     return f"It depends; some general context (CONTESTED {i})."
 
 
-def serve(latency: float, kind: str) -> None:
+class Capped:
+    """The scripted jurors behind an endpoint that serves at most ``cap`` calls at once (each taking
+    ``latency``) and answers 429 with ``Retry-After: 0`` to any call above that."""
+
+    def __init__(self, cap: int, latency: float):
+        self.cap, self.latency, self.active = cap, latency, 0
+        self.lock = threading.Lock()
+
+    def __call__(self, body: dict):
+        from lmms_safebench.loopback import Reply
+
+        with self.lock:
+            if self.active >= self.cap:
+                return Reply(status=429, headers={"Retry-After": "0"})
+            self.active += 1
+        try:
+            time.sleep(self.latency)
+            return juror_reply(body)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def serve(latency: float, kind: str, cap: int) -> None:
     from lmms_safebench.loopback import LoopbackServer
 
-    server = LoopbackServer(juror_reply if kind == "judge" else target_reply, latency=latency, keep_requests=False)
+    if kind == "capped":
+        server = LoopbackServer(Capped(cap, latency), keep_requests=False)
+    else:
+        server = LoopbackServer(juror_reply if kind == "judge" else target_reply, latency=latency,
+                                keep_requests=False)
     server.start()
     print(server.base_url, flush=True)
     sys.stdin.read()  # until the parent closes our stdin
@@ -93,9 +124,9 @@ def serve(latency: float, kind: str) -> None:
 class Server:
     """A loopback server in its own process (so it does not share the client's interpreter lock)."""
 
-    def __init__(self, latency: float, kind: str = "judge"):
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--latency", str(latency)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    def __init__(self, latency: float, kind: str = "judge", cap: int = 8):
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--latency", str(latency),
+                                      "--cap", str(cap)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.base_url = self.proc.stdout.readline().strip()
         host_port = self.base_url.split("//")[1].split("/")[0]
         self.host, self.port = host_port.split(":")[0], int(host_port.split(":")[1])
@@ -134,12 +165,13 @@ def write_log(folder: Path, samples: int) -> None:
         handle.close()
 
 
-def write_jury(path: Path, base_url: str, strict: bool, jurors: int = 5, in_flight: int = 64) -> Path:
+def write_jury(path: Path, base_url: str, strict: bool, jurors: int = 5) -> Path:
+    """A jury on one endpoint with default limits (no max_in_flight: the endpoint's limit is adaptive)."""
     personas = ["elder", "citizen", "guardian", "expert", "ethicist"]
     lines = [f"name: bench-{'strict' if strict else 'fast'}-{jurors}", f"protocol: {'jury' if jurors > 1 else 'single'}",
              f"rounds: {1 if jurors > 1 else 0}", "vote: majority", "tie: unsafe", f"quorum: {min(3, jurors)}",
              f"early_consensus: {'false' if strict else 'true'}",
-             f'defaults: {{base_url: "{base_url}", parse_retries: 0, max_in_flight: {in_flight}, timeout: 30}}',
+             f'defaults: {{base_url: "{base_url}", parse_retries: 0, timeout: 30}}',
              "jurors:"]
     lines += [f"  - {{name: j{k + 1}, model: j{k + 1}, persona: {personas[k]}}}" for k in range(jurors)]
     path.write_text("\n".join(lines) + "\n")
@@ -173,7 +205,15 @@ def judge(env: dict, log: Path, out: Path, jury: Path, concurrency: int, server:
     if proc.returncode != 0:
         raise SystemExit(f"judge failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     judging = float(re.search(r"samples in ([\d.]+) s", proc.stdout).group(1))
-    return {"calls": server.count() - before, "process_s": wall, "judging_s": judging}
+    limit = ENDPOINT_LINE.search(proc.stdout)  # absent when every call came from the cache
+    endpoint = limit and {"settled_limit": int(limit.group(1)), "ceiling": int(limit.group(2)),
+                          "peak_in_flight": int(limit.group(3)), "rate_limited": int(limit.group(4)),
+                          "requests": int(limit.group(5))}
+    return {"calls": server.count() - before, "process_s": wall, "judging_s": judging, "endpoint": endpoint}
+
+
+ENDPOINT_LINE = re.compile(r"limit settled at (\d+) \(ceiling (\d+), peak (\d+) in flight\), (\d+) rate-limited "
+                           r"responses.* of (\d+) requests")
 
 
 def throughput(call, calls: int, threads: int, connect=lambda: None) -> float:
@@ -232,20 +272,25 @@ def bound(calls: int, concurrency: int, latency: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--serve", choices=["judge", "target"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=["judge", "target", "capped"], help=argparse.SUPPRESS)
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per judge call (default 0.2)")
     parser.add_argument("--concurrency", type=int, default=64, help="calls in flight (default 64)")
     parser.add_argument("--samples", type=int, default=552, help="samples for the strict panel (x10 calls)")
     parser.add_argument("--inline-per-scenario", type=int, default=100, help="queries per scenario, inline run")
     parser.add_argument("--zero-latency-calls", type=int, default=3000, help="calls for the zero-latency runs")
+    parser.add_argument("--cap", type=int, default=8, help="calls the rate-limited endpoint serves at once (8)")
+    parser.add_argument("--capped-samples", type=int, default=None,
+                        help="samples for the rate-limited run (x10 calls; default: --samples)")
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     if args.serve:
-        serve(args.latency, args.serve)
+        serve(args.latency, args.serve, args.cap)
         return
     if args.quick:
         args.samples, args.inline_per_scenario, args.zero_latency_calls = 70, 3, 400
+        args.capped_samples = args.capped_samples or 30
+    args.capped_samples = args.capped_samples or args.samples
 
     work = Path(tempfile.mkdtemp(prefix="jury-limit-"))
     base_env = {**os.environ, "SAFEBENCH_DATA": str(work / "data"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
@@ -315,7 +360,7 @@ def main() -> None:
     # Zero added latency: our client against a raw one, same server, same concurrency.
     server = Server(0.0)
     try:
-        single = write_jury(work / "single.yaml", server.base_url, True, jurors=1, in_flight=args.concurrency)
+        single = write_jury(work / "single.yaml", server.base_url, True, jurors=1)
         zlog = work / "log-zero"
         write_log(zlog, args.zero_latency_calls)
         env_zero = {**base_env, "SAFEBENCH_CACHE": str(work / "cache-zero")}
@@ -334,8 +379,26 @@ def main() -> None:
     finally:
         server.close()
 
-    s, q, f, i, z = (figures[k] for k in ("strict_panel", "sequential", "fast_panel", "inline_lmms_eval",
-                                          "zero_latency"))
+    # An endpoint that refuses (429) any call above --cap in flight: the strict panel with default settings.
+    server = Server(args.latency, "capped", args.cap)
+    try:
+        capped_log = work / "log-capped"
+        write_log(capped_log, args.capped_samples)
+        env_capped = {**base_env, "SAFEBENCH_CACHE": str(work / "cache-capped")}
+        jury = write_jury(work / "capped.yaml", server.base_url, True)
+        run = judge(env_capped, capped_log, work / "out-capped", jury, args.concurrency, server)
+        endpoint = run.pop("endpoint")
+        calls = endpoint["requests"] - endpoint["rate_limited"]
+        figures["rate_limited"] = {
+            **run, **endpoint, "cap": args.cap, "calls": calls, "server_requests": run["calls"],
+            "rate_limited_share": endpoint["rate_limited"] / endpoint["requests"],
+            "bound_s": bound(calls, args.cap, args.latency),
+            "efficiency": bound(calls, args.cap, args.latency) / run["judging_s"]}
+    finally:
+        server.close()
+
+    s, q, f, i, z, r = (figures[k] for k in ("strict_panel", "sequential", "fast_panel", "inline_lmms_eval",
+                                             "zero_latency", "rate_limited"))
     print(f"\njury against its limit ({figures['cpus']} cores, latency {args.latency * 1000:.0f} ms, "
           f"{args.concurrency} calls in flight)")
     print(f"  strict panel (judge CLI): {s['calls']} calls in {s['judging_s']:.2f} s ({s['calls_per_s']:.0f}/s; process "
@@ -350,6 +413,10 @@ def main() -> None:
           f"{i['judging_s']:.2f} s (bound {i['bound_s']:.2f} s, efficiency {i['efficiency']:.3f}); run {i['wall_s']:.1f} s")
     print(f"  zero latency: ours {z['ours_calls_per_s']:.0f} calls/s, raw client {z['raw_calls_per_s']:.0f} calls/s "
           f"(ratio {z['ratio']:.2f}), openai SDK alone {z['sdk_calls_per_s']:.0f} calls/s (ratio {z['ratio_to_sdk']:.2f})")
+    print(f"  endpoint refusing above {r['cap']} in flight (429, Retry-After: 0): limit settled at "
+          f"{r['settled_limit']} (ceiling {r['ceiling']}); {r['rate_limited']} of {r['requests']} requests rate-limited "
+          f"({100 * r['rate_limited_share']:.1f}%); {r['calls']} calls in {r['judging_s']:.2f} s, bound at {r['cap']} "
+          f"in flight {r['bound_s']:.2f} s, efficiency {r['efficiency']:.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
 

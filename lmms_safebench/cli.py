@@ -58,6 +58,7 @@ def _build_status(left_out: int) -> int:
 
 def _cmd_judge(args) -> int:
     from . import rejudge
+    from .jury.limits import describe_endpoints
     from .jury.runtime import unjudged_summary
 
     if args.concurrency < 1 or (args.endpoint_limit is not None and args.endpoint_limit < 1):
@@ -76,6 +77,8 @@ def _cmd_judge(args) -> int:
         calls = sum(j["calls"] for j in acc["jurors"].values())
         hits = sum(j["cache_hits"] for j in acc["jurors"].values())
         print(f"jury {name}: juror calls {calls}, cache hits {hits}")
+    for line in describe_endpoints(summary["endpoints"]):
+        print(line)
     counts = summary["counts"]
     print(f"{summary['samples']} samples in {summary['seconds']:.2f} s: judged {counts['judged']}, "
           f"unjudged {counts['unjudged']}, inference failed {counts['inference_failed']}")
@@ -241,9 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--output", default="judged",
                        help="where to write the judged runs, one folder per model (default: ./judged)")
     judge.add_argument("--concurrency", type=int, default=64,
-                       help="juror calls in flight in total, and samples judged at once (default: 64)")
+                       help="juror calls in flight in total, and samples judged at once; each endpoint's adaptive "
+                            "limit starts here and backs off on 429/overload (default: 64)")
     judge.add_argument("--endpoint-limit", type=int, default=None,
-                       help="juror calls in flight per endpoint (default: each juror's max_in_flight)")
+                       help="a ceiling on juror calls in flight per endpoint, for every juror (default: each "
+                            "juror's max_in_flight, else --concurrency)")
     judge.add_argument("--trust-doc-ids", action="store_true",
                        help="judge --predict_only logs written before document fingerprints by their doc_id alone "
                             "(otherwise such samples are refused, since the local data may have changed)")

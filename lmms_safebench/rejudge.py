@@ -32,6 +32,7 @@ from .errors import SafebenchError
 from .jury import runtime
 from .jury.config import resolve_jury_config
 from .jury.engine import Jury
+from .jury.limits import EndpointLimiter
 
 
 @dataclass
@@ -159,10 +160,12 @@ def _case(info: taskindex.TaskInfo, record: dict, documents: _Documents, trust_d
 
 class Juries:
     """The jury of each default protocol (``single`` for MM-SafetyBench, ``jury`` for SafeBench), or one
-    jury for all when ``spec`` names one; calls in flight are limited in total and per endpoint."""
+    jury for all when ``spec`` names one. Calls in flight are limited in total (``max_in_flight``) and per
+    endpoint (adaptive, up to ``endpoint_limit`` when given), by limits all the juries share."""
 
     def __init__(self, spec: str | None, max_in_flight: int, endpoint_limit: int | None):
         self.spec, self.max_in_flight, self.endpoint_limit = spec, max_in_flight, endpoint_limit
+        self.limiter = EndpointLimiter(max_in_flight)
         self._juries: dict[str, Jury] = {}
         self._lock = threading.Lock()
 
@@ -174,7 +177,7 @@ class Juries:
                     jurors = tuple(dataclasses.replace(j, max_in_flight=self.endpoint_limit) for j in config.jurors)
                     config = dataclasses.replace(config, jurors=jurors)
                 same = next((j for j in self._juries.values() if j.config.identity == config.identity), None)
-                self._juries[protocol] = same or Jury(config, runtime.shared_cache(), self.max_in_flight)
+                self._juries[protocol] = same or Jury(config, runtime.shared_cache(), limiter=self.limiter)
             return self._juries[protocol]
 
     def all(self) -> list[Jury]:
@@ -367,7 +370,7 @@ def judge_folders(inputs: list[str], output: str, jury: str | None = None, concu
               for status in ("judged", "unjudged", "inference_failed")}
     return {"written": written, "samples": len(saved), "counts": counts,
             "unjudged_causes": jury_metrics.unjudged_causes(verdicts), "problems": problems, "foreign": foreign,
-            "seconds": seconds, "accounting": accounting}
+            "seconds": seconds, "accounting": accounting, "endpoints": juries.limiter.report()}
 
 
 def _runs(folder: str) -> list[outputs.Run]:

@@ -25,3 +25,10 @@ def test_quick_benchmark_counts_calls_the_way_the_protocol_predicts(tmp_path):
     assert figures["inline_lmms_eval"]["calls"] == 23 * 3 * 10
     assert figures["sequential"]["calls"] == 100 and figures["zero_latency"]["calls"] == 400
     assert 0 < figures["strict_panel"]["efficiency"] <= 1.05
+    # Default settings: the endpoint's adaptive limit starts at --concurrency and nothing pushes it down.
+    assert figures["strict_panel"]["endpoint"]["settled_limit"] == figures["strict_panel"]["endpoint"]["ceiling"] == 64
+    assert figures["strict_panel"]["endpoint"]["rate_limited"] == 0
+    # The endpoint refusing above 8 in flight: every call got through, each refusal was one more request.
+    limited = figures["rate_limited"]
+    assert limited["calls"] == 30 * 10 and limited["requests"] == limited["server_requests"] == 300 + limited["rate_limited"]
+    assert limited["rate_limited"] > 0 and 1 <= limited["settled_limit"] < 64

@@ -25,7 +25,8 @@ from typing import Callable, Generic, TypeVar
 
 from ..jury.config import JurorConfig, redact_url
 from ..jury.heuristic import is_refusal
-from ..jury.retry import EndpointLimiter, PermanentError, TransientError, call_with_retries
+from ..jury.limits import EndpointLimiter
+from ..jury.retry import PermanentError, TransientError, call_with_retries
 from .config import LLMSpec
 from .ledger import CallCache, Ledger, call_key
 
@@ -88,7 +89,7 @@ def juror_config(spec: LLMSpec, name: str) -> JurorConfig:
                        api_key_env=spec.api_key_env, temperature=spec.temperature, max_tokens=spec.max_tokens,
                        timeout=spec.timeout, max_attempts=spec.max_attempts, retry_base_delay=spec.retry_base_delay,
                        structured_output=spec.structured_output, device=spec.device, dtype=spec.dtype,
-                       max_in_flight=spec.max_in_flight or 64)
+                       max_in_flight=spec.max_in_flight)
 
 
 class TextLLM:

@@ -21,7 +21,8 @@ import threading
 
 from ..jury.backends import api_key, openai_error
 from ..jury.config import redact_url
-from ..jury.retry import EndpointLimiter, call_with_retries
+from ..jury.limits import EndpointLimiter
+from ..jury.retry import call_with_retries
 from .config import ImageSpec, SpeechSpec
 
 
@@ -88,7 +89,7 @@ class _Endpoint:
 
     def call(self, request):
         endpoint = redact_url(self.spec.base_url) or "https://api.openai.com/v1"
-        slot = self.limiter.slot(endpoint, 64)
+        slot = self.limiter.slot(endpoint)
 
         def once():
             client = self.client()

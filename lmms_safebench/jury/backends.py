@@ -45,7 +45,7 @@ def openai_error(exc: Exception, key: str | None, timeout: float) -> Exception:
     if isinstance(exc, openai.BadRequestError):
         return PermanentError(scrub(f"bad request (400): {exc}", key))
     if isinstance(exc, openai.RateLimitError):
-        return TransientError("rate limited (429)", parse_retry_after(exc.response.headers))
+        return TransientError("rate limited (429)", parse_retry_after(exc.response.headers), status=429)
     if isinstance(exc, openai.APITimeoutError):
         return TransientError(f"timed out after {timeout:g} s")
     if isinstance(exc, openai.APIConnectionError):
@@ -53,7 +53,9 @@ def openai_error(exc: Exception, key: str | None, timeout: float) -> Exception:
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         if status >= 500 or status in (408, 409, 425):
-            return TransientError(f"server error ({status})", parse_retry_after(exc.response.headers))
+            overloaded = "overload" in str(exc).lower()  # e.g. a 500/529 whose body says "overloaded"
+            return TransientError(f"server error ({status}{', overloaded' if overloaded else ''})",
+                                  parse_retry_after(exc.response.headers), status=status, overloaded=overloaded)
         return PermanentError(scrub(f"request refused ({status}): {exc}", key))
     return TransientError(scrub(f"malformed response: {type(exc).__name__}: {exc}", key))  # e.g. a 200 that is no reply
 

@@ -70,7 +70,8 @@ class JurorConfig:
     retry_base_delay: float = 1.0  # first backoff in seconds; doubles per attempt (capped at 60 s)
     parse_retries: int = 1  # extra requests when a reply holds no readable verdict
     structured_output: bool = True  # ask for a JSON schema; falls back to plain text if refused
-    max_in_flight: int = 16  # calls in flight to this juror's endpoint (shared per base URL)
+    max_in_flight: int | None = None  # ceiling on calls in flight to this juror's endpoint (shared per base URL);
+    # unset: the endpoint's adaptive limit may reach the run's total concurrency (see jury/limits.py)
     # transformers backend only: where and how the model runs in this process (see jury/local.py)
     device: str = "auto"  # auto = cuda when available, else cpu; or cpu, cuda, cuda:N, mps
     dtype: str = "auto"  # auto = the checkpoint's dtype on a GPU, float32 on cpu; or float32, bfloat16, float16
@@ -215,7 +216,7 @@ def build_juror(raw: dict, where: str) -> JurorConfig:
         raise ConfigError(f"{where}: put the key in an environment variable and name it with api_key_env")
     values = {}
     for key, value in raw.items():
-        if value is None and key in ("base_url", "api_key_env"):
+        if value is None and key in ("base_url", "api_key_env", "max_in_flight"):
             values[key] = None
             continue
         values[key] = _typed(value, _field_kind(key), f"{where}.{key}")
@@ -237,7 +238,7 @@ def build_juror(raw: dict, where: str) -> JurorConfig:
         raise ConfigError(f"{where}: juror {juror.name!r} needs a 'model'")
     if juror.max_tokens < 16:
         raise ConfigError(f"{where}.max_tokens: {juror.max_tokens} is too small for a verdict (min 16)")
-    if juror.max_attempts < 1 or juror.parse_retries < 0 or juror.max_in_flight < 1:
+    if juror.max_attempts < 1 or juror.parse_retries < 0 or (juror.max_in_flight is not None and juror.max_in_flight < 1):
         raise ConfigError(f"{where}: max_attempts and max_in_flight must be >= 1, parse_retries >= 0")
     if juror.timeout <= 0 or juror.retry_base_delay < 0:
         raise ConfigError(f"{where}: timeout must be > 0 and retry_base_delay >= 0")

@@ -21,8 +21,8 @@ from .cache import JudgeCache
 from .case import Case
 from .config import JuryConfig
 from .jurors import INTERNAL, REFUSED, TRANSPORT, UNREADABLE, Review, Usage, make_juror
+from .limits import EndpointLimiter
 from .protocol import consensus
-from .retry import EndpointLimiter
 
 __all__ = ["INFERENCE_FAILED", "JUDGED", "UNJUDGED", "CAUSES", "TIE", "JudgedSample", "Jury", "inference_failure"]
 TIE = "tie"  # an even split ruled 'unjudged' by the tie rule
@@ -102,14 +102,17 @@ def _cause(final: list[Review]) -> str:
 class Jury:
     """Thread-safe. One instance serves every task of a run (see :mod:`.runtime`)."""
 
-    def __init__(self, config: JuryConfig, cache: JudgeCache | None = None, max_in_flight: int | None = None):
-        """``max_in_flight``: a limit on juror calls in flight across all endpoints (each endpoint
-        also has its own, the jurors' ``max_in_flight``)."""
+    def __init__(self, config: JuryConfig, cache: JudgeCache | None = None, max_in_flight: int | None = None,
+                 limiter: EndpointLimiter | None = None):
+        """``max_in_flight``: a limit on juror calls in flight across all endpoints (each endpoint also has
+        its own adaptive limit, see :mod:`.limits`). ``limiter``: limits shared with other juries."""
         self.config = config
         self.cache = cache
-        self.limiter = EndpointLimiter(max_in_flight)
+        self.limiter = limiter or EndpointLimiter(max_in_flight)
         self.jurors = [make_juror(j, cache, self.limiter) for j in config.jurors]
-        workers = max(4, min(512, sum(j.max_in_flight for j in config.jurors)))
+        # Enough threads for every call the limits allow at once: the total, else each endpoint's ceiling.
+        ceilings = {j.endpoint: j.max_in_flight or self.limiter.default_ceiling for j in config.jurors}
+        workers = max(4, min(512, self.limiter.total or sum(ceilings.values())))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="safebench-juror")
         self._description = config.describe()
         self._lock = threading.Lock()
@@ -140,7 +143,7 @@ class Jury:
     def accounting(self) -> dict:
         with self._lock:
             return {"counts": dict(self.counts), "causes": dict(sorted(self.causes.items())),
-                    "jurors": {n: u.to_dict() for n, u in self.totals.items()}}
+                    "jurors": {n: u.to_dict() for n, u in self.totals.items()}, "endpoints": self.limiter.report()}
 
     # ------------------------------------------------------------------ protocols
     def _single(self, case: Case) -> JudgedSample:

@@ -19,7 +19,8 @@ from .case import Case
 from .config import JurorConfig
 from .guard import guard_messages, parse_guard_verdict
 from .heuristic import heuristic_verdict
-from .retry import EndpointLimiter, PermanentError, TransientError, call_with_retries
+from .limits import EndpointLimiter
+from .retry import PermanentError, TransientError, call_with_retries
 from .verdict import Verdict, VerdictConflictError, VerdictParseError, parse_verdict
 
 # Why a juror has no verdict (Review.failure). Only UNREADABLE comes from something the juror said.
@@ -128,11 +129,10 @@ class LLMJuror(Juror):
         return review
 
     def _send(self, messages: list[dict], usage: Usage):
-        slot = self.limiter.slot(self.config.endpoint, self.config.max_in_flight)
-
         def one_request():
             usage.requests += 1
-            with slot:
+            # A fresh slot per request: how each one ends (success, 429, overload) steers the endpoint's limit.
+            with self.limiter.slot(self.config.endpoint, self.config.max_in_flight):
                 return self.backend.complete(messages)
 
         def on_retry(attempt, error, delay):

@@ -1,9 +1,9 @@
-"""Retries with exponential backoff that honour ``Retry-After``, and per-endpoint in-flight limits."""
+"""Retries with exponential backoff that honour ``Retry-After``, and how failures are classified
+(transient or permanent; an overload asks for fewer calls in flight, see :mod:`.limits`)."""
 
 from __future__ import annotations
 
 import random
-import threading
 import time
 from email.utils import parsedate_to_datetime
 
@@ -11,12 +11,26 @@ MAX_BACKOFF = 60.0  # seconds, for exponential backoff
 MAX_RETRY_AFTER = 300.0  # seconds; a server asking for longer is capped here
 
 
-class TransientError(Exception):
-    """A request failed in a way that may succeed later (429, 5xx, timeout, dropped connection)."""
+OVERLOAD_STATUSES = (429, 503, 529)  # too many requests, service unavailable, overloaded (Anthropic-style)
 
-    def __init__(self, message: str, retry_after: float | None = None):
+
+class TransientError(Exception):
+    """A request failed in a way that may succeed later (429, 5xx, timeout, dropped connection).
+
+    ``status`` is the HTTP status when there was one; ``overloaded`` marks a server saying it is
+    overloaded whatever the status (a body saying "overloaded")."""
+
+    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None,
+                 overloaded: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
+        self.overloaded = overloaded
+
+    @property
+    def overload(self) -> bool:
+        """The endpoint asks for fewer requests: the in-flight limit should come down."""
+        return self.overloaded or self.status in OVERLOAD_STATUSES
 
 
 class PermanentError(Exception):
@@ -72,44 +86,3 @@ def call_with_retries(request, *, max_attempts: int, base_delay: float, on_retry
                 on_retry(attempt, error, delay)
             sleep(delay)
     raise AssertionError("unreachable")
-
-
-class EndpointLimiter:
-    """At most ``limit`` requests in flight per endpoint and, when ``total`` is set, at most ``total``
-    across all endpoints (``lmms-safebench judge --concurrency``), across all threads."""
-
-    def __init__(self, total: int | None = None):
-        self._lock = threading.Lock()
-        self._semaphores: dict[str, threading.BoundedSemaphore] = {}
-        self._limits: dict[str, int] = {}
-        self.total = total
-        self._total = threading.BoundedSemaphore(total) if total else None
-
-    def slot(self, endpoint: str, limit: int) -> _Slot:
-        """A context manager holding one request slot of ``endpoint`` (and of the total)."""
-        with self._lock:
-            semaphore = self._semaphores.get(endpoint)
-            if semaphore is None:
-                semaphore = threading.BoundedSemaphore(limit)
-                self._semaphores[endpoint] = semaphore
-                self._limits[endpoint] = limit
-        return _Slot(semaphore, self._total)
-
-    def limit(self, endpoint: str) -> int | None:
-        return self._limits.get(endpoint)
-
-
-class _Slot:
-    def __init__(self, endpoint: threading.BoundedSemaphore, total: threading.BoundedSemaphore | None):
-        self._endpoint, self._total = endpoint, total
-
-    def __enter__(self):
-        self._endpoint.acquire()
-        if self._total is not None:
-            self._total.acquire()
-        return self
-
-    def __exit__(self, *exc):
-        if self._total is not None:
-            self._total.release()
-        self._endpoint.release()

@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from .cache import JudgeCache
 from .config import ENV_JURY, JuryConfig, resolve_jury_config
 from .engine import Jury
+from .limits import describe_endpoints
 from .retry import PermanentError
 
 _lock = threading.Lock()
@@ -112,8 +113,9 @@ CAUSE_HINTS = {
 def _log_totals() -> None:
     for jury in list(_juries.values()):
         acc = jury.accounting()
+        endpoints = "; ".join(describe_endpoints(acc["endpoints"])) or "none"
         logger.info(f"lmms-safebench jury {jury.config.name} ({jury.config.identity}): {acc['counts']} "
-                    f"per juror: {acc['jurors']}")
+                    f"per juror: {acc['jurors']}; {endpoints}")
         line = unjudged_summary(acc["causes"])
         if line:
             logger.warning(f"lmms-safebench jury {jury.config.name}: {line}")
