@@ -42,3 +42,24 @@ def tiny_lm(tmp_path_factory):
     from tiny_models import build_tiny_causal_lm
 
     return build_tiny_causal_lm(tmp_path_factory.mktemp("models") / "tiny-lm")
+
+
+@pytest.fixture(scope="session")
+def tiny_sd3(tmp_path_factory):
+    from tiny_models import build_tiny_sd3
+
+    return build_tiny_sd3(tmp_path_factory.mktemp("models") / "tiny-sd3")
+
+
+@pytest.fixture(scope="session")
+def tiny_vits(tmp_path_factory):
+    from tiny_models import build_tiny_vits
+
+    return build_tiny_vits(tmp_path_factory.mktemp("models") / "tiny-vits")
+
+
+@pytest.fixture(scope="session")
+def tiny_sentence_model(tmp_path_factory):
+    from tiny_models import build_tiny_sentence_transformer
+
+    return build_tiny_sentence_transformer(tmp_path_factory.mktemp("models") / "tiny-sentence-model")

@@ -101,6 +101,7 @@ class TextLLM:
         self.spec, self.cache, self.ledger, self.limiter, self.role = spec, cache, ledger, limiter, role
         self.config = juror_config(spec, role)
         self.backend = TransformersBackend(self.config) if spec.backend == "transformers" else OpenAIBackend(self.config)
+        self._vision = None  # transformers only: the in-process vision-language model, for calls with images
         self._fingerprint = {"backend": spec.backend, "model": spec.model, "base_url": redact_url(spec.base_url),
                              "temperature": spec.temperature, "max_tokens": spec.max_tokens,
                              "structured_output": spec.structured_output}
@@ -115,6 +116,20 @@ class TextLLM:
         price = self.spec.price
         return (prompt_tokens * price.prompt + completion_tokens * price.completion) / 1_000_000
 
+    def _backend_for(self, messages: list[dict]):
+        """An OpenAI-compatible endpoint takes images itself; in-process, a call with images goes to a
+        vision-language model (:mod:`.vision`) and a text-only call to the jury's causal-LM path."""
+        if self.spec.backend != "transformers":
+            return self.backend
+        from .vision import VisionBackend, carries_images
+
+        if not carries_images(messages):
+            return self.backend
+        with self._lock:
+            if self._vision is None:
+                self._vision = VisionBackend(self.config)
+            return self._vision
+
     def call(self, stage: str, messages: list[dict], schema: dict | None = None, salt: str = "") -> dict:
         """One finished call: ``{"status": "ok", "text", "prompt_tokens", "completion_tokens"}`` (cached), or
         ``{"status": "failed", "error"}`` (not cached)."""
@@ -125,12 +140,13 @@ class TextLLM:
             return hit
         requests = 0
         slot = self.limiter.slot(self.config.endpoint, self.config.max_in_flight)
+        backend = self._backend_for(messages)
 
         def one_request():
             nonlocal requests
             requests += 1
             with slot:
-                return self.backend.complete(messages, schema=schema, schema_name="answer")
+                return backend.complete(messages, schema=schema, schema_name="answer")
 
         try:
             completion = call_with_retries(one_request, max_attempts=self.spec.max_attempts,
