@@ -121,7 +121,7 @@ class TextLLM:
         hit = self.cache.get(key)
         if hit is not None:
             self.ledger.add(stage, self.label, cache_hits=1)
-            return hit
+            return {**hit, "cached": True}
         requests = 0
         slot = self.limiter.slot(self.config.endpoint, self.config.max_in_flight)
 
@@ -159,15 +159,18 @@ class TextLLM:
                 try:
                     return Answer(OK, parse(text), text, phrasing=number)
                 except (ParseError, ValueError, KeyError, TypeError) as exc:
+                    fresh = not result.get("cached")  # a cached reply was counted when it came
                     if is_refusal(text):
-                        self.ledger.add(stage, refusals=1)
+                        self.ledger.add(stage, refusals=int(fresh))
                         last = Answer(REFUSED, None, text, "the model refused", number)
                         break  # another phrasing, not a repair
                     if repair:
-                        self.ledger.add(stage, unreadable=1)
+                        self.ledger.add(stage, unreadable=int(fresh))
                         last = Answer(UNREADABLE, None, text, f"unreadable after a repair request: {exc}", number)
                         break
-                    conversation = [*phrasing, {"role": "assistant", "content": text}, {"role": "user", "content": REPAIR}]
+                    # Saying what was wrong lets the model fix a reply that parses but breaks the caller's rules.
+                    conversation = [*phrasing, {"role": "assistant", "content": text},
+                                    {"role": "user", "content": f"{REPAIR} What was wrong: {exc}"}]
         return last
 
 
