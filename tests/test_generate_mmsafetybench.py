@@ -457,6 +457,10 @@ def test_an_output_folder_that_is_not_a_run_is_never_touched(tmp_path, capsys):
         assert message in err and name in err
     assert cli.main(["generate", "mmsafetybench", config, "--name", "other"]) == 2
     assert "--questions FILE" in capsys.readouterr().err
+    assert cli.main([*command, str(tmp_path / "noscenario.csv"), "--official"]) == 2
+    assert "exclude each other" in capsys.readouterr().err
+    assert cli.main([*command, str(tmp_path / "noscenario.csv"), "--stages", "rewrite,draw"]) == 2
+    assert "--stages 'rewrite,draw'" in capsys.readouterr().err
     assert not (data_dir() / "generated" / "other").exists()
 
 

@@ -115,8 +115,8 @@ class TextLLM:
         return (prompt_tokens * price.prompt + completion_tokens * price.completion) / 1_000_000
 
     def call(self, stage: str, messages: list[dict], schema: dict | None = None, salt: str = "") -> dict:
-        """One finished call: ``{"status": "ok", "text", "prompt_tokens", "completion_tokens"}`` (cached), or
-        ``{"status": "failed", "error"}`` (not cached)."""
+        """One finished call: ``{"status": "ok", "text", "prompt_tokens", "completion_tokens"}`` (cached; a cache
+        hit also says ``"cached": True``), or ``{"status": "failed", "error"}`` (not cached)."""
         key = call_key(self._fingerprint, messages, schema, salt)
         hit = self.cache.get(key)
         if hit is not None:
