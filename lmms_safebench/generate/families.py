@@ -147,10 +147,14 @@ def _load_safebench(selector, folder: Path, name: str):
 # ------------------------------------------------------------------------------------------ MM-SafetyBench-style
 
 def mmsb_scenarios(manifest: dict) -> list[mmsb.Scenario]:
+    """The scenarios of a manifest. ``"criterion": "official"`` in an entry: the official scenario of that slug's
+    criterion, word for word (so a regenerated official benchmark is judged exactly like the official one)."""
     out = []
     for number, entry in enumerate(manifest["scenario_list"], 1):
+        official = mmsb.BY_SLUG.get(entry["slug"]) if entry.get("criterion") == "official" else None
+        criterion = official.criterion if official else mmsb.criterion_for(entry["group"], entry["title"])
         out.append(mmsb.Scenario(number, entry["upstream"], entry["slug"], entry["title"], entry.get("questions", 0),
-                                 mmsb.criterion_for(entry["group"], entry["title"])))
+                                 criterion))
     return out
 
 

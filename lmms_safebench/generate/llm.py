@@ -131,13 +131,13 @@ class TextLLM:
             return self._vision
 
     def call(self, stage: str, messages: list[dict], schema: dict | None = None, salt: str = "") -> dict:
-        """One finished call: ``{"status": "ok", "text", "prompt_tokens", "completion_tokens"}`` (cached), or
-        ``{"status": "failed", "error"}`` (not cached)."""
+        """One finished call: ``{"status": "ok", "text", "prompt_tokens", "completion_tokens"}`` (cached; a cache
+        hit also says ``"cached": True``), or ``{"status": "failed", "error"}`` (not cached)."""
         key = call_key(self._fingerprint, messages, schema, salt)
         hit = self.cache.get(key)
         if hit is not None:
             self.ledger.add(stage, self.label, cache_hits=1)
-            return hit
+            return {**hit, "cached": True}
         requests = 0
         slot = self.limiter.slot(self.config.endpoint, self.config.max_in_flight)
         backend = self._backend_for(messages)
@@ -176,15 +176,18 @@ class TextLLM:
                 try:
                     return Answer(OK, parse(text), text, phrasing=number)
                 except (ParseError, ValueError, KeyError, TypeError) as exc:
+                    fresh = not result.get("cached")  # a cached reply was counted when it came
                     if is_refusal(text):
-                        self.ledger.add(stage, refusals=1)
+                        self.ledger.add(stage, refusals=int(fresh))
                         last = Answer(REFUSED, None, text, "the model refused", number)
                         break  # another phrasing, not a repair
                     if repair:
-                        self.ledger.add(stage, unreadable=1)
+                        self.ledger.add(stage, unreadable=int(fresh))
                         last = Answer(UNREADABLE, None, text, f"unreadable after a repair request: {exc}", number)
                         break
-                    conversation = [*phrasing, {"role": "assistant", "content": text}, {"role": "user", "content": REPAIR}]
+                    # Saying what was wrong lets the model fix a reply that parses but breaks the caller's rules.
+                    conversation = [*phrasing, {"role": "assistant", "content": text},
+                                    {"role": "user", "content": f"{REPAIR} What was wrong: {exc}"}]
         return last
 
 

@@ -85,11 +85,15 @@ class Workspace:
 
     # ------------------------------------------------------------------ running a stage
     def run(self, stage: str, todo: dict[str, Callable[[], dict | None]], concurrency: int,
-            desc: str | None = None, progress: bool = True) -> StageResult:
+            desc: str | None = None, progress: bool = True,
+            current: Callable[[str, dict], bool] | None = None) -> StageResult:
         """Run ``todo`` (``{item id: work}``) except the items already done. ``work()`` returns the item's
-        record (stored with its id) or None (nothing to store); an exception is the item's problem."""
+        record (stored with its id) or None (nothing to store); an exception is the item's problem.
+        ``current(id, record)``: whether a finished item still fits today's input (False: it is done again)."""
         result = StageResult(stage)
         done = self.items(stage)
+        if current is not None:
+            done = {item: record for item, record in done.items() if current(item, record)}
         pending = {item: work for item, work in todo.items() if item not in done}
         result.skipped = len(todo) - len(pending)
         start = time.perf_counter()
