@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import sys
 
-HELP = "SafeBench's pipeline: taxonomy, varied queries, scoring and top k, critic-checked images, two voices"
+HELP = "SafeBench's pipeline (taxonomy, varied queries, top-k scoring, critic-checked images, two voices)"
 
 STAGE_NAMES = ("taxonomy", "queries", "scoring", "images", "audio", "write")
 # What each stage needs from the stages before it (their stored results are read when it runs).

@@ -153,8 +153,10 @@ def query_parser(n: int, max_chars: int):
     every item is itself a refusal is unreadable (so :meth:`TextLLM.ask` sees the refusal in the text)."""
 
     def parse(text: str) -> list[str]:
-        data = json_in(text, dict)
-        items = data.get("queries")
+        try:
+            items = json_in(text, dict).get("queries")
+        except ParseError:
+            items = json_in(text, list)  # a bare list, from endpoints without structured output
         if not isinstance(items, list):
             raise ParseError("no 'queries' list")
         out = []

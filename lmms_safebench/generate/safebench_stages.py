@@ -93,9 +93,10 @@ class Run:
         self._lock = threading.Lock()
 
     def llm(self, role: str, spec) -> TextLLM:
-        if role not in self._llms:
-            self._llms[role] = TextLLM(spec, self.ws.cache, self.ws.ledger, self.limiter, role=role)
-        return self._llms[role]
+        with self._lock:  # stages ask for their models from worker threads
+            if role not in self._llms:
+                self._llms[role] = TextLLM(spec, self.ws.cache, self.ws.ledger, self.limiter, role=role)
+            return self._llms[role]
 
     @property
     def writer(self) -> TextLLM:
@@ -659,7 +660,7 @@ def _spec(spec) -> dict | None:
 def data_card(run: Run, title: str, categories: list[TaxCategory], manifest: dict, started: float,
               stages: list[str]) -> dict:
     cfg = run.config
-    identify = run.ws.work / "identify.json"
+    identify = run.ws.work / "identify.json" if cfg.taxonomy == "identify" else None
     ledger = run.ws.ledger.to_dict()
     per_scenario = {}
     for category, scenario in scenarios(categories):
@@ -672,7 +673,8 @@ def data_card(run: Run, title: str, categories: list[TaxCategory], manifest: dic
                       "stages_run_last": ",".join(stages), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                       "config_digest": manifest["generator"]["config_digest"]},
         "taxonomy": {"source": run.taxonomy_source,
-                     "identification": json.loads(identify.read_text(encoding="utf-8")) if identify.exists() else None,
+                     "identification": json.loads(identify.read_text(encoding="utf-8")) if identify and identify.exists()
+                     else None,
                      "categories": {c.abbr: {"title": c.title, "definition": c.definition,
                                              "scenarios": ", ".join(s.title for s in c.scenarios)} for c in categories}},
         "pipeline": {
