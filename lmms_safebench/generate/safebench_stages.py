@@ -139,7 +139,7 @@ class Run:
 
     def why_missing(self, stage: str, item: str) -> str:
         failed = self.failures.get(stage, {}).get(item)
-        return f"failed: {failed} (run again to retry)" if failed else f"not done yet (run the {stage} stage)"
+        return f"failed: {failed} (a rerun tries it again)" if failed else f"not done yet (run the {stage} stage)"
 
     def count(self, scenario: str, key: str, amount: int = 1) -> None:
         with self._lock:
@@ -389,8 +389,8 @@ def collect_scores(run: Run, candidates: dict[str, list[Query]]) -> dict[str, li
                 if record is None:
                     why.append(f"{item.split('|', 1)[1]}: {run.why_missing('scoring', item)}")
                 elif record["status"] != OK:
-                    what = "refused" if record["status"] == "refused" else "unreadable reply after a repair request"
-                    why.append(f"{record['scorer']}: {what} ({record.get('error')})")
+                    what = "refused in every phrasing" if record["status"] == "refused" else record.get("error")
+                    why.append(f"{record['scorer']}: {what}")
                 else:
                     ratings.append(record)
             if why:
@@ -442,7 +442,10 @@ def _as_png(data: bytes) -> bytes:
         with Image.open(io.BytesIO(data)) as image:
             image.load()  # decode in full: a header alone passes truncated files
             return data if image.format == "PNG" else png_bytes(image)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except UnidentifiedImageError:
+        raise ValueError(f"the image backend returned {len(data)} bytes that are not a picture (no known image "
+                         "format)") from None
+    except (OSError, ValueError) as exc:
         raise ValueError(f"the image backend returned {len(data)} bytes that are not a picture ({exc})") from None
 
 
