@@ -198,8 +198,7 @@ Safety benchmarks for lmms-eval and lm-eval, judged by an LLM jury.
 commands:
   build BENCHMARK       normalise a benchmark (mmsafetybench, safebench) into the local data folder
   judge RUN_FOLDER...   judge the answers that runs logged (--log_samples), without the model
-  generate GENERATOR CONFIG --name NAME
-                        generate a fresh benchmark: safebench, mmsafetybench, vlsafety
+{generators}
   select RUN_FOLDER... --from BOARD --name NAME --budget N
                         keep the samples of a benchmark that best separate safe from unsafe models
   report RESULT_FOLDER...
@@ -212,9 +211,20 @@ commands:
 """
 
 
+def _generator_modules() -> dict:
+    """The generators that are installed (a module per generator; import-light by contract)."""
+    return {name: importlib.import_module(module) for name, module in GENERATORS.items()
+            if importlib.util.find_spec(module) is not None}
+
+
 def build_parser() -> argparse.ArgumentParser:
+    modules = _generator_modules()
+    listed = "\n".join(f"  generate {name} CONFIG --name NAME\n{'':24}{module.HELP}" for name, module in modules.items())
     parser = argparse.ArgumentParser(prog="lmms-safebench", formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     description=COMMANDS, usage="%(prog)s [-h] [--version] COMMAND [OPTIONS]")
+                                     description=COMMANDS.format(generators=listed or "  generate GENERATOR CONFIG "
+                                                                 "--name NAME\n                        generate a fresh "
+                                                                 "benchmark (no generator installed)"),
+                                     usage="%(prog)s [-h] [--version] COMMAND [OPTIONS]")
     parser.add_argument("--version", action="version", version=f"lmms-safebench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS)
 
@@ -268,10 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate = sub.add_parser("generate", help="generate a fresh benchmark (SafeBench pipeline, MM-SafetyBench "
                                                "visual prompts, VLSafetyBencher)")
     generators = generate.add_subparsers(dest="generator", required=True, metavar="GENERATOR")
-    for name, module_name in GENERATORS.items():
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        module = importlib.import_module(module_name)  # import-light: heavy imports happen inside main()
+    for name, module in modules.items():  # import-light: heavy imports happen inside main()
         generator = generators.add_parser(name, help=module.HELP, description=module.__doc__,
                                           formatter_class=argparse.RawDescriptionHelpFormatter)
         generator.add_argument("config", metavar="CONFIG", help="the generation YAML (see the README)")

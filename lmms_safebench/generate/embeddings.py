@@ -66,7 +66,9 @@ def near_duplicates(texts: list[str], threshold: float, model: str | None = None
         else:
             seen[text] = i
     keep = [i for i in range(len(texts)) if i not in drop]
-    if len(keep) > 1:
+    if len(keep) > 1 and not model:
+        drop |= _lexical_near_duplicates(normal, keep, threshold)
+    elif len(keep) > 1:
         sims = similarity([texts[i] for i in keep], model, device)
         kept: list[int] = []  # positions in `keep`
         for position, index in enumerate(keep):
@@ -75,3 +77,31 @@ def near_duplicates(texts: list[str], threshold: float, model: str | None = None
             else:
                 kept.append(position)
     return sorted(drop)
+
+
+def _lexical_near_duplicates(normal: list[str], keep: list[int], threshold: float) -> set[int]:
+    """The same rule as over :func:`similarity`'s matrix (each text against the earlier kept ones), with
+    difflib's cheap upper bounds of ``ratio`` tried first (``real_quick_ratio``: the lengths; ``quick_ratio``:
+    the shared characters, from counts made once per text): identical results, and on sentences, where the
+    bounds rule out almost every pair, one to two orders of magnitude faster."""
+    from collections import Counter
+
+    counts = {i: Counter(normal[i]) for i in keep}
+    drop: set[int] = set()
+    kept: list[int] = []
+    for index in keep:
+        matcher = difflib.SequenceMatcher(None, b=normal[index])  # b's index is built once
+        size = len(normal[index])
+        for earlier in kept:
+            total = size + len(normal[earlier])
+            if 2 * min(size, len(normal[earlier])) < threshold * total:
+                continue
+            if 2 * sum((counts[index] & counts[earlier]).values()) < threshold * total:
+                continue
+            matcher.set_seq1(normal[earlier])
+            if matcher.ratio() >= threshold:
+                drop.add(index)
+                break
+        else:
+            kept.append(index)
+    return drop

@@ -100,26 +100,36 @@ class Workspace:
         pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(pending) or 1)),
                                   thread_name_prefix=f"generate-{stage}")
         futures = {pool.submit(work): item for item, work in pending.items()}
+        recorded: set = set()
+
+        def record(future) -> None:
+            recorded.add(future)
+            item = futures[future]
+            try:
+                value = future.result()
+            except Exception as exc:  # one item's failure is named; the others go on
+                what = f"{type(exc).__name__}: {exc}"
+                logger.warning(f"{stage}: item {item} failed: {what}")
+                result.problems.append({"stage": stage, "id": item, "what": what})
+                self.ledger.add(stage, items_failed=1)
+            else:
+                if value is not None:
+                    self.put(stage, {"id": item, **value})
+                result.done += 1
+                self.ledger.add(stage, items_done=1)
+
         try:
             with tqdm(total=len(todo), initial=result.skipped, desc=desc or stage, unit="item",
                       disable=not progress) as bar:
                 for future in as_completed(futures):
-                    item = futures[future]
-                    try:
-                        record = future.result()
-                    except Exception as exc:  # one item's failure is named; the others go on
-                        what = f"{type(exc).__name__}: {exc}"
-                        logger.warning(f"{stage}: item {item} failed: {what}")
-                        result.problems.append({"stage": stage, "id": item, "what": what})
-                        self.ledger.add(stage, items_failed=1)
-                    else:
-                        if record is not None:
-                            self.put(stage, {"id": item, **record})
-                        result.done += 1
-                        self.ledger.add(stage, items_done=1)
+                    record(future)
                     bar.update(1)
         except KeyboardInterrupt:
-            pool.shutdown(wait=True, cancel_futures=True)  # finished items are saved; the rest is redone
+            pool.shutdown(wait=True, cancel_futures=True)
+            # Items that were in flight finish; they are saved too, and only the cancelled ones are redone.
+            for future in futures:
+                if future not in recorded and future.done() and not future.cancelled():
+                    record(future)
             raise
         finally:
             self.ledger.add(stage, seconds=time.perf_counter() - start)
