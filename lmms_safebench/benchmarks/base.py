@@ -91,6 +91,13 @@ class Benchmark:
         """The documents of one task's slice (a ``datasets.Dataset``) with ``benchmark`` and ``variant``."""
         raise NotImplementedError
 
+    def label(self, docs, selector):
+        """``docs`` with this benchmark's key under ``benchmark`` and the task's ``variant`` (every document says
+        which adapter judges it and where it sits in the benchmark's tree)."""
+        docs = docs.remove_columns([c for c in ("benchmark", "variant") if c in docs.column_names])
+        n = len(docs)
+        return docs.add_column("benchmark", [self.key] * n).add_column("variant", [variant_of(selector)] * n)
+
     def check_settings(self) -> None:
         """Raise ConfigError for a bad environment override, before inference starts."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..jury.case import HARMFUL_CONTENT, MUST_DECLINE, MUST_DISCLAIM, Criterion
-from .base import Benchmark, CaseSpec, variant_of
+from .base import Benchmark, CaseSpec
 from .base import Scenario as BaseScenario
 
 NAME = "mmsafetybench"
@@ -212,10 +212,7 @@ class MMSafetyBench(Benchmark):
     def load_docs(self, selector: Selector):
         from ..data import mmsafetybench as data
 
-        docs = (self._loader or data.load_docs)(selector)
-        docs = docs.remove_columns([c for c in ("benchmark",) if c in docs.column_names])
-        return docs.add_column("benchmark", [self.key] * len(docs)).add_column(
-            "variant", [variant_of(selector)] * len(docs))
+        return self.label((self._loader or data.load_docs)(selector), selector)
 
     def doc_to_visual(self, doc: dict, kwargs: dict | None = None) -> list:
         from ..data.typography import stack_vertically

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .. import settings
 from ..jury.case import HARMFUL_CONTENT, Criterion
-from .base import Benchmark, CaseSpec, variant_of
+from .base import Benchmark, CaseSpec
 from .base import Category as BaseCategory
 from .base import Scenario as BaseScenario
 
@@ -233,10 +233,7 @@ class SafeBench(Benchmark):
     def load_docs(self, selector: Selector):
         from ..data import safebench as data
 
-        docs = (self._loader or data.load_docs)(selector)
-        docs = docs.remove_columns([c for c in ("benchmark",) if c in docs.column_names])
-        return docs.add_column("benchmark", [self.key] * len(docs)).add_column(
-            "variant", [variant_of(selector)] * len(docs))
+        return self.label((self._loader or data.load_docs)(selector), selector)
 
     def doc_to_visual(self, doc: dict, kwargs: dict | None = None) -> list:
         modality = doc["modality"]

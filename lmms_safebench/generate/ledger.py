@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from ..sqlitestore import SQLiteStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -34,35 +35,22 @@ def call_key(*parts) -> str:
     return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class CallCache:
-    """Thread-safe; several processes may share the file (WAL journal, busy timeout)."""
+class CallCache(SQLiteStore):
+    """Thread-safe; several processes may share the file."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(self.path), timeout=60, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(_SCHEMA)
+        super().__init__(path, _SCHEMA)
 
     def get(self, key: str) -> dict | None:
-        with self._lock:
-            row = self._conn.execute("SELECT result FROM calls WHERE key=?", (key,)).fetchone()
+        row = self.one("SELECT result FROM calls WHERE key=?", (key,))
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, stage: str, model: str, result: dict) -> None:
-        with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?)",
-                               (key, stage, model, json.dumps(result, ensure_ascii=False), time.time()))
+        self.write("INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?)",
+                   (key, stage, model, json.dumps(result, ensure_ascii=False), time.time()))
 
     def count(self) -> int:
-        with self._lock:
-            return self._conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        return self.one("SELECT COUNT(*) FROM calls")[0]
 
 
 @dataclass

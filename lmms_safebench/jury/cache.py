@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-import threading
 import time
 from pathlib import Path
+
+from ..sqlitestore import SQLiteStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS juror_calls (
@@ -49,24 +49,16 @@ def retry_abstained() -> bool:
     return current().retry_abstained
 
 
-class JudgeCache:
-    """Thread-safe; several processes may share one file (WAL journal, busy timeout)."""
+class JudgeCache(SQLiteStore):
+    """Thread-safe; several processes may share one file."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(self.path), timeout=60, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(_SCHEMA)
+        super().__init__(path, _SCHEMA)
         self._skip_abstained = retry_abstained()
 
     def get(self, key: str) -> dict | None:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT status, verdict, reply, error, prompt_tokens, completion_tokens FROM juror_calls WHERE key=?",
-                (key,)).fetchone()
+        row = self.one("SELECT status, verdict, reply, error, prompt_tokens, completion_tokens FROM juror_calls "
+                       "WHERE key=?", (key,))
         if row is None:
             return None
         status, verdict, reply, error, prompt_tokens, completion_tokens = row
@@ -80,13 +72,7 @@ class JudgeCache:
                   json.dumps(record["verdict"]) if record.get("verdict") is not None else None,
                   record.get("reply"), record.get("error"), int(record.get("prompt_tokens", 0)),
                   int(record.get("completion_tokens", 0)), time.time())
-        with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO juror_calls VALUES (?,?,?,?,?,?,?,?,?,?)", values)
+        self.write("INSERT OR REPLACE INTO juror_calls VALUES (?,?,?,?,?,?,?,?,?,?)", values)
 
     def count(self) -> int:
-        with self._lock:
-            return self._conn.execute("SELECT COUNT(*) FROM juror_calls").fetchone()[0]
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        return self.one("SELECT COUNT(*) FROM juror_calls")[0]

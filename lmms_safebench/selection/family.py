@@ -45,8 +45,7 @@ class Selection(Benchmark):
         docs = self.source.load_docs(selector)
         light = docs.select_columns([c for c in docs.column_names if c not in _MEDIA])  # no media decoded here
         keep = [i for i, doc in enumerate(light) if self.source.case(doc).key in self.keys]
-        docs = docs.select(keep).remove_columns(["benchmark"])
-        return docs.add_column("benchmark", [self.key] * len(docs))
+        return self.label(docs.select(keep), selector)
 
     def doc_to_visual(self, doc, kwargs=None):
         return self.source.doc_to_visual(doc, kwargs)
