@@ -26,13 +26,33 @@ class Price(Strict):
     completion: float = Field(0.0, ge=0)
 
 
-class LLMSpec(Strict):
+class Endpoint(Strict):
+    """Where a model is served when it is behind an OpenAI-compatible endpoint."""
+
+    base_url: str | None = None
+    api_key_env: str | None = None  # the NAME of the variable holding the key, never the key
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _not_a_key(cls, value):
+        if value and (value.startswith("sk-") or len(value) > 64):
+            raise ValueError("put the key in an environment variable and give the variable's NAME here")
+        return value
+
+
+class MediaEndpoint(Endpoint):
+    """An image or speech endpoint's request settings (retries as the jury's: 429, 5xx, timeouts)."""
+
+    timeout: float = Field(300.0, gt=0)
+    max_attempts: int = Field(4, ge=1)
+    retry_base_delay: float = Field(1.0, ge=0)
+
+
+class LLMSpec(Endpoint):
     """A text (or vision-language) model: any OpenAI-compatible endpoint, or transformers in-process."""
 
     backend: Literal["openai", "transformers"] = "openai"
     model: str = Field(min_length=1)
-    base_url: str | None = None
-    api_key_env: str | None = None  # the NAME of the variable holding the key, never the key
     temperature: float = Field(0.7, ge=0, le=2)
     max_tokens: int = Field(1024, ge=16)
     timeout: float = Field(120.0, gt=0)
@@ -44,15 +64,8 @@ class LLMSpec(Strict):
     dtype: str = "auto"  # transformers only
     price: Price = Price()
 
-    @field_validator("api_key_env")
-    @classmethod
-    def _not_a_key(cls, value):
-        if value and (value.startswith("sk-") or len(value) > 64):
-            raise ValueError("put the key in an environment variable and give the variable's NAME here")
-        return value
 
-
-class ImageSpec(Strict):
+class ImageSpec(MediaEndpoint):
     """A text-to-image backend. ``diffusers``: a Stable Diffusion pipeline in-process (the optional
     ``generate`` extra); ``openai``: an OpenAI-compatible images endpoint; ``typography``: the text drawn
     black on white (offline, no model: for dry runs and typography-only benchmarks)."""
@@ -66,17 +79,12 @@ class ImageSpec(Strict):
     width: int | None = Field(None, ge=16)
     height: int | None = Field(None, ge=16)
     size: str = "1024x1024"  # openai backend
-    base_url: str | None = None
-    api_key_env: str | None = None
-    timeout: float = Field(300.0, gt=0)
-    max_attempts: int = Field(4, ge=1)
-    retry_base_delay: float = Field(1.0, ge=0)
     device: str = "auto"
     dtype: str = "auto"
     price_per_image: float = Field(0.0, ge=0)
 
 
-class SpeechSpec(Strict):
+class SpeechSpec(MediaEndpoint):
     """A text-to-speech backend. ``transformers``: a ``text-to-audio`` pipeline in-process (VITS/MMS, Bark
     with voice presets, ...); ``openai``: an OpenAI-compatible speech endpoint; ``parler``: Parler-TTS (its
     own install; a voice is a text description). ``voices`` maps each output voice (``female``, ``male``)
@@ -86,11 +94,6 @@ class SpeechSpec(Strict):
     backend: Literal["transformers", "openai", "parler"] = "transformers"
     model: str = "facebook/mms-tts-eng"
     voices: dict[str, str] = Field(default_factory=lambda: {"female": "", "male": ""})
-    base_url: str | None = None
-    api_key_env: str | None = None
-    timeout: float = Field(300.0, gt=0)
-    max_attempts: int = Field(4, ge=1)
-    retry_base_delay: float = Field(1.0, ge=0)
     device: str = "auto"
     seed: int = 0
     price_per_million_chars: float = Field(0.0, ge=0)

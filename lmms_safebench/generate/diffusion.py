@@ -26,6 +26,7 @@ import threading
 from ..errors import ConfigError
 from ..jury.config import resolve_device
 from ..jury.retry import PermanentError
+from ..shared import Shared
 from .config import ImageSpec
 from .media import ImageBackend, png_bytes
 
@@ -96,24 +97,17 @@ def _takes_dtype() -> bool:
     return True
 
 
-_pipelines: dict[tuple[str, str, str], _Pipeline] = {}
-_registry_lock = threading.Lock()
+_pipelines: Shared[_Pipeline] = Shared(_Pipeline)
 
 
 def shared_pipeline(model: str, device: str, dtype: str) -> _Pipeline:
     """The process's one :class:`_Pipeline` for (model, resolved device, torch dtype name), not yet loaded."""
-    key = (model, device, dtype)
-    with _registry_lock:
-        found = _pipelines.get(key)
-        if found is None:
-            found = _pipelines[key] = _Pipeline(*key)
-        return found
+    return _pipelines.get(model, device, dtype)
 
 
 def unload_all() -> None:
     """Forget every loaded pipeline (tests, benchmarks)."""
-    with _registry_lock:
-        _pipelines.clear()
+    _pipelines.clear()
 
 
 class DiffusersImages(ImageBackend):

@@ -37,16 +37,20 @@ def png_bytes(image) -> bytes:
     return buffer.getvalue()
 
 
-class ImageBackend:
-    spec: ImageSpec
+class MediaBackend:
+    spec: ImageSpec | SpeechSpec
 
     @property
     def label(self) -> str:
         return f"{self.spec.backend}:{self.spec.model}"
 
     def settings(self) -> dict:
-        """What decides the images (recorded in the data card)."""
+        """What decides the outputs (recorded in the data card; never a key or URL credentials)."""
         return self.spec.model_dump(exclude={"api_key_env", "base_url"}) | {"base_url": redact_url(self.spec.base_url)}
+
+
+class ImageBackend(MediaBackend):
+    spec: ImageSpec
 
     def render(self, prompt: str, seed: int) -> bytes:
         raise NotImplementedError
@@ -119,15 +123,8 @@ class OpenAIImages(ImageBackend):
         return self.endpoint.call(request)
 
 
-class SpeechBackend:
+class SpeechBackend(MediaBackend):
     spec: SpeechSpec
-
-    @property
-    def label(self) -> str:
-        return f"{self.spec.backend}:{self.spec.model}"
-
-    def settings(self) -> dict:
-        return self.spec.model_dump(exclude={"api_key_env", "base_url"}) | {"base_url": redact_url(self.spec.base_url)}
 
     def speak(self, text: str, voice: str) -> bytes:
         """WAV bytes of ``text`` read in ``voice`` (a key of ``spec.voices``)."""

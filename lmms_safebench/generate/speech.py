@@ -39,6 +39,7 @@ from loguru import logger
 from ..errors import ConfigError
 from ..jury.config import resolve_device
 from ..jury.retry import PermanentError
+from ..shared import Shared
 from .config import SpeechSpec
 from .media import SpeechBackend
 
@@ -119,23 +120,17 @@ class _Loaded:
         return self._value
 
 
-_models: dict[tuple, _Loaded] = {}
-_registry_lock = threading.Lock()
+_models: Shared[_Loaded] = Shared()
 
 
 def _shared(kind: str, model: str, device: str, load) -> _Loaded:
     key = (kind, model, device)
-    with _registry_lock:
-        found = _models.get(key)
-        if found is None:
-            found = _models[key] = _Loaded(key, load)
-        return found
+    return _models.get_or_make(key, lambda: _Loaded(key, load))
 
 
 def unload_all() -> None:
     """Forget every loaded speech model (tests, benchmarks)."""
-    with _registry_lock:
-        _models.clear()
+    _models.clear()
 
 
 class TransformersSpeech(SpeechBackend):

@@ -34,6 +34,7 @@ from loguru import logger
 from ..jury.backends import Completion
 from ..jury.config import JurorConfig, resolve_device
 from ..jury.retry import PermanentError, TransientError
+from ..shared import Shared
 
 
 def _parts(content) -> list:
@@ -202,24 +203,17 @@ class VisionModel:
                           prompt_tokens=int(inputs["attention_mask"][0].sum()), completion_tokens=len(new))
 
 
-_models: dict[tuple[str, str, str], VisionModel] = {}
-_registry_lock = threading.Lock()
+_models: Shared[VisionModel] = Shared(VisionModel)
 
 
 def shared_vision_model(model: str, device: str = "auto", dtype: str = "auto") -> VisionModel:
     """The process's one :class:`VisionModel` for (model, resolved device, dtype), not yet loaded."""
-    key = (model, resolve_device(device), dtype)
-    with _registry_lock:
-        found = _models.get(key)
-        if found is None:
-            found = _models[key] = VisionModel(*key)
-        return found
+    return _models.get(model, resolve_device(device), dtype)
 
 
 def unload_all() -> None:
     """Forget every loaded vision-language model (tests, benchmarks)."""
-    with _registry_lock:
-        _models.clear()
+    _models.clear()
 
 
 class VisionBackend:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from loguru import logger
 
+from ..shared import Shared
 from .backends import Completion
 from .config import resolve_device
 from .retry import PermanentError, TransientError
@@ -234,29 +235,18 @@ def _classify(exc: Exception, size: int) -> Exception:
     return PermanentError(f"generation failed for a batch of {size}: {text[:500]}")
 
 
-_models: dict[tuple[str, str, str], LocalModel] = {}
-_registry_lock = threading.Lock()
+_models: Shared[LocalModel] = Shared(LocalModel, close=LocalModel.close)
 
 
 def shared_model(model: str, device: str = "auto", dtype: str = "auto") -> LocalModel:
     """The one :class:`LocalModel` of this process for ``(model, resolved device, dtype)`` (not yet loaded)."""
-    key = (model, resolve_device(device), dtype)
-    with _registry_lock:
-        found = _models.get(key)
-        if found is None:
-            found = _models[key] = LocalModel(*key)
-        return found
+    return _models.get(model, resolve_device(device), dtype)
 
 
 def loaded_models() -> dict[tuple[str, str, str], LocalModel]:
-    with _registry_lock:
-        return dict(_models)
+    return _models.items()
 
 
 def unload_all() -> None:
     """Stop every batcher and forget every model (tests, benchmarks)."""
-    with _registry_lock:
-        models = list(_models.values())
-        _models.clear()
-    for model in models:
-        model.close()
+    _models.clear()
