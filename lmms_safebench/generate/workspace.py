@@ -96,6 +96,7 @@ class Workspace:
         pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(pending) or 1)),
                                   thread_name_prefix=f"generate-{stage}")
         futures = {pool.submit(work): item for item, work in pending.items()}
+        saved = time.perf_counter()
         try:
             with tqdm(total=len(todo), initial=result.skipped, desc=desc or stage, unit="item",
                       disable=not progress) as bar:
@@ -114,6 +115,9 @@ class Workspace:
                         result.done += 1
                         self.ledger.add(stage, items_done=1)
                     bar.update(1)
+                    if time.perf_counter() - saved > 1.0:  # at most once a second: a kill loses only the latest accounts
+                        self.ledger.save()
+                        saved = time.perf_counter()
         except KeyboardInterrupt:
             pool.shutdown(wait=True, cancel_futures=True)  # finished items are saved; the rest is redone
             raise
