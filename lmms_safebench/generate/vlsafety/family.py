@@ -157,7 +157,8 @@ def read_manifest(folder: Path) -> dict | None:
 
 def write_pool(folder: Path, name: str, title: str, categories, rows_by_scenario: dict[str, list[dict]],
                extra: dict) -> dict:
-    """The pool's parquet files, manifest and tasks. ``rows``: per subcategory, ``{"id", "query", "image": bytes,
+    """The pool's parquet files, manifest and tasks. ``rows``: per subcategory, ``{"id", "query", "image": bytes or
+    a path (read when its subcategory is written, so one subcategory's images are in memory at a time),
     <EXTRA_COLUMNS>}``. A final set chosen earlier is kept when every selected sample is still in the pool."""
     from ..output import write_parquet
 
@@ -179,7 +180,8 @@ def write_pool(folder: Path, name: str, title: str, categories, rows_by_scenario
                 values = {"id": row["id"], "release_k": k, "index": index, "release_name": scenario.title,
                           "scenario": scenario.title, "scenario_slug": scenario.slug, "category": category.title,
                           "category_abbr": category.abbr, "query": row["query"],
-                          "image": {"bytes": row["image"], "path": None}, "audio_female": None, "audio_male": None,
+                          "image": {"bytes": row["image"] if isinstance(row["image"], bytes) else
+                                    Path(row["image"]).read_bytes(), "path": None}, "audio_female": None, "audio_male": None,
                           "has_image": True, "has_audio_female": False, "has_audio_male": False,
                           **{c: None if row.get(c) is None else str(row[c]) for c in EXTRA_COLUMNS}}
                 for column in columns:

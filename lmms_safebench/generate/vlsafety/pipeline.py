@@ -75,7 +75,7 @@ def build(ws: Workspace, name: str, config: VLSafetyConfig, taxonomy, source, pr
     rows: dict[str, list[dict]] = {}
     for sample in samples:
         rows.setdefault(sample["subcategory"], []).append({
-            "id": sample["id"], "query": sample["question"], "image": (ws.work / "images" / sample["image_file"]).read_bytes(),
+            "id": sample["id"], "query": sample["question"], "image": ws.work / "images" / sample["image_file"],
             **{column: sample.get(column) for column in family.EXTRA_COLUMNS}})
     problems = pre.problems + gen.problems + aug.problems
     models = {"writer": writer.label, "verifier": verifier.label, "checker": checker.label,

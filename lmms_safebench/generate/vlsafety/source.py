@@ -75,7 +75,7 @@ def open_source(spec: str, options: SourceSpec) -> Source:
                             "or hub:<dataset id>")
         source = _parquet(path, options)
     elif "/" in text and not text.startswith((".", "/", "~")) and text.count("/") == 1:
-        return _hub(text, options)
+        return _hub(text, options, also=" (there is no such local file or folder either)")
     else:
         raise DataError(f"--images {text}: no such file or folder (for a hub dataset write hub:<owner/name>)")
     return source
@@ -173,14 +173,14 @@ def _parquet(path: Path, options: SourceSpec) -> Source:
     return _table("parquet", str(path), table, options, path.parent)
 
 
-def _hub(dataset_id: str, options: SourceSpec) -> Source:
+def _hub(dataset_id: str, options: SourceSpec, also: str = "") -> Source:
     import datasets
 
     try:
         table = datasets.load_dataset(dataset_id, split=options.split, revision=options.revision)
     except Exception as exc:  # missing dataset, no network, gated, bad split: all say so in their message
         raise DataError(f"--images hub:{dataset_id}: cannot load split {options.split!r} "
-                        f"({type(exc).__name__}: {exc})") from None
+                        f"({type(exc).__name__}: {exc}){also}") from None
     return _table("hub", f"hub:{dataset_id}", table, options, None)
 
 
