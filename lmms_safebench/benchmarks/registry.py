@@ -20,7 +20,7 @@ from .base import Benchmark
 GENERATED_PREFIX = "gen_"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a selection's adapter looks up its (generated) source
 _builtins: dict[str, Benchmark] = {}
 _generated: dict[str, tuple[float, Benchmark]] = {}  # key -> (manifest mtime, adapter)
 _families: dict[str, Callable[[str, Path, dict], Benchmark]] = {}
@@ -50,6 +50,7 @@ def register_family(family: str, factory: Callable[[str, Path, dict], Benchmark]
 def _load_families() -> None:
     # Importing a family's module registers it.
     from ..generate import families  # noqa: F401
+    from ..generate.vlsafety import family as _vlsafety  # noqa: F401
     from ..selection import family  # noqa: F401
 
 

@@ -118,12 +118,16 @@ class Workspace:
                 result.done += 1
                 self.ledger.add(stage, items_done=1)
 
+        saved = time.perf_counter()
         try:
             with tqdm(total=len(todo), initial=result.skipped, desc=desc or stage, unit="item",
                       disable=not progress) as bar:
                 for future in as_completed(futures):
                     record(future)
                     bar.update(1)
+                    if time.perf_counter() - saved > 1.0:  # at most once a second: a kill loses only the latest accounts
+                        self.ledger.save()
+                        saved = time.perf_counter()
         except KeyboardInterrupt:
             pool.shutdown(wait=True, cancel_futures=True)
             # Items that were in flight finish; they are saved too, and only the cancelled ones are redone.

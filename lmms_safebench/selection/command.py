@@ -141,15 +141,22 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
     if mini is not None:
         card_quality["official_minibench"] = mini
     source = registry.get(pool.benchmark)
-    folder = registry.generated_dir(name, Path(data_root) if data_root else None)
-    from ..generate.output import prepare
-
-    prepare(folder, "selection", f"{board}:{budget}:{config.model_dump_json()}", restart=True)
     selected = [pool.keys[i] for i in rows]
-    from .family import write_selection
+    extra = {"jury": pool.jury, "models": pool.models, "budget": budget}
+    from ..generate.vlsafety import family as vlsafety
 
-    manifest = write_selection(folder, name, source, board, selected, [pool.scenarios[i] for i in rows],
-                               {"jury": pool.jury, "models": pool.models, "budget": budget})
+    final = vlsafety.is_pool(source, board, name)
+    if final:  # VLSafetyBencher: the final set goes into the pool's own benchmark, as safebench_gen_<name>
+        folder = source.folder
+        manifest = vlsafety.write_final(source, selected, [pool.scenarios[i] for i in rows], extra)
+    else:
+        folder = registry.generated_dir(name, Path(data_root) if data_root else None)
+        from ..generate.output import prepare
+
+        prepare(folder, "selection", f"{board}:{budget}:{config.model_dump_json()}", restart=True)
+        from .family import write_selection
+
+        manifest = write_selection(folder, name, source, board, selected, [pool.scenarios[i] for i in rows], extra)
     card = {
         "name": name, "title": manifest["title"], "source": {"benchmark": source.key, "board": board,
                                                              "pool_samples": len(pool.keys)},
@@ -163,7 +170,10 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
         "random_draws": config.draws, "wall_time_s": round(time.perf_counter() - started, 2),
         "tasks": manifest["tasks"], "notes": notes,
     }
-    write_card(folder, card)
+    if final:
+        vlsafety.attach_selection(folder, card)  # into the benchmark's own data card, under "final"
+    else:
+        write_card(folder, card)
     return {"folder": folder, "selected": len(selected), "card": card}
 
 
