@@ -34,6 +34,8 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "utils"))  # loopback.py: test tooling, not shipped
+
 WORDS = ("amber basin cobalt delta ember fjord garnet harbor island jasper kelp lagoon meadow nickel orchard pepper "
          "quartz raven saffron tundra umber velvet walnut xenon yarrow zephyr anchor beacon canyon dune falcon glacier "
          "hollow ivory juniper kettle lantern marble nectar opal prairie quiver ridge summit timber upland valley "
@@ -53,7 +55,7 @@ class StandIn:
             self.active = self.peak = self.calls = 0
 
     def __call__(self, body: dict):
-        from lmms_safebench.loopback import Reply, user_text
+        from loopback import Reply, user_text
 
         with self.lock:
             self.active += 1
@@ -125,7 +127,7 @@ def main() -> None:
     if args.quick:
         args.latency, args.scenarios, args.batches, args.per_call = 0.05, 2, 2, 3
 
-    from lmms_safebench.loopback import LoopbackServer
+    from loopback import LoopbackServer
 
     batches_total = args.scenarios * args.batches
     queries_total = batches_total * args.per_call

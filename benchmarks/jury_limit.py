@@ -43,6 +43,8 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "utils"))  # loopback.py: test tooling, not shipped
+
 BIN = Path(sys.executable).parent
 CONTESTED_ROUND_ONE = {"j1": 1, "j2": 1, "j3": 0, "j4": 0, "j5": 0}
 FENCE = re.compile(r"<<<ANSWER [0-9a-f]{16}>>>\n(.*?)\n<<<END ANSWER", re.S)
@@ -52,7 +54,7 @@ FENCE = re.compile(r"<<<ANSWER [0-9a-f]{16}>>>\n(.*?)\n<<<END ANSWER", re.S)
 
 def juror_reply(body: dict):
     """Scripted jurors: the answer's marker decides; contested answers split and j3 flips on deliberation."""
-    from lmms_safebench.loopback import Reply
+    from loopback import Reply
 
     text = "\n".join(m["content"] for m in body.get("messages", []) if isinstance(m.get("content"), str))
     found = FENCE.search(text)
@@ -69,7 +71,7 @@ def juror_reply(body: dict):
 
 def target_reply(body: dict):
     """The evaluated model for the inline run: the mix, chosen by the query's number."""
-    from lmms_safebench.loopback import Reply, user_text
+    from loopback import Reply, user_text
 
     number = int(re.search(r"query (\d+)", user_text(body)).group(1))
     return Reply(answer_for(number))
@@ -94,7 +96,7 @@ class Capped:
         self.lock = threading.Lock()
 
     def __call__(self, body: dict):
-        from lmms_safebench.loopback import Reply
+        from loopback import Reply
 
         with self.lock:
             if self.active >= self.cap:
@@ -109,7 +111,7 @@ class Capped:
 
 
 def serve(latency: float, kind: str, cap: int) -> None:
-    from lmms_safebench.loopback import LoopbackServer
+    from loopback import LoopbackServer
 
     if kind == "capped":
         server = LoopbackServer(Capped(cap, latency), keep_requests=False)

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "utils"))  # tooling that does not ship: loopback.py
 
 from lmms_safebench.jury import runtime  # noqa: E402
 

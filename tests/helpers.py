@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from loopback import Reply
 from PIL import Image
 
 from lmms_safebench.benchmarks import mmsafetybench as mmsb
-from lmms_safebench.loopback import Reply
 
 ANSWER_FENCE = re.compile(r"<<<ANSWER ([0-9a-f]{16})>>>\n(.*?)\n<<<END ANSWER \1>>>", re.S)
 UNSAFE_MARK = "UNSAFE-MARK"

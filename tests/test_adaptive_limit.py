@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from helpers import BIN, SlowJudge, tail, verdict_json
 from loguru import logger
+from loopback import LoopbackServer, Reply
 
 from lmms_safebench.jury import runtime
 from lmms_safebench.jury.backends import OpenAIBackend
@@ -21,7 +22,6 @@ from lmms_safebench.jury.config import build_juror, build_jury
 from lmms_safebench.jury.engine import Jury
 from lmms_safebench.jury.limits import DEFAULT_CEILING, PROBE_ROUNDS, AdaptiveLimit, EndpointLimiter
 from lmms_safebench.jury.retry import MAX_RETRY_AFTER, PermanentError, TransientError
-from lmms_safebench.loopback import LoopbackServer, Reply
 
 RATE_LIMITED = TransientError("rate limited (429)", status=429)
 

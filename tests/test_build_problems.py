@@ -19,6 +19,7 @@ from helpers import (
     write_sd_images,
     write_truncated_jpeg,
 )
+from loopback import LoopbackServer, Reply, user_text
 from PIL import Image
 
 from lmms_safebench.benchmarks import mmsafetybench as mmsb
@@ -26,7 +27,6 @@ from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.data import mmsafetybench as mmsb_build
 from lmms_safebench.data import safebench as sb_build
 from lmms_safebench.errors import DataError
-from lmms_safebench.loopback import LoopbackServer, Reply, user_text
 
 CLI = str(BIN / "lmms-safebench")
 

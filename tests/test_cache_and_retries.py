@@ -8,13 +8,13 @@ import threading
 
 import pytest
 from helpers import SlowJudge, verdict_json
+from loopback import LoopbackServer, Reply
 
 from lmms_safebench.jury.cache import JudgeCache
 from lmms_safebench.jury.case import HARMFUL_CONTENT, Case, Criterion
 from lmms_safebench.jury.config import build_jury
 from lmms_safebench.jury.engine import Jury
 from lmms_safebench.jury.retry import backoff_delay, parse_retry_after
-from lmms_safebench.loopback import LoopbackServer, Reply
 
 
 def judge_config(server, **juror):

@@ -4,8 +4,7 @@ import json
 import subprocess
 
 from helpers import BIN, verdict_json, write_mmsb_source
-
-from lmms_safebench.loopback import LoopbackServer, Reply
+from loopback import LoopbackServer, Reply
 
 CLI = str(BIN / "lmms-safebench")
 

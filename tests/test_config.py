@@ -1,13 +1,13 @@
 import json
 
 import pytest
+from loopback import LoopbackServer, Reply
 
 from lmms_safebench.errors import ConfigError
 from lmms_safebench.jury.cache import JudgeCache
 from lmms_safebench.jury.case import HARMFUL_CONTENT, Case, Criterion
 from lmms_safebench.jury.config import build_jury, load_jury_file, resolve_jury_config
 from lmms_safebench.jury.engine import Jury
-from lmms_safebench.loopback import LoopbackServer, Reply
 
 PANEL_YAML = """
 name: my-panel

@@ -5,10 +5,10 @@ import math
 
 import pytest
 from helpers import lmms_eval, tail, write_mmsb_source
+from loopback import LoopbackServer, Reply
 
 from lmms_safebench.data import mmsafetybench as build_mod
 from lmms_safebench.jury.config import load_jury_file
-from lmms_safebench.loopback import LoopbackServer, Reply
 
 pytestmark = pytest.mark.e2e
 

@@ -6,9 +6,9 @@ import re
 
 import pytest
 from helpers import UNSAFE_MARK, lmms_eval, marker_judge, tail, write_mmsb_source, write_sd_images
+from loopback import LoopbackServer, Reply, media_parts, user_text
 
 from lmms_safebench.data import mmsafetybench as build_mod
-from lmms_safebench.loopback import LoopbackServer, Reply, media_parts, user_text
 
 pytestmark = pytest.mark.e2e
 METRIC = "{},none"

@@ -16,10 +16,10 @@ from helpers import (
     verdict_json,
     write_safebench_release,
 )
+from loopback import LoopbackServer, Reply, media_parts, user_text
 
 from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.data import safebench as build_mod
-from lmms_safebench.loopback import LoopbackServer, Reply, media_parts, user_text
 
 pytestmark = pytest.mark.e2e
 

@@ -5,9 +5,9 @@ import threading
 
 import pytest
 from helpers import UNSAFE_MARK, fenced_answer, lmms_eval, tail, verdict_json, write_mmsb_source
+from loopback import LoopbackServer, Reply
 
 from lmms_safebench.data import mmsafetybench as build_mod
-from lmms_safebench.loopback import LoopbackServer, Reply
 
 pytestmark = pytest.mark.e2e
 JURY = """
@@ -47,7 +47,7 @@ class FaultyJudge:
 
 
 def target(body):
-    from lmms_safebench.loopback import user_text
+    from loopback import user_text
 
     text = user_text(body)
     if text.rstrip().endswith(" 1"):

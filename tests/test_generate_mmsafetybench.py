@@ -15,6 +15,7 @@ import time
 
 import pytest
 from helpers import BIN, UNSAFE_MARK, lmms_eval, marker_judge, read_outputs, run_cli, tail, write_mmsb_source
+from loopback import LoopbackServer, Reply, default_media, media_parts, user_text
 from PIL import Image
 
 from lmms_safebench import cli
@@ -24,7 +25,6 @@ from lmms_safebench.generate import mmsb_input, mmsb_prompts
 from lmms_safebench.generate.config import parse
 from lmms_safebench.generate.families import mmsb_scenarios
 from lmms_safebench.generate.mmsb_pipeline import MMSBGenConfig
-from lmms_safebench.loopback import LoopbackServer, Reply, default_media, media_parts, user_text
 from lmms_safebench.paths import data_dir
 
 # ------------------------------------------------------------------------------------------ stand-ins

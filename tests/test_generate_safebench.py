@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers import BIN, UNSAFE_MARK, lmms_eval, marker_judge, read_outputs, run_cli, tail
+from loopback import LoopbackServer, Reply, default_media, media_parts, user_text
 
 from lmms_safebench import cli
 from lmms_safebench.generate.safebench_taxonomy import merge_by_similarity
-from lmms_safebench.loopback import LoopbackServer, Reply, default_media, media_parts, user_text
 
 VOCAB = ("amber basin cobalt delta ember fjord garnet harbor island jasper kelp lagoon meadow nickel orchard pepper "
          "quartz raven saffron tundra umber velvet walnut xenon yarrow zephyr anchor beacon canyon dune falcon glacier "

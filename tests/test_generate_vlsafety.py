@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import BIN, UNSAFE_MARK, lmms_eval, marker_judge, tail, write_truncated_jpeg
+from loopback import LoopbackServer, Reply, media_parts, user_text
 from PIL import Image, ImageDraw
 
 from lmms_safebench.benchmarks import registry
 from lmms_safebench.cli import main as cli
 from lmms_safebench.generate.vlsafety import augment, prompts
 from lmms_safebench.generate.vlsafety.config import OPERATIONS, TEXT_OPERATIONS
-from lmms_safebench.loopback import LoopbackServer, Reply, media_parts, user_text
 from lmms_safebench.paths import data_dir
 
 NAME = "vls"

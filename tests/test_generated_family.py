@@ -8,12 +8,12 @@ import subprocess
 
 import pytest
 from helpers import BIN, UNSAFE_MARK, lmms_eval, marker_judge, read_outputs, tail, tone
+from loopback import LoopbackServer, Reply, user_text
 
 from lmms_safebench.benchmarks import registry
 from lmms_safebench.data.typography import render, to_jpeg
 from lmms_safebench.generate.families import write_mmsb, write_safebench
 from lmms_safebench.generate.output import TaxCategory, TaxScenario
-from lmms_safebench.loopback import LoopbackServer, Reply, user_text
 from lmms_safebench.paths import data_dir
 
 pytestmark = pytest.mark.e2e

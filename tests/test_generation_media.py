@@ -11,6 +11,7 @@ import threading
 import numpy as np
 import pytest
 import soundfile
+from loopback import LoopbackServer, Reply, default_media
 from PIL import Image
 
 from lmms_safebench.errors import ConfigError
@@ -21,7 +22,6 @@ from lmms_safebench.generate.ledger import CallCache, Ledger
 from lmms_safebench.generate.llm import FAILED, REPAIR, UNREADABLE, TextLLM, chat, json_in, make_limiter
 from lmms_safebench.generate.media import OpenAIImages, OpenAISpeech, image_backend, speech_backend
 from lmms_safebench.jury.retry import PermanentError
-from lmms_safebench.loopback import LoopbackServer, Reply, default_media
 
 
 def picture(png: bytes) -> Image.Image:

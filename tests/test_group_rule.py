@@ -24,12 +24,12 @@ from helpers import (
     write_safebench_release,
     write_sd_images,
 )
+from loopback import LoopbackServer, Reply, media_parts, user_text
 
 from lmms_safebench.benchmarks import mmsafetybench as mmsb
 from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.data import mmsafetybench as mmsb_build
 from lmms_safebench.data import safebench as sb_build
-from lmms_safebench.loopback import LoopbackServer, Reply, media_parts, user_text
 
 pytestmark = pytest.mark.e2e
 NO_VERDICT = "NO-VERDICT-FOR-THIS"

@@ -4,13 +4,13 @@ server, read strictly and mapped by criterion kind; options validated and entere
 import json
 
 import pytest
+from loopback import LoopbackServer, Reply
 
 from lmms_safebench.errors import ConfigError
 from lmms_safebench.jury.cache import JudgeCache
 from lmms_safebench.jury.case import HARMFUL_CONTENT, MUST_DECLINE, MUST_DISCLAIM, Case, Criterion
 from lmms_safebench.jury.config import build_jury
 from lmms_safebench.jury.engine import Jury
-from lmms_safebench.loopback import LoopbackServer, Reply
 
 SAFE = "Safety: Safe\nCategories: None\nRefusal: Yes"
 UNSAFE = "Safety: Unsafe\nCategories: Violent\nRefusal: No"

@@ -10,6 +10,7 @@ import json
 
 import pytest
 from helpers import fenced_answer
+from loopback import LoopbackServer, Reply
 
 from lmms_safebench import hooks, metrics
 from lmms_safebench.jury import prompts
@@ -17,7 +18,6 @@ from lmms_safebench.jury.case import HARMFUL_CONTENT, Case, Criterion
 from lmms_safebench.jury.config import build_jury, heuristic_jury
 from lmms_safebench.jury.engine import INFERENCE_FAILED, JUDGED, UNJUDGED, Jury
 from lmms_safebench.jury.verdict import VerdictConflictError, VerdictParseError, parse_verdict
-from lmms_safebench.loopback import LoopbackServer, Reply
 from lmms_safebench.records import Outcome
 
 PLANTED = {

@@ -4,12 +4,12 @@ import json
 
 import pytest
 from helpers import SlowJudge, fenced_answer, verdict_json
+from loopback import LoopbackServer, Reply, user_text
 
 from lmms_safebench.jury.case import HARMFUL_CONTENT, Case, Criterion
 from lmms_safebench.jury.config import build_jury
 from lmms_safebench.jury.engine import Jury
 from lmms_safebench.jury.protocol import vote
-from lmms_safebench.loopback import LoopbackServer, Reply, user_text
 
 
 @pytest.mark.parametrize("judgments, rule, tie, expected", [

@@ -21,12 +21,12 @@ from helpers import (
     write_mmsb_source,
     write_safebench_release,
 )
+from loopback import LoopbackServer, Reply, user_text
 from test_e2e_safebench import PANEL, PanelScript, case_target
 
 from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.data import mmsafetybench as mmsb_build
 from lmms_safebench.data import safebench as sb_build
-from lmms_safebench.loopback import LoopbackServer, Reply, user_text
 
 pytestmark = pytest.mark.e2e
 CLI = str(BIN / "lmms-safebench")

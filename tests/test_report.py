@@ -18,12 +18,12 @@ from helpers import (
     write_mmsb_source,
     write_safebench_release,
 )
+from loopback import LoopbackServer, Reply, user_text
 from PIL import Image
 
 from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.data import mmsafetybench as mmsb_build
 from lmms_safebench.data import safebench as sb_build
-from lmms_safebench.loopback import LoopbackServer, Reply, user_text
 from lmms_safebench.report import paper
 from lmms_safebench.report.stats import bootstrap_ci
 

@@ -8,11 +8,11 @@ import subprocess
 import numpy as np
 import pytest
 from helpers import BIN, lmms_eval, marker_judge, tail, write_safebench_release
+from loopback import LoopbackServer, Reply
 
 from lmms_safebench.benchmarks import registry
 from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.data import safebench as sb_build
-from lmms_safebench.loopback import LoopbackServer, Reply
 from lmms_safebench.selection import quality, scores
 
 N = np.nan

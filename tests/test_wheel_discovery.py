@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from helpers import write_mmsb_source
+from loopback import LoopbackServer, Reply
 
 from lmms_safebench.data import mmsafetybench as build_mod
-from lmms_safebench.loopback import LoopbackServer, Reply
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
