@@ -64,3 +64,10 @@ def tiny_sentence_model(tmp_path_factory):
     from tiny_models import build_tiny_sentence_transformer
 
     return build_tiny_sentence_transformer(tmp_path_factory.mktemp("models") / "tiny-sentence-model")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory):
+    from tiny_models import build_tiny_clip
+
+    return build_tiny_clip(tmp_path_factory.mktemp("models") / "tiny-clip")

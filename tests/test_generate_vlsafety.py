@@ -39,45 +39,6 @@ WORDS = ("lantern violin meadow kettle saddle prism harbour copper tulip glacier
          "quarry velvet compass thistle marble canyon walnut beacon ripple sapphire anchor").split()
 
 
-# ----------------------------------------------------------------------------------- a tiny CLIP, built offline
-
-def build_tiny_clip(path: Path) -> Path:
-    """A random-weight CLIPModel with a byte-level tokenizer (BOS/EOS added, EOS id != 2 so the text tower pools at
-    EOS) and an image processor, saved like a hub checkpoint."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, PreTrainedTokenizerFast
-
-    torch.manual_seed(0)
-    specials = ["<pad>", "<unk>", "<s>", "</s>"]
-    vocab = {token: i for i, token in enumerate(specials)}
-    for symbol in sorted(pre_tokenizers.ByteLevel.alphabet()):
-        vocab.setdefault(symbol, len(vocab))
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.add_special_tokens(specials)
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 2), ("</s>", 3)])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                        pad_token="<pad>")
-    config = CLIPConfig(
-        text_config={"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "max_position_embeddings": 128, "bos_token_id": 2, "eos_token_id": 3,
-                     "pad_token_id": 0},
-        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
-                       "image_size": 32, "patch_size": 16},
-        projection_dim=16, logit_scale_init_value=1.0)
-    CLIPModel(config).eval().save_pretrained(path)
-    processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    CLIPProcessor(image_processor=processor, tokenizer=tokenizer).save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="session")
-def tiny_clip(tmp_path_factory):
-    return build_tiny_clip(tmp_path_factory.mktemp("models") / "tiny-clip")
-
-
 # ----------------------------------------------------------------------------------- a synthetic image pool
 
 def pattern(seed: int, marker=None, size: int = 160) -> Image.Image:
@@ -408,7 +369,8 @@ def test_agents_resume_pool_runs_select_writes_the_final_family(tmp_path, tiny_c
 
         # Several reference models -> select -> the final family in the same benchmark folder.
         judged_logs(tmp_path / "runs", samples)
-        (tmp_path / "select.yaml").write_text("embedding_model: null\ndraws: 20\n")
+        # Diversity from the pool's images (the tiny CLIP), no text model.
+        (tmp_path / "select.yaml").write_text(f"embedding_model: null\nimage_model: {tiny_clip}\ndraws: 20\n")
         select = [str(BIN / "lmms-safebench"), "select", str(tmp_path / "runs"), "--from", f"safebench_gen_{NAME}_pool",
                   "--name", NAME, "--budget", "5", "--config", str(tmp_path / "select.yaml")]
         done = subprocess.run(select, capture_output=True, text=True, timeout=600)

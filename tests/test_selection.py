@@ -93,7 +93,7 @@ def test_selection_finds_planted_samples_and_beats_random_subsets(pool):
     from lmms_safebench.selection.command import SelectionConfig, run
 
     tmp_path, planted, size = pool
-    config = SelectionConfig(embedding_model=None, draws=30)
+    config = SelectionConfig(embedding_model=None, image_model=None, draws=30)
     result = run([str(tmp_path / "runs")], "safebench_image", "picked", len(planted), config)
     manifest = json.loads((result["folder"] / "manifest.json").read_text())
     found = set(manifest["selected"]) & set(planted)
@@ -111,15 +111,20 @@ def test_selection_finds_planted_samples_and_beats_random_subsets(pool):
     assert size == 138
 
 
-def test_the_selection_runs_as_tasks_and_bad_input_is_named(pool):
+def test_the_selection_runs_as_tasks_and_bad_input_is_named(pool, tiny_sentence_model, tiny_clip):
     tmp_path, planted, _ = pool
     cli = str(BIN / "lmms-safebench")
     base = [cli, "select", str(tmp_path / "runs"), "--from", "safebench_image", "--name", "sel"]
-    (tmp_path / "no_embeddings.yaml").write_text("embedding_model: null\ndraws: 20\n")
-    done = subprocess.run([*base, "--budget", "12", "--config", str(tmp_path / "no_embeddings.yaml")],
+    # Diversity from the questions' text and the documents' images (tiny models built offline).
+    (tmp_path / "models.yaml").write_text(f"embedding_model: {tiny_sentence_model}\nimage_model: {tiny_clip}\n"
+                                          "draws: 20\n")
+    done = subprocess.run([*base, "--budget", "12", "--config", str(tmp_path / "models.yaml")],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, tail(done)
     assert "safebench_sel_sel" in done.stdout and "GAP" in done.stdout
+    card = json.loads((registry.generated_dir("sel") / "data_card.json").read_text())
+    assert card["objective"]["image_model"] == str(tiny_clip)
+    assert 0 < float(card["quality"]["selected"]["DIV"]) < 2  # measured on joint text and image embeddings
     with LoopbackServer(marker_judge) as judge, LoopbackServer(lambda b: Reply("I cannot help.")) as model:
         env = {"SAFEBENCH_JUDGE_MODEL": "j", "SAFEBENCH_JUDGE_BASE_URL": judge.base_url, "SAFEBENCH_JURY": "single"}
         args = ["--model", "openai", "--model_args", f"model=m,base_url={model.base_url},api_key=x",

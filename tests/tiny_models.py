@@ -243,3 +243,35 @@ def build_tiny_sentence_transformer(path: Path) -> Path:
         model = SentenceTransformer(modules=[encoder, Pooling(size(), pooling_mode="mean")], device="cpu")
         model.save(str(path))
     return path
+
+
+def build_tiny_clip(path: Path) -> Path:
+    """A random-weight CLIPModel with a byte-level tokenizer (BOS/EOS added, EOS id != 2 so the text tower pools at
+    EOS) and an image processor, saved like a hub checkpoint."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, PreTrainedTokenizerFast
+
+    torch.manual_seed(0)
+    specials = ["<pad>", "<unk>", "<s>", "</s>"]
+    vocab = {token: i for i, token in enumerate(specials)}
+    for symbol in sorted(pre_tokenizers.ByteLevel.alphabet()):
+        vocab.setdefault(symbol, len(vocab))
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(specials)
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 2), ("</s>", 3)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                        pad_token="<pad>")
+    config = CLIPConfig(
+        text_config={"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                     "num_attention_heads": 2, "max_position_embeddings": 128, "bos_token_id": 2, "eos_token_id": 3,
+                     "pad_token_id": 0},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+                       "image_size": 32, "patch_size": 16},
+        projection_dim=16, logit_scale_init_value=1.0)
+    CLIPModel(config).eval().save_pretrained(path)
+    processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=processor, tokenizer=tokenizer).save_pretrained(path)
+    return path

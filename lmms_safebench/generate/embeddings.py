@@ -1,7 +1,7 @@
 """Text embeddings and near-duplicate detection for the generators (sentence-transformers, optional extra).
 
 Used to merge near-duplicate risk scenarios proposed by different models, to drop near-duplicate queries,
-and to measure diversity. ``model`` is a hub id (downloaded through the normal ``from_pretrained`` path) or
+and to measure diversity (with CLIP image embeddings for samples that carry an image). ``model`` is a hub id (downloaded through the normal ``from_pretrained`` path) or
 a local folder (tests build a tiny one offline). Without a model, :func:`near_duplicates` falls back to a
 lexical similarity (difflib's ratio over normalised text), documented as the weaker choice.
 """
@@ -14,6 +14,8 @@ import threading
 from functools import lru_cache
 
 import numpy as np
+
+from ..shared import Shared
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _lock = threading.Lock()
@@ -105,3 +107,56 @@ def _lexical_near_duplicates(normal: list[str], keep: list[int], threshold: floa
         else:
             kept.append(index)
     return drop
+
+
+# ------------------------------------------------------------------------------------------ images
+
+DEFAULT_IMAGE_MODEL = "openai/clip-vit-base-patch32"
+
+
+class _ImageEncoder:
+    """CLIP's image tower (transformers), loaded on first use; one per (model, device) per process."""
+
+    def __init__(self, model: str, device: str):
+        self.model_id, self.device = model, device
+        self._model = self._processor = None
+        self._lock = threading.Lock()
+
+    def encode(self, images, batch_size: int = 32) -> np.ndarray:
+        import torch
+        from transformers import CLIPModel, CLIPProcessor
+
+        with self._lock:
+            if self._model is None:
+                self._processor = CLIPProcessor.from_pretrained(self.model_id)
+                self._model = CLIPModel.from_pretrained(self.model_id).to(self.device).eval()
+            rows = []
+            for start in range(0, len(images), batch_size):
+                batch = [image.convert("RGB") for image in images[start:start + batch_size]]
+                inputs = self._processor(images=batch, return_tensors="pt").to(self.device)
+                with torch.no_grad():
+                    out = self._model.get_image_features(pixel_values=inputs["pixel_values"])
+                vectors = out if torch.is_tensor(out) else out.pooler_output  # a tensor before transformers 5
+                rows.append(torch.nn.functional.normalize(vectors.float(), dim=-1).cpu().numpy())
+        return np.concatenate(rows) if rows else np.zeros((0, 1), dtype="float32")
+
+
+_encoders: Shared[_ImageEncoder] = Shared(_ImageEncoder)
+
+
+def embed_images(images: list, model: str = DEFAULT_IMAGE_MODEL, device: str = "auto") -> np.ndarray:
+    """Unit-length CLIP image embeddings, one row per PIL image."""
+    from ..jury.local import resolve_device
+
+    return _encoders.get(model, resolve_device(device)).encode(list(images))
+
+
+def joint(text: np.ndarray | None, image: np.ndarray | None) -> np.ndarray | None:
+    """One unit vector per row from text and image embeddings: cosine similarity of two joint vectors is the mean
+    of the text and the image similarities (either may be missing)."""
+    parts = [p for p in (text, image) if p is not None and len(p)]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts, axis=1) / np.sqrt(len(parts))

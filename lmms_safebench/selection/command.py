@@ -36,8 +36,9 @@ class SelectionConfig(Strict):
     quotas: str = Field("proportional", pattern="^(proportional|equal)$")
     draws: int = Field(50, ge=20)  # random subsets for the baseline
     seed: int = 0
-    embedding_model: str | None = "sentence-transformers/all-MiniLM-L6-v2"  # None: lexical diversity off
-    device: str = "auto"
+    embedding_model: str | None = "sentence-transformers/all-MiniLM-L6-v2"  # text embeddings of the questions
+    image_model: str | None = "openai/clip-vit-base-patch32"  # CLIP image embeddings, for boards with images
+    device: str = "auto"  # both models; with neither model, diversity plays no part
 
 
 @dataclass
@@ -104,11 +105,39 @@ def load_pool(folders: list[str], board: str, jury: str | None = None) -> tuple[
 
 
 def embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
-    if not config.embedding_model:
-        return None
-    from ..generate.embeddings import embed
+    """One unit vector per sample: its question's text embedding joined with its image's CLIP embedding (when
+    the board's documents carry images); None when neither model is configured."""
+    from ..generate.embeddings import embed, joint
 
-    return embed(pool.questions, config.embedding_model, config.device)
+    text = embed(pool.questions, config.embedding_model, config.device) if config.embedding_model else None
+    return joint(text, image_embeddings(pool, config) if config.image_model else None)
+
+
+def image_embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
+    """CLIP embeddings of the pool's images, read from the board's documents (None when they carry none)."""
+    from PIL import Image
+
+    from .. import taskindex
+    from ..benchmarks import registry
+    from ..generate.embeddings import embed_images
+
+    adapter = registry.get(pool.benchmark)
+    rows = {key: i for i, key in enumerate(pool.keys)}
+    images: dict[int, object] = {}
+    tasks, _ = taskindex.index()
+    for task, info in sorted(tasks.items()):
+        if info.benchmark != pool.benchmark or not (task == pool.board or task.startswith(f"{pool.board}_")):
+            continue
+        for doc in adapter.load_docs(adapter.parse(info.selector)):
+            row = rows.get(adapter.case(doc).key)
+            if row is not None and row not in images:
+                visual = [v for v in adapter.doc_to_visual(doc, {}) if isinstance(v, Image.Image)]
+                if visual:
+                    images[row] = visual[0]
+    if len(images) < len(pool.keys):
+        return None  # a board without images (or with some missing): text alone measures diversity
+    ordered = [images[i] for i in range(len(pool.keys))]
+    return embed_images(ordered, config.image_model, config.device)
 
 
 def run(folders: list[str], board: str, name: str, budget: int, config: SelectionConfig, jury: str | None = None,
@@ -163,7 +192,7 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
         "reference_models": pool.models, "jury_identity": pool.jury, "budget": budget,
         "objective": {"alpha (separability)": config.alpha, "beta (harmfulness)": config.beta,
                       "gamma (diversity)": config.gamma, "quotas": config.quotas,
-                      "embedding_model": config.embedding_model},
+                      "embedding_model": config.embedding_model, "image_model": config.image_model},
         "quality": _table(card_quality),
         "rank_order": {name: q.get("rank") for name, q in card_quality.items() if "rank" in q},
         "per_category": {c: sum(1 for i in rows if pool.categories[i] == c) for c in sorted(set(pool.categories))},
