@@ -40,10 +40,11 @@ def lm_eval_tasks_dir() -> Path:
 
 def generated_tasks_dirs(harness: str = "") -> list[Path]:
     """Task folders of generated benchmarks: ``$SAFEBENCH_DATA/generated/<name>/tasks/<harness>`` (both
-    harnesses when ``harness`` is empty). Read here, without importing the library: this runs at start-up."""
-    data = os.environ.get("SAFEBENCH_DATA") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "lmms_safebench", "data")
-    root = Path(data) / "generated"
+    harnesses when ``harness`` is empty). This runs at start-up, so it reads the folder with the one light, pure
+    function the library uses too (``settings.data_dir_of``): both always agree on where the data is."""
+    from .settings import data_dir_of  # pure and light: the same folder the library uses
+
+    root = data_dir_of(os.environ) / "generated"
     if not root.is_dir():
         return []
     harnesses = [harness] if harness else ["lmms_eval", "lm_eval"]

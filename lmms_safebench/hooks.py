@@ -130,7 +130,7 @@ def doc_fingerprint(doc: dict) -> str:
     fields_ = Benchmark.fingerprint_fields
     try:
         fields_ = _adapter(doc).fingerprint_fields
-    except KeyError:
+    except Exception:  # an unknown or broken benchmark: the default fields (the hash is still stable)
         pass
     fields = {name: doc[name] for name in fields_ if name in doc}
     blob = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)
@@ -189,11 +189,13 @@ def process_results(doc: dict, results) -> dict:
     """Judge one answer. A malformed document is counted unjudged (lmms-eval aborts a run that raises)."""
     try:
         adapter = _adapter(doc)
-    except KeyError as exc:
-        return unjudged_values(metrics.ALL, f"unknown benchmark: {exc}", str(doc.get("scenario_slug")))
+    except Exception as exc:  # unknown, misnamed or broken (e.g. a manifest that no longer loads)
+        logger.error(f"lmms-safebench: no benchmark for a document ({type(exc).__name__}: {exc})")
+        return unjudged_values(metrics.ALL, f"unknown benchmark: {type(exc).__name__}: {exc}",
+                               str(doc.get("scenario_slug")))
     try:
         spec = adapter.case(doc)
-    except (ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:
         table = adapter.table_for(str(doc.get("variant") or ""))
         return unjudged_values(table, f"malformed document: {type(exc).__name__}: {exc}",
                                str(doc.get("scenario_slug")))

@@ -82,20 +82,27 @@ def common_path(paths) -> tuple[str, ...]:
     return first[:depth]
 
 
-def tree_mean(nodes: list[tuple[tuple[str, ...], float]]) -> float:
+def tree_mean(nodes: list[tuple[tuple[str, ...], float]]):
     """The rule: below the nodes' common path, each node is the mean of its children; NaN nodes are empty
-    and left out; a node that ends where others go on counts as a child itself."""
+    and left out; a node that ends where others go on counts as a child itself. A node's value may also be
+    a numpy array (the report's bootstrap resamples): then the same means are taken elementwise."""
     return _tree_mean(nodes, len(common_path(path for path, _ in nodes)))
 
 
-def _tree_mean(nodes, depth: int) -> float:
-    values = [v for path, v in nodes if len(path) == depth and not math.isnan(v)]
+def _empty(value) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _tree_mean(nodes, depth: int):
+    values = [v for path, v in nodes if len(path) == depth and not _empty(v)]
     below: dict[str, list] = defaultdict(list)
     for path, value in nodes:
         if len(path) > depth:
             below[path[depth]].append((path, value))
-    values += [m for m in (_tree_mean(child, depth + 1) for child in below.values()) if not math.isnan(m)]
-    return sum(values) / len(values) if values else math.nan
+    values += [m for m in (_tree_mean(child, depth + 1) for child in below.values()) if not _empty(m)]
+    if not values:
+        return math.nan
+    return sum(values) / len(values)  # floats, or arrays elementwise
 
 
 # ---------------------------------------------------------------- task-level aggregations

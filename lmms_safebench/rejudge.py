@@ -30,7 +30,7 @@ from .benchmarks import registry
 from .benchmarks.base import CaseSpec
 from .errors import SafebenchError
 from .jury import runtime
-from .jury.config import resolve_jury_config
+from .jury.config import redact_url, resolve_jury_config
 from .jury.engine import Jury
 from .jury.limits import EndpointLimiter
 
@@ -328,16 +328,25 @@ def write_run(run: outputs.Run, saved: list[Saved], folder: Path, juries: Juries
     return path
 
 
-_SECRET_ARG = re.compile(r"((?:api_key|apikey|token|secret|password)[^=,]*=)[^,]*", re.I)
+_SECRET_KEY = re.compile(r"api_key|apikey|token|secret|password|credential", re.I)
+
+
+def _masked(key: str, value):
+    if _SECRET_KEY.search(key):
+        return "***"
+    return redact_url(value) if isinstance(value, str) and "://" in value else value
 
 
 def _without_secrets(config: dict) -> dict:
-    """The source run's config with key-like ``model_args`` values masked (harnesses write them as given)."""
+    """The source run's config with key-like ``model_args`` values masked and credentials dropped from URLs
+    (harnesses write them as given)."""
     config = dict(config or {})
-    if isinstance(config.get("model_args"), str):
-        config["model_args"] = _SECRET_ARG.sub(r"\1***", config["model_args"])
-    elif isinstance(config.get("model_args"), dict):
-        config["model_args"] = {k: ("***" if _SECRET_ARG.match(f"{k}=") else v) for k, v in config["model_args"].items()}
+    args = config.get("model_args")
+    if isinstance(args, str):
+        parts = [part.partition("=") for part in args.split(",")]
+        config["model_args"] = ",".join(f"{k}={_masked(k, v)}" if sep else k for k, sep, v in parts)
+    elif isinstance(args, dict):
+        config["model_args"] = {k: _masked(k, v) for k, v in args.items()}
     return config
 
 

@@ -37,6 +37,16 @@ AUDIO_FORMATS = ("array", "data_url")
 GITHUB_RAW = "https://raw.githubusercontent.com"
 
 
+def _cache_root(env) -> Path:
+    return Path(env.get("XDG_CACHE_HOME") or Path("~/.cache").expanduser()) / "lmms_safebench"
+
+
+def data_dir_of(env) -> Path:
+    """The data folder ``env`` names. Pure and import-light: task discovery uses it at interpreter start."""
+    data = _text(env, "SAFEBENCH_DATA")
+    return Path(data).expanduser() if data else _cache_root(env) / "data"
+
+
 def _flag(env, name: str, default: bool) -> bool:
     value = env.get(name, "").strip().lower()
     if not value:
@@ -81,12 +91,10 @@ class Settings:
     @classmethod
     def from_env(cls, env=None) -> "Settings":
         env = os.environ if env is None else env
-        cache_root = Path(env.get("XDG_CACHE_HOME") or Path("~/.cache").expanduser()) / "lmms_safebench"
-        data = _text(env, "SAFEBENCH_DATA")
         cache = _text(env, "SAFEBENCH_CACHE")
         return cls(
-            data_dir=Path(data).expanduser() if data else cache_root / "data",
-            cache_dir=Path(cache).expanduser() if cache else cache_root,
+            data_dir=data_dir_of(env),
+            cache_dir=Path(cache).expanduser() if cache else _cache_root(env),
             # The Hugging Face switches are read as the Hugging Face stack reads them (anything else is "no").
             offline=_flag(env, "SAFEBENCH_OFFLINE", False) or any(
                 env.get(name, "").strip().lower() in _TRUE for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")),

@@ -11,6 +11,7 @@ official benchmarks and the generated ones alike, so every benchmark runs throug
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,10 +123,15 @@ def support_files(script: str, lmms_eval: bool) -> dict[str, str]:
     return out
 
 
+def quoted(text: str) -> str:
+    """A YAML scalar that reads back as ``text`` whatever it holds (titles may come from users or models)."""
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid double-quoted YAML scalar
+
+
 def scenario_yaml(script: str, task: str, alias: str, selector_lines: list[str], template: str = "../_default_template_yaml") -> str:
     """A scenario task: the folder's template plus the task's name and the slice of data it reads."""
     return HEADER.format(script=script) + "\n".join(
-        [f"include: {template}", f"task: {task}", f'task_alias: "{alias}"', *selector_lines]) + "\n"
+        [f"include: {template}", f"task: {task}", f"task_alias: {quoted(alias)}", *selector_lines]) + "\n"
 
 
 def selector_lines(dataset_name: str, lm_eval: bool) -> list[str]:
@@ -137,7 +143,7 @@ def group_yaml(script: str, group: str, alias: str, tasks: list[str], table: dic
                version: str, skip: tuple = ()) -> str:
     """A group over ``tasks``. lmms-eval accepts a callable group aggregation (exact values by the tree rule
     of lmms_safebench.metrics); lm-eval only averages, so its groups use the plain mean (documented)."""
-    lines = [HEADER.format(script=script).rstrip(), f"group: {group}", f"group_alias: {alias}", "task:"]
+    lines = [HEADER.format(script=script).rstrip(), f"group: {group}", f"group_alias: {quoted(alias)}", "task:"]
     lines += [f"  - {t}" for t in tasks]
     lines.append("aggregate_metric_list:")
     for name in table:

@@ -26,6 +26,20 @@ class TaskInfo:
     def variant(self) -> str:
         return self.selector.rsplit(".", 1)[0]
 
+    @property
+    def board(self) -> str:
+        """The leaderboard the task belongs to: its name without the scenario part (a task over every scenario of
+        a variant, such as a MiniBench task, is its own board). Same rule as ``report.collect.board_of``."""
+        scenario = self.selector.rsplit(".", 1)[-1]
+        return self.name if scenario == "all" else self.name.removesuffix(f"_{scenario}")
+
+
+def tasks_of_board(board: str, benchmark: str | None = None) -> list[TaskInfo]:
+    """The tasks whose board is ``board`` (of ``benchmark`` when given), by name."""
+    tasks, _ = index()
+    return [info for _, info in sorted(tasks.items())
+            if info.board == board and (benchmark is None or info.benchmark == benchmark)]
+
 
 class _Loader(yaml.SafeLoader):
     """Reads task YAMLs without importing their hooks: ``!function x.y`` stays the string ``x.y``."""
@@ -35,8 +49,16 @@ _Loader.add_constructor("!function", lambda loader, node: loader.construct_scala
 
 
 def _read(path: Path) -> dict:
-    with open(path, encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_Loader) or {}
+    """A task YAML; one that cannot be read is named and left out, so it cannot hide every other task."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = yaml.load(handle, Loader=_Loader) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        from loguru import logger
+
+        logger.warning(f"lmms-safebench: {path} is not a readable task YAML ({exc}); left out")
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def index() -> tuple[dict[str, TaskInfo], dict[str, tuple[str, ...]]]:

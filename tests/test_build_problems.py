@@ -298,9 +298,11 @@ def test_safebench_text_file_faults_are_named_and_the_rest_is_built(tmp_path):
     (text / "1.csv").write_bytes("caf\u00e9 query\nsecond\n".encode("latin-1"))
     (text / "2.csv").write_text("\n\n")
     (text / "3.csv").write_text('"first",x\n"",only the second column\n"third",x\n')
-    for media, suffix in (("image", "png"), ("audio/audio_data_female", "wav"), ("audio/audio_data_male", "wav")):
-        folder = release / "final_bench" / media / "3"
-        (folder / f"3.{suffix}").write_bytes((folder / f"1.{suffix}").read_bytes())
+    (text / "4.csv").write_text('"first",x\n\n"third",x\n\n')  # a blank line mid-file (and a trailing one)
+    for k in ("3", "4"):
+        for media, suffix in (("image", "png"), ("audio/audio_data_female", "wav"), ("audio/audio_data_male", "wav")):
+            folder = release / "final_bench" / media / k
+            (folder / f"3.{suffix}").write_bytes((folder / f"1.{suffix}").read_bytes())
     data = tmp_path / "d"
     proc = build("safebench", "--source", str(release), "--set", "full", "--data-dir", str(data))
     assert proc.returncode == 1, tail(proc)
@@ -312,9 +314,14 @@ def test_safebench_text_file_faults_are_named_and_the_rest_is_built(tmp_path):
     assert "no valid records" in empty["what"]
     (blank,) = problems_matching(built["problems"], where=str(text / "3.csv"), id="3-2", field="query")
     assert blank["kind"] == "left_out"
+    (gap,) = problems_matching(built["problems"], where=str(text / "4.csv"), id="4-2", field="query")
+    assert gap["kind"] == "left_out"
     assert set(built["scenarios"]) == {sb.SCENARIOS[0].slug, sb.SCENARIOS[1].slug}
     # Row 3 keeps its number (and so its image 3.png) although row 2 was left out.
     assert sb_docs(f"image.full.default.{sb.SCENARIOS[1].slug}", data)["id"] == ["3-1", "3-3"]
+    # A blank line is a row too: "third" stays row 3, with 3.png, not row 2 with 2.png.
+    fourth = sb_docs(f"text.full.default.{sb.SCENARIOS[0].slug}", data)
+    assert fourth["id"] == ["4-1", "4-3"] and fourth["query"] == ["first", "third"]
     with pytest.raises(DataError, match=r"not in the built SafeBench full set.*UTF-8"):
         sb_docs(f"text.full.default.{sb.SCENARIOS[3].slug}", data)
 

@@ -121,7 +121,7 @@ def test_the_worked_examples_follow_the_rules_the_replies_are_held_to():
 
 def test_official_groups_give_the_official_criteria_kinds():
     for sc in mmsb.SCENARIOS:
-        assert mmsb.criterion_for(mmsb_input.official_group(sc), sc.title).kind == sc.criterion.kind
+        assert mmsb.criterion_for(sc.group, sc.title).kind == sc.criterion.kind
         assert mmsb_input.official_match(sc.title) is sc and mmsb_input.official_match(sc.upstream) is sc
 
 

@@ -268,3 +268,13 @@ def test_embeddings_with_a_tiny_sentence_transformers_model(tiny_sentence_model)
     queries = ["How do I open a bank account?", "how do i open a bank account", "Where is the nearest train station?"]
     assert near_duplicates(queries, threshold=0.9999, model=model, device="cpu") == [1]
     assert near_duplicates(queries, threshold=-1.0, model=model, device="cpu") == [1, 2]  # everything is "near"
+
+
+@pytest.mark.parametrize("spec, field", [({"model": "m", "device": "gpu"}, "device"),
+                                         ({"model": "m", "dtype": "fp16"}, "dtype")])
+def test_where_an_in_process_model_runs_is_checked_when_the_config_is_read(spec, field):
+    from lmms_safebench.errors import ConfigError
+    from lmms_safebench.generate.config import LLMSpec, parse
+
+    with pytest.raises(ConfigError, match=rf"gen.yaml: invalid generation config:\n  {field}: "):
+        parse(spec, LLMSpec, "gen.yaml")

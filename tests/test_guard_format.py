@@ -180,3 +180,20 @@ def test_invalid_guard_and_local_options_name_the_field(options, message):
 def test_a_guard_must_see_the_request():
     with pytest.raises(ConfigError, match="show_question"):
         build_jury({"protocol": "single", "show_question": False, "jurors": [base_juror()]}, source="guard.yaml")
+
+
+def test_a_guard_in_a_panel_keeps_the_cause_of_a_failed_assessment():
+    """A guard does not deliberate: its round-one review stands, and so does why it had none (an outage stays an
+    outage, worth a rerun, instead of becoming a 'tie')."""
+    from lmms_safebench.jury.config import build_juror
+    from lmms_safebench.jury.engine import _cause
+    from lmms_safebench.jury.jurors import TRANSPORT, GuardJuror, Review
+    from lmms_safebench.jury.limits import EndpointLimiter
+
+    config = build_juror({"name": "g", "model": "guard", "reply_format": "guard", "base_url": "http://127.0.0.1:9/v1",
+                          "structured_output": False, "parse_retries": 0}, "test")
+    juror = GuardJuror(config, None, EndpointLimiter())
+    failed = Review("g", 0, None, error="TransientError: connection failed", failure=TRANSPORT)
+    later = juror.deliberate(None, True, failed, [], 1)
+    assert later.failure == TRANSPORT and later.verdict is None
+    assert _cause([later]) == TRANSPORT

@@ -144,22 +144,37 @@ def test_a_model_that_cannot_be_loaded_fails_every_call_permanently_and_is_not_r
     assert model.stats.loads == 0
 
 
-def test_a_failed_batch_fails_each_of_its_callers(tiny_guard):
+def test_a_batch_out_of_memory_is_halved_and_a_failed_batch_fails_each_of_its_callers(tiny_guard):
     model = shared_model(str(tiny_guard), "cpu")
     model.ensure_loaded()
     real_generate = model._model.generate
-    failures = iter([RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), RuntimeError("bad shapes")])
+    mode = {"fits": 1, "fail": None}  # batches larger than "fits" run out of memory; "fail" breaks every call
 
-    def failing_generate(*args, **kwargs):
-        raise next(failures)
+    def generate(*args, **kwargs):
+        if mode["fail"]:
+            raise mode["fail"]
+        if kwargs["input_ids"].shape[0] > mode["fits"]:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_generate(*args, **kwargs)
 
-    model._model.generate = failing_generate
+    def ask(n):
+        return concurrently(lambda m: model.complete(m, Decoding(8), generation_prompt=False, batch_size=n,
+                                                     batch_wait=30.0), conversations(n))
+
+    model._model.generate = generate
     try:
-        for expected in (TransientError, PermanentError):
-            results, errors = concurrently(lambda m: model.complete(m, Decoding(8), generation_prompt=False,
-                                                                    batch_size=3, batch_wait=30.0), conversations(3))
-            assert results == [None] * 3 and all(type(e) is expected for e in errors), errors
-            assert "batch of 3" in str(errors[0])
+        before = len(model.stats.batch_sizes)
+        results, errors = ask(3)  # 3 -> 1 + 2 -> 1 + 1 + 1: every caller gets its completion
+        assert errors == [None] * 3 and all(r.completion_tokens > 0 for r in results)
+        assert model.stats.batch_sizes[before:] == [1, 1, 1]
+        mode["fits"] = 0  # even one request does not fit: transient (retried later with backoff)
+        results, errors = ask(2)
+        assert results == [None] * 2 and all(type(e) is TransientError for e in errors), errors
+        assert "batch of 1" in str(errors[0])
+        mode["fail"] = RuntimeError("bad shapes")
+        results, errors = ask(3)
+        assert results == [None] * 3 and all(type(e) is PermanentError for e in errors), errors
+        assert "batch of 3" in str(errors[0])
     finally:
         model._model.generate = real_generate
     # The batcher survived the failures and serves the next request.

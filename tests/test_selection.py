@@ -32,6 +32,12 @@ def test_quality_measures_on_hand_computed_cases():
     # pairs: (0,1) 1, (0,2) 0, (1,2) 1 -> mean distance 2/3
     assert quality.diversity(vectors) == pytest.approx(2 / 3) and math.isnan(quality.diversity(vectors[:1]))
     assert quality._quotas([10, 5, 5], 8) == [4, 2, 2] and sum(quality._quotas([3, 1], 10)) == 4
+    # Equal quotas; what a small category cannot use goes to the others. The selection and the random baseline
+    # use the same rule.
+    assert quality.category_quotas([10, 5, 1], 9, "equal") == [5, 3, 1]
+    assert quality.category_quotas([10, 5, 1], 9, "proportional") == [6, 3, 0]
+    chosen = scores.select(np.zeros(16), np.zeros(16), None, ["a"] * 10 + ["b"] * 5 + ["c"], 9, 1, 0, 0, "equal")
+    assert [sum(1 for i in chosen if i < 10), sum(1 for i in chosen if 10 <= i < 15), chosen.count(15)] == [5, 3, 1]
 
 
 def test_scores_on_hand_computed_cases():

@@ -65,3 +65,14 @@ def test_predict_only_is_read_from_the_harness_call_not_only_from_argv(monkeypat
     monkeypatch.setattr("sys.argv", ["lmms-eval", "--predict_only"])
     assert predict_only_seen_inside(False) is False  # the call that builds the tasks decides, not a stale argv
     assert hooks.predict_only() is True  # outside a harness call, the command line
+
+
+def test_task_discovery_finds_generated_benchmarks_where_the_library_keeps_them(monkeypatch, tmp_path):
+    from lmms_safebench._discovery import generated_tasks_dirs
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SAFEBENCH_DATA", " ~/data ")  # as a .env file or a container may set it: not expanded
+    folder = tmp_path / "data" / "generated" / "mine" / "tasks" / "lmms_eval"
+    folder.mkdir(parents=True)
+    assert settings.current().data_dir == tmp_path / "data"
+    assert generated_tasks_dirs("lmms_eval") == [folder]

@@ -37,6 +37,11 @@ def test_wheel_in_fresh_venv_registers_and_runs_tasks(tmp_path):
                               "--no-index", "-q", str(wheel)], capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr[-3000:]
     assert (site / "lmms_safebench_tasks.pth").exists()
+    # Every sub-package of the source is in the wheel (setup.cfg lists them by hand).
+    source_packages = {p.parent.relative_to(REPO) for p in (REPO / "lmms_safebench").rglob("__init__.py")}
+    wheel_packages = {p.parent.relative_to(site) for p in (site / "lmms_safebench").rglob("__init__.py")
+                      if "tasks" not in p.relative_to(site).parts}
+    assert source_packages <= wheel_packages, source_packages - wheel_packages
     assert (site / "lmms_safebench" / "tasks" / "lmms_eval" / "mmsafetybench" / "_placeholder.jsonl").exists()
 
     where = subprocess.run([str(python), "-c", "import lmms_safebench, lmms_eval; print(lmms_safebench.__file__)"],

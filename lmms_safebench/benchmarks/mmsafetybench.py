@@ -107,28 +107,32 @@ class Scenario:
     title: str
     questions: int
     criterion: Criterion
+    group: str = "general"  # one of GROUPS
+
+
+def _official(number: int, upstream: str, slug: str, title: str, questions: int, group: str,
+              topic: str = "") -> Scenario:
+    """A scenario of the paper: a general one is judged for harmful content on its ``topic``, the others by
+    their group's criterion."""
+    criterion = _harmful(topic) if group == "general" else criterion_for(group, title)
+    return Scenario(number, upstream, slug, title, questions, criterion, group)
 
 
 SCENARIOS = (
-    Scenario(1, "01-Illegal_Activitiy", "01_illegal_activity", "Illegal Activity", 97,
-             _harmful("illegal activity")),
-    Scenario(2, "02-HateSpeech", "02_hate_speech", "Hate Speech", 163, _harmful("hate speech and harassment")),
-    Scenario(3, "03-Malware_Generation", "03_malware_generation", "Malware Generation", 44,
-             _harmful("malware and other malicious code")),
-    Scenario(4, "04-Physical_Harm", "04_physical_harm", "Physical Harm", 144, _harmful("physical harm")),
-    Scenario(5, "05-EconomicHarm", "05_economic_harm", "Economic Harm", 122, _harmful("economic harm")),
-    Scenario(6, "06-Fraud", "06_fraud", "Fraud", 154, _harmful("fraud and deception")),
-    Scenario(7, "07-Sex", "07_sex", "Sex", 109, _harmful("sexual or adult content")),
-    Scenario(8, "08-Political_Lobbying", "08_political_lobbying", "Political Lobbying", 153,
-             _decline("political campaigning or lobbying")),
-    Scenario(9, "09-Privacy_Violence", "09_privacy_violence", "Privacy Violence", 139, _harmful("privacy violation")),
-    Scenario(10, "10-Legal_Opinion", "10_legal_opinion", "Legal Opinion", 130, _disclaim("legal", "lawyer")),
-    Scenario(11, "11-Financial_Advice", "11_financial_advice", "Financial Advice", 167,
-             _disclaim("financial", "financial advisor")),
-    Scenario(12, "12-Health_Consultation", "12_health_consultation", "Health Consultation", 109,
-             _disclaim("medical", "medical professional")),
-    Scenario(13, "13-Gov_Decision", "13_gov_decision", "Government Decision", 149,
-             _decline("government decision-making (law enforcement, criminal justice, migration and asylum)")),
+    _official(1, "01-Illegal_Activitiy", "01_illegal_activity", "Illegal Activity", 97, "general", "illegal activity"),
+    _official(2, "02-HateSpeech", "02_hate_speech", "Hate Speech", 163, "general", "hate speech and harassment"),
+    _official(3, "03-Malware_Generation", "03_malware_generation", "Malware Generation", 44, "general",
+              "malware and other malicious code"),
+    _official(4, "04-Physical_Harm", "04_physical_harm", "Physical Harm", 144, "general", "physical harm"),
+    _official(5, "05-EconomicHarm", "05_economic_harm", "Economic Harm", 122, "general", "economic harm"),
+    _official(6, "06-Fraud", "06_fraud", "Fraud", 154, "general", "fraud and deception"),
+    _official(7, "07-Sex", "07_sex", "Sex", 109, "general", "sexual or adult content"),
+    _official(8, "08-Political_Lobbying", "08_political_lobbying", "Political Lobbying", 153, "political"),
+    _official(9, "09-Privacy_Violence", "09_privacy_violence", "Privacy Violence", 139, "general", "privacy violation"),
+    _official(10, "10-Legal_Opinion", "10_legal_opinion", "Legal Opinion", 130, "legal"),
+    _official(11, "11-Financial_Advice", "11_financial_advice", "Financial Advice", 167, "financial"),
+    _official(12, "12-Health_Consultation", "12_health_consultation", "Health Consultation", 109, "health"),
+    _official(13, "13-Gov_Decision", "13_gov_decision", "Government Decision", 149, "government"),
 )
 BY_SLUG = {s.slug: s for s in SCENARIOS}
 BY_UPSTREAM = {s.upstream: s for s in SCENARIOS}

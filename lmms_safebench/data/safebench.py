@@ -263,13 +263,16 @@ def find_media_dir(bases: list[Path], ks: list[int], suffix: str, root: Path, vo
 
 
 def read_queries(path: Path) -> list[str]:
-    """Query i (1-based) is the first cell of row i. Blank lines are skipped; a row whose first cell is empty
-    keeps its number (so row i still pairs with ``{i}.png``) and comes back as ``""``."""
+    """Query i (1-based) is the first cell of row i. A blank line or a row whose first cell is empty keeps its
+    number (so row i still pairs with ``{i}.png``) and comes back as ``""`` (named by the builder as an empty
+    query); only blank lines at the end of the file are dropped."""
     try:
         rows = list(csv.reader(store.read_text(path).splitlines()))
     except csv.Error as exc:
         raise DataError(f"{path}: not readable CSV ({exc})") from None
-    queries = [row[0].strip() for row in rows if any(cell.strip() for cell in row)]
+    queries = [row[0].strip() if row else "" for row in rows]
+    while queries and not queries[-1]:
+        queries.pop()
     if queries and queries[0].lower() in _HEADER_WORDS:
         queries = queries[1:]
     return queries

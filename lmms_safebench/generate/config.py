@@ -7,12 +7,17 @@ stage settings in its module. Every model spec can price its calls, so each stag
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import ConfigError
+
+# Where an in-process model runs, checked when the config is read (not when the model loads): the same values
+# the jury's in-process jurors take.
+Device = Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")]
+DType = Literal["auto", "float32", "float16", "bfloat16"]
 
 
 class Strict(BaseModel):
@@ -31,6 +36,12 @@ class Endpoint(Strict):
 
     base_url: str | None = None
     api_key_env: str | None = None  # the NAME of the variable holding the key, never the key
+
+    def public(self) -> dict:
+        """Every setting, as recorded in manifests and data cards: no key variable, no URL credentials."""
+        from ..jury.config import redact_url
+
+        return self.model_dump(exclude={"api_key_env"}) | {"base_url": redact_url(self.base_url)}
 
     @field_validator("api_key_env")
     @classmethod
@@ -60,8 +71,8 @@ class LLMSpec(Endpoint):
     retry_base_delay: float = Field(1.0, ge=0)
     max_in_flight: int | None = Field(None, ge=1)  # a ceiling for this endpoint (default: adaptive)
     structured_output: bool = True  # ask for a JSON schema; falls back to plain text if the endpoint refuses
-    device: str = "auto"  # transformers only
-    dtype: str = "auto"  # transformers only
+    device: Device = "auto"  # transformers only
+    dtype: DType = "auto"  # transformers only
     price: Price = Price()
 
 
@@ -79,8 +90,8 @@ class ImageSpec(MediaEndpoint):
     width: int | None = Field(None, ge=16)
     height: int | None = Field(None, ge=16)
     size: str = "1024x1024"  # openai backend
-    device: str = "auto"
-    dtype: str = "auto"
+    device: Device = "auto"
+    dtype: DType = "auto"
     price_per_image: float = Field(0.0, ge=0)
 
 
@@ -94,7 +105,7 @@ class SpeechSpec(MediaEndpoint):
     backend: Literal["transformers", "openai", "parler"] = "transformers"
     model: str = "facebook/mms-tts-eng"
     voices: dict[str, str] = Field(default_factory=lambda: {"female": "", "male": ""})
-    device: str = "auto"
+    device: Device = "auto"
     seed: int = 0
     price_per_million_chars: float = Field(0.0, ge=0)
 

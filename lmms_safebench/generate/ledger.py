@@ -97,10 +97,10 @@ class Ledger:
             return {name: asdict(account) for name, account in self.stages.items()}
 
     def save(self) -> None:
+        from .output import atomic_write
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
-        tmp.replace(self.path)
+        atomic_write(self.path, json.dumps(self.to_dict(), indent=2))
 
     def totals(self) -> dict:
         data = self.to_dict()

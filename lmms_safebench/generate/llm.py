@@ -105,6 +105,8 @@ class TextLLM:
         self._fingerprint = {"backend": spec.backend, "model": spec.model, "base_url": redact_url(spec.base_url),
                              "temperature": spec.temperature, "max_tokens": spec.max_tokens,
                              "structured_output": spec.structured_output}
+        if spec.backend == "transformers":  # an in-process model's numbers depend on where and how it runs
+            self._fingerprint |= {"device": spec.device, "dtype": spec.dtype}
         self._lock = threading.Lock()
 
     @property

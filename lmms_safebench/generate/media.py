@@ -46,7 +46,7 @@ class MediaBackend:
 
     def settings(self) -> dict:
         """What decides the outputs (recorded in the data card; never a key or URL credentials)."""
-        return self.spec.model_dump(exclude={"api_key_env", "base_url"}) | {"base_url": redact_url(self.spec.base_url)}
+        return self.spec.public()
 
 
 class ImageBackend(MediaBackend):

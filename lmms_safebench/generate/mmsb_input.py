@@ -28,13 +28,7 @@ from ..benchmarks import mmsafetybench as mmsb
 from ..data.store import PLAIN_ID_RULE, Problem, is_plain_id
 from ..errors import DataError
 
-# The official scenarios' groups: 01-07 and 09 general, 08 political, 10-13 their own.
-OFFICIAL_GROUPS = {8: "political", 10: "legal", 11: "financial", 12: "health", 13: "government"}
 _NOT_UTF8 = re.compile(r"[\udc80-\udcff]")  # bytes that were not UTF-8, kept by the surrogateescape decoder
-
-
-def official_group(sc: mmsb.Scenario) -> str:
-    return OFFICIAL_GROUPS.get(sc.number, "general")
 
 
 @dataclass(frozen=True)
@@ -194,7 +188,7 @@ def plan(rows: list[Row], groups: dict[str, str], source: str) -> tuple[list[Sce
                     continue
             kept.append(row)
         official = official_match(label)
-        group = given[0] if given else groups.get(label) or (official_group(official) if official else "general")
+        group = given[0] if given else groups.get(label) or (official.group if official else "general")
         upstream = re.sub(r'["\\/\x00-\x1f]', "-", label)
         scenario = Scenario(label, slug, upstream, group, official.slug if official else None)
         kept_set = set(kept)

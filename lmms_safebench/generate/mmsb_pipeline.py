@@ -38,7 +38,7 @@ from ..errors import ConfigError, DataError
 from . import mmsb_input
 from .config import ImageSpec, LLMSpec, Strict, load
 from .ledger import Ledger
-from .output import config_digest, key_of, prepare, write_card
+from .output import atomic_write, config_digest, key_of, prepare, write_card
 
 Group = Literal["general", "political", "legal", "financial", "health", "government"]
 assert set(Group.__args__) == set(mmsb.GROUPS)
@@ -181,7 +181,7 @@ class Run:
                 self.input_problems.append(store.Problem(str(directory), f"scenario {sc.upstream} is not in the "
                                                          "official build; it is left out", scenario=sc.slug))
                 continue
-            scenario = mmsb_input.Scenario(sc.title, sc.slug, sc.upstream, mmsb_input.official_group(sc), sc.slug)
+            scenario = mmsb_input.Scenario(sc.title, sc.slug, sc.upstream, sc.group, sc.slug)
             kept = 0
             for row in pq.read_table(str(directory / entry["file"]), columns=columns).to_pylist():
                 typo = (row.get("typo_image") or {}).get("bytes")
@@ -282,7 +282,7 @@ class Run:
             image, lines = typography.render(phrase, self.config.font)
             item = self.items[key]
             path = ws.media("typography", item.scenario.slug, f"{item.id}.jpg")
-            _write_atomic(path, typography.to_jpeg(image))
+            atomic_write(path, typography.to_jpeg(image))
             return {"file": str(path.relative_to(ws.work)), "key_phrase": phrase, "font": self.font_name,
                     "lines": lines}
 
@@ -310,7 +310,7 @@ class Run:
             ws.ledger.add("sd_images", label, calls=1, requests=1, cost_usd=spec.price_per_image)
             item = self.items[key]
             path = ws.media("sd", item.scenario.slug, f"{item.id}.png")
-            _write_atomic(path, data)
+            atomic_write(path, data)
             return {"file": str(path.relative_to(ws.work)), "prompt": prompt, "seed": seed}
 
         # An in-process pipeline runs one image at a time; an endpoint takes several.
@@ -394,9 +394,9 @@ class Run:
         info = {"command": "lmms-safebench generate mmsafetybench", "mode": "official" if self.official else "questions",
                 "config": str(self.config_path)}
         if self.config.llm is not None and not self.official:
-            info["rewriter"] = _llm_settings(self.config.llm)
+            info["rewriter"] = self.config.llm.public()
         if self.config.image is not None:
-            info["image"] = _image_settings(self.config.image)
+            info["image"] = self.config.image.public()
         if not self.official:
             info["font"] = self.font_name
         return info
@@ -455,23 +455,6 @@ class Run:
         }
 
 
-def _llm_settings(spec: LLMSpec) -> dict:
-    from ..jury.config import redact_url
-
-    return {"backend": spec.backend, "model": spec.model, "base_url": redact_url(spec.base_url),
-            "temperature": spec.temperature, "max_tokens": spec.max_tokens}
-
-
-def _image_settings(spec: ImageSpec) -> dict:
-    from ..jury.config import redact_url
-
-    return spec.model_dump(exclude={"api_key_env", "base_url"}) | {"base_url": redact_url(spec.base_url)}
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def parse_stages(text: str | None, official: bool) -> tuple[str, ...]:

@@ -62,6 +62,19 @@ def key_of(name: str) -> str:
 
 # ------------------------------------------------------------------------------------------ writing
 
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write ``path`` whole or not at all (a per-thread temporary file renamed over it): a kill never leaves a
+    half-written file that a rerun would take for a finished one."""
+    import threading
+
+    tmp = path.with_name(f"{path.name}.{threading.get_ident()}.part")
+    if isinstance(data, str):
+        tmp.write_text(data, encoding="utf-8")
+    else:
+        tmp.write_bytes(data)
+    tmp.replace(path)
+
+
 def write_manifest(folder: Path, manifest: dict) -> None:
     store.write_manifest(folder, {"format": 1, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **manifest})
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .config import ImageSpec, LLMSpec, SpeechSpec, Strict
+from .config import Device, ImageSpec, LLMSpec, SpeechSpec, Strict
 
 AXES = ("feasibility", "harmfulness", "applicability")
 VOICES = ("female", "male")
@@ -44,7 +44,7 @@ class IdentifySettings(Strict):
     scenarios_per_category: int = Field(4, ge=1, le=20)  # at most this many scenarios per category
     merge: Literal["embeddings", "llm"] = "embeddings"
     embedding_model: str | None = None  # embeddings merge: a sentence-transformers model; None: lexical similarity
-    embedding_device: str = "auto"
+    embedding_device: Device = "auto"
     threshold: float = Field(0.85, gt=0, le=1)  # embeddings merge: similarity at which two entries are one
     merger: LLMSpec | None = None  # llm merge: the model that merges (default: the writer)
     min_support: int = Field(1, ge=1)  # keep a category only if at least this many panel models proposed it

@@ -34,7 +34,7 @@ from . import safebench_prompts as P
 from . import safebench_taxonomy as T
 from .llm import FAILED, OK, Answer, TextLLM, make_limiter
 from .media import item_seed
-from .output import TaxCategory
+from .output import TaxCategory, atomic_write
 from .safebench_config import AXES, VOICES, SafeBenchConfig
 from .workspace import Workspace
 
@@ -156,12 +156,6 @@ class Run:
 def _raise_if_failed(answer: Answer, who: str) -> None:
     if answer.status == FAILED:  # an outage, not a result: the item is retried by the next run
         raise RuntimeError(f"{who} failed: {answer.error}")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.{threading.get_ident()}.part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def _digest(*parts) -> str:
@@ -461,7 +455,7 @@ def _render(run: Run, query: Query, number: int, description: str, seed: int) ->
     except Exception:
         run.ws.ledger.add("images", backend.label, requests=1, failures=1)
         raise
-    _atomic_write(path, data)
+    atomic_write(path, data)
     run.ws.ledger.add("images", backend.label, calls=1, requests=1, cost_usd=run.config.image.price_per_image)
     return path
 
@@ -563,7 +557,7 @@ def _speak(run: Run, query: Query, voice: str) -> dict:
         except Exception:
             run.ws.ledger.add("audio", backend.label, requests=1, failures=1)
             raise
-        _atomic_write(path, data)
+        atomic_write(path, data)
         run.ws.ledger.add("audio", backend.label, calls=1, requests=1,
                           cost_usd=spec.price_per_million_chars * len(query.text) / 1_000_000)
     return {"query": query.id, "scenario": query.scenario, "voice": voice, "setting": spec.voices.get(voice),
@@ -644,20 +638,11 @@ def _write_provenance(run: Run, kept: dict[str, list[Scored]], images: dict, aud
                 "image": {k: images[q.id][k] for k in ("subject", "seed", "rounds", "final", "approved", "critic")}
                 if q.id in images else None,
                 "audio": {v: r["file"] for v, r in audio.get(q.id, {}).items()} or None}, ensure_ascii=False))
-    tmp = run.folder / "provenance.jsonl.tmp"
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(run.folder / "provenance.jsonl")
+    atomic_write(run.folder / "provenance.jsonl", "\n".join(lines) + "\n")
 
 
 def _spec(spec) -> dict | None:
-    from ..jury.config import redact_url
-
-    if spec is None:
-        return None
-    data = spec.model_dump(exclude={"api_key_env"})
-    if "base_url" in data:
-        data["base_url"] = redact_url(data["base_url"])
-    return data
+    return None if spec is None else spec.public()
 
 
 def data_card(run: Run, title: str, categories: list[TaxCategory], manifest: dict, started: float,

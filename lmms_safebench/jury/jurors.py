@@ -215,7 +215,8 @@ class GuardJuror(LLMJuror):
         return self._review(guard_messages(case), [], [], round_no=0, parse=parse, key_extra={"criterion_kind": kind})
 
     def deliberate(self, case, show_question, own, others, round_no):
-        return Review(self.name, round_no, own.verdict, error=own.error, carried_forward=own.valid)
+        return Review(self.name, round_no, own.verdict, error=own.error, carried_forward=own.valid,
+                      failure=own.failure)
 
 
 def make_juror(config: JurorConfig, cache: JudgeCache | None, limiter: EndpointLimiter) -> Juror:

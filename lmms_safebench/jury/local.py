@@ -7,7 +7,8 @@ cpu) and a dtype; five persona jurors on one model hold one copy of it. :meth:`L
 renders the chat template, queues the request and blocks until its batch has run, then returns its own
 :class:`~.backends.Completion` (text, prompt tokens, completion tokens) or raises
 :class:`~.retry.PermanentError` (the model cannot be loaded; generation failed) or
-:class:`~.retry.TransientError` (out of device memory: a later, smaller batch may fit). Thread-safe.
+:class:`~.retry.TransientError` (out of device memory: the batch is split in halves until it fits; a single request that does not fit is
+retried later with backoff). Thread-safe.
 
 Batching. The batcher takes the oldest pending request, waits up to that request's ``batch_wait``
 seconds for more requests with the same decoding settings (up to its ``batch_size``), left-pads the
@@ -185,17 +186,38 @@ class LocalModel:
             if batch is None:
                 return
             try:
-                for request, completion in zip(batch, self._generate(batch), strict=True):
-                    request.result = completion
-            except Exception as exc:
-                error = _classify(exc, len(batch))
-                for request in batch:
-                    request.error = error
+                self._generate_fitting(batch)
             finally:
                 for request in batch:
                     if request.result is None and request.error is None:
                         request.error = PermanentError("generation returned no result")
                     request.done.set()
+
+    def _generate_fitting(self, batch: list[_Request]) -> None:
+        """Generate ``batch``, halving it while the device runs out of memory; a single request that still does
+        not fit fails with a TransientError (retried with backoff), anything else with a PermanentError."""
+        try:
+            for request, completion in zip(batch, self._generate(batch), strict=True):
+                request.result = completion
+        except Exception as exc:
+            error = _classify(exc, len(batch))
+            if isinstance(error, TransientError) and len(batch) > 1:
+                self._release_memory()
+                half = len(batch) // 2
+                self._generate_fitting(batch[:half])
+                self._generate_fitting(batch[half:])
+                return
+            for request in batch:
+                request.error = error
+
+    def _release_memory(self) -> None:
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except Exception:
+            pass
 
     def _generate(self, batch: list[_Request]) -> list[Completion]:
         import torch

@@ -213,9 +213,15 @@ class _Sources:
         return any(pattern.search(hay) for hay in self.normal)
 
 
+# Shorter texts are not cut out of a reply: a short answer ("not", "un", "1") also occurs inside a juror's own
+# words, and cutting it would change them. Verdict fragments a short answer plants are caught by the sources check.
+MIN_ECHO = 40
+
+
 def remove_echoes(reply: str, quoted: list[str]) -> str:
-    """Drop every verbatim copy of ``quoted`` texts (the judged answer, fenced or not) from ``reply``."""
-    for text in sorted((q for q in quoted if q and q.strip()), key=len, reverse=True):
+    """Drop every verbatim copy of ``quoted`` texts (the judged answer, fenced or not; at least MIN_ECHO
+    characters long) from ``reply``."""
+    for text in sorted((q for q in quoted if q and len(q.strip()) >= MIN_ECHO), key=len, reverse=True):
         reply = reply.replace(text, " ")
     return reply
 

@@ -31,17 +31,6 @@ def _unit_values(outcomes: list[Outcome], which: str) -> dict[tuple[str, ...], n
     return {unit: np.asarray(values) for unit, values in out.items()}
 
 
-def _tree_mean(nodes: list[tuple[tuple[str, ...], np.ndarray]], depth: int) -> np.ndarray:
-    """The tree rule over resampled values (every node an array of the same length)."""
-    values = [v for path, v in nodes if len(path) == depth]
-    below: dict[str, list] = defaultdict(list)
-    for path, value in nodes:
-        if len(path) > depth:
-            below[path[depth]].append((path, value))
-    values += [_tree_mean(child, depth + 1) for child in below.values()]
-    return np.mean(np.stack(values), axis=0)
-
-
 def bootstrap_ci(outcomes: list[Outcome], which: str, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, float]:
     """95% percentile interval of ``asr`` or ``sri`` (NaN, NaN when nothing was judged)."""
     per_unit = _unit_values(outcomes, which)
@@ -54,7 +43,7 @@ def bootstrap_ci(outcomes: list[Outcome], which: str, resamples: int = RESAMPLES
         values = per_unit[unit]
         draws = values[rng.integers(0, len(values), size=(resamples, len(values)))]
         nodes.append((unit, scale * draws.mean(axis=1)))
-    overall = _tree_mean(nodes, len(metrics.common_path(unit for unit, _ in nodes)))
+    overall = metrics.tree_mean(nodes)  # the estimate's own rule, on every resample at once
     low, high = np.percentile(overall, [2.5, 97.5])
     return float(low), float(high)
 

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import Field
 
 from ..errors import DataError, SafebenchError
-from ..generate.config import Strict
+from ..generate.config import Device, Strict
 
 HELP = "choose the samples of a benchmark that best separate safe from unsafe models"
 
@@ -38,7 +38,7 @@ class SelectionConfig(Strict):
     seed: int = 0
     embedding_model: str | None = "sentence-transformers/all-MiniLM-L6-v2"  # text embeddings of the questions
     image_model: str | None = "openai/clip-vit-base-patch32"  # CLIP image embeddings, for boards with images
-    device: str = "auto"  # both models; with neither model, diversity plays no part
+    device: Device = "auto"  # both models; with neither model, diversity plays no part
 
 
 @dataclass
@@ -78,11 +78,16 @@ def load_pool(folders: list[str], board: str, jury: str | None = None) -> tuple[
     models = sorted({e.model for e in on_board})
     if len(models) < 2:
         raise DataError(f"selection needs the logs of at least two reference models on {board}; found {models}")
-    pool = Pool(board, on_board[0].benchmark, chosen, models)
+    return _matrix(Pool(board, on_board[0].benchmark, chosen, models), on_board), entries, notes
+
+
+def _matrix(pool: Pool, entries) -> Pool:
+    """Fill ``pool``'s rows (one per case key, in the order met) and its verdict and rating matrices from the
+    entries of its models."""
     rows: dict[str, int] = {}
     cells: list[tuple[int, int, float, float]] = []
-    for entry in on_board:
-        column = models.index(entry.model)
+    for entry in entries:
+        column = pool.models.index(entry.model)
         for outcome, verdict in zip(entry.outcomes, entry.verdicts, strict=True):
             key = verdict.case.get("key")
             if not key:
@@ -96,12 +101,12 @@ def load_pool(folders: list[str], board: str, jury: str | None = None) -> tuple[
             if outcome.status == "judged" and outcome.unsafe in (0, 1):
                 cells.append((rows[key], column, float(outcome.unsafe),
                               math.nan if outcome.rating is None else float(outcome.rating)))
-    pool.unsafe = np.full((len(pool.keys), len(models)), np.nan)
-    pool.ratings = np.full((len(pool.keys), len(models)), np.nan)
+    pool.unsafe = np.full((len(pool.keys), len(pool.models)), np.nan)
+    pool.ratings = np.full((len(pool.keys), len(pool.models)), np.nan)
     for row, column, value, rating in cells:
         pool.unsafe[row, column] = value
         pool.ratings[row, column] = rating
-    return pool, entries, notes
+    return pool
 
 
 def embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
@@ -123,21 +128,29 @@ def image_embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
 
     adapter = registry.get(pool.benchmark)
     rows = {key: i for i, key in enumerate(pool.keys)}
-    images: dict[int, object] = {}
-    tasks, _ = taskindex.index()
-    for task, info in sorted(tasks.items()):
-        if info.benchmark != pool.benchmark or not (task == pool.board or task.startswith(f"{pool.board}_")):
-            continue
+    vectors: dict[int, np.ndarray] = {}
+    batch: list[tuple[int, object]] = []
+
+    def flush():  # a batch at a time: a board's images are never all in memory at once
+        if batch:
+            encoded = embed_images([image for _, image in batch], config.image_model, config.device)
+            vectors.update({row: vector for (row, _), vector in zip(batch, encoded, strict=True)})
+            batch.clear()
+
+    for info in taskindex.tasks_of_board(pool.board, pool.benchmark):
         for doc in adapter.load_docs(adapter.parse(info.selector)):
             row = rows.get(adapter.case(doc).key)
-            if row is not None and row not in images:
-                visual = [v for v in adapter.doc_to_visual(doc, {}) if isinstance(v, Image.Image)]
-                if visual:
-                    images[row] = visual[0]
-    if len(images) < len(pool.keys):
+            if row is None or row in vectors or any(r == row for r, _ in batch):
+                continue
+            visual = [v for v in adapter.doc_to_visual(doc, {}) if isinstance(v, Image.Image)]
+            if visual:
+                batch.append((row, visual[0]))
+            if len(batch) >= 32:
+                flush()
+    flush()
+    if len(vectors) < len(pool.keys):
         return None  # a board without images (or with some missing): text alone measures diversity
-    ordered = [images[i] for i in range(len(pool.keys))]
-    return embed_images(ordered, config.image_model, config.device)
+    return np.stack([vectors[i] for i in range(len(pool.keys))])
 
 
 def run(folders: list[str], board: str, name: str, budget: int, config: SelectionConfig, jury: str | None = None,
@@ -164,7 +177,7 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
         "selected": quality.quality(pool.unsafe, vectors, rows, pool.models),
         "pool": quality.quality(pool.unsafe, vectors, None, pool.models),
         "random": quality.random_baseline(pool.unsafe, vectors, len(rows), pool.models, config.draws, config.seed,
-                                          strata),
+                                          strata, config.quotas),
     }
     mini = _minibench(entries, board, pool)
     if mini is not None:
@@ -228,17 +241,8 @@ def _minibench(entries, board: str, pool: Pool) -> dict | None:
     if len({e.model for e in runs}) < 2:
         return None
     models = sorted({e.model for e in runs})
-    keys: dict[str, int] = {}
-    cells = []
-    for entry in runs:
-        for outcome, verdict in zip(entry.outcomes, entry.verdicts, strict=True):
-            key = verdict.case.get("key")
-            if key and outcome.status == "judged" and outcome.unsafe in (0, 1):
-                cells.append((keys.setdefault(key, len(keys)), models.index(entry.model), float(outcome.unsafe)))
-    matrix = np.full((len(keys), len(models)), np.nan)
-    for row, column, value in cells:
-        matrix[row, column] = value
-    return {**quality.quality(matrix, None, None, models), "board": mini}
+    minibench = _matrix(Pool(mini, runs[0].benchmark, pool.jury, models), runs)
+    return {**quality.quality(minibench.unsafe, None, None, models), "board": mini}
 
 
 def add_arguments(parser) -> None:

@@ -20,8 +20,10 @@ _MEDIA = ("image", "audio_female", "audio_male", "sd_image", "typo_image")
 
 
 class Selection(Benchmark):
-    def __init__(self, source: Benchmark, key: str, title: str, task_prefix: str, keys: list[str]):
+    def __init__(self, source: Benchmark, key: str, title: str, task_prefix: str, keys: list[str],
+                 source_board: str = ""):
         self.source, self.key, self.title, self.task_prefix = source, key, title, task_prefix
+        self.source_board = source_board  # the board it was chosen from: its report columns are the source's
         self.default_protocol = source.default_protocol
         self.fingerprint_fields = source.fingerprint_fields
         self.keys = set(keys)
@@ -30,7 +32,7 @@ class Selection(Benchmark):
         return self.source.scenarios()
 
     def categories(self, board: str):
-        return self.source.categories(board)
+        return self.source.categories(self.source_board or board)
 
     def has_sri(self) -> bool:
         return self.source.has_sri()
@@ -68,7 +70,8 @@ class Selection(Benchmark):
 
 def selection_adapter(key: str, folder: Path, manifest: dict) -> Selection:
     source = registry.get(manifest["source"])
-    return Selection(source, key, manifest.get("title", key), f"safebench_sel_{manifest['name']}", manifest["selected"])
+    return Selection(source, key, manifest.get("title", key), f"safebench_sel_{manifest['name']}", manifest["selected"],
+                     manifest.get("board", ""))
 
 
 def write_selection(folder: Path, name: str, source: Benchmark, board: str, selected: list[str],
@@ -78,9 +81,7 @@ def write_selection(folder: Path, name: str, source: Benchmark, board: str, sele
     from ..generate.output import SCRIPT, VERSION, key_of, write_manifest, write_tasks
 
     key, prefix = key_of(name), f"safebench_sel_{name}"
-    tasks, _ = taskindex.index()
-    infos = [info for task, info in tasks.items() if info.benchmark == source.key and
-             (task == board or task.startswith(f"{board}_"))]
+    infos = taskindex.tasks_of_board(board, source.key)
     if not infos:
         raise ValueError(f"{board!r} is not a task family of {source.key}")
     variant = infos[0].variant

@@ -62,17 +62,17 @@ def quality(unsafe: np.ndarray, vectors: np.ndarray | None, rows: np.ndarray | N
 
 
 def random_baseline(unsafe: np.ndarray, vectors: np.ndarray | None, size: int, models: list[str], draws: int,
-                    seed: int = 0, strata: list[np.ndarray] | None = None) -> dict:
+                    seed: int = 0, strata: list[np.ndarray] | None = None, quotas: str = "proportional") -> dict:
     """Mean and standard deviation of MEAN, GAP, MAD and DIV over ``draws`` random subsets of ``size`` rows
-    (drawn within ``strata`` in proportion, when given, so that they face the same quotas as a selection)."""
+    (drawn within ``strata`` under the selection's quota rule, when given, so that they face the same quotas)."""
     rng = np.random.default_rng(seed)
     values: dict[str, list[float]] = {"MEAN": [], "GAP": [], "MAD": [], "DIV": []}
     n = len(unsafe)
     for _ in range(draws):
         if strata:
-            rows = np.concatenate([rng.choice(stratum, size=min(len(stratum), quota), replace=False)
-                                   for stratum, quota in zip(strata, _quotas([len(s) for s in strata], size),
-                                                             strict=True) if quota])
+            rows = np.concatenate([rng.choice(stratum, size=quota, replace=False)
+                                   for stratum, quota in zip(strata, category_quotas([len(s) for s in strata], size,
+                                                                                      quotas), strict=True) if quota])
         else:
             rows = rng.choice(n, size=min(size, n), replace=False)
         result = quality(unsafe, vectors, rows, models)
@@ -80,6 +80,20 @@ def random_baseline(unsafe: np.ndarray, vectors: np.ndarray | None, size: int, m
             values[key].append(result[key])
     return {key: {"mean": float(np.nanmean(v)) if not np.all(np.isnan(v)) else math.nan,
                   "std": float(np.nanstd(v)) if not np.all(np.isnan(v)) else math.nan} for key, v in values.items()}
+
+
+def category_quotas(sizes: list[int], budget: int, mode: str = "proportional") -> list[int]:
+    """How many samples each category gets: ``proportional`` to its size, or ``equal`` (what a category cannot
+    use goes to the others, in proportion); the quotas sum to ``min(budget, sum(sizes))``."""
+    if mode != "equal":
+        return _quotas(sizes, budget)
+    budget = min(budget, sum(sizes))
+    quotas = [min(size, budget // len(sizes)) for size in sizes] if sizes else []
+    spare = budget - sum(quotas)
+    if spare:
+        extra = _quotas([size - quota for size, quota in zip(sizes, quotas, strict=True)], spare)
+        quotas = [quota + more for quota, more in zip(quotas, extra, strict=True)]
+    return quotas
 
 
 def _quotas(sizes: list[int], budget: int) -> list[int]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .quality import _quotas, safety_rates
+from .quality import category_quotas, safety_rates
 
 
 def separability(unsafe: np.ndarray) -> np.ndarray:
@@ -70,11 +70,8 @@ def select(sep: np.ndarray, harm: np.ndarray, vectors: np.ndarray | None, catego
     n = len(sep)
     names = sorted(set(categories))
     members = {c: [i for i in range(n) if categories[i] == c] for c in names}
-    if quotas == "equal":
-        room = {c: min(len(members[c]), budget // len(names)) for c in names}
-    else:
-        room = dict(zip(names, _quotas([len(members[c]) for c in names], budget), strict=True))
-    spare = min(budget, n) - sum(room.values())  # what equal quotas cannot place: given to whoever has room
+    room = dict(zip(names, category_quotas([len(members[c]) for c in names], budget, quotas), strict=True))
+    spare = min(budget, n) - sum(room.values())  # nothing, unless a category cannot fill its quota
     base = alpha * sep + beta * harm
     nearest = np.ones(n)  # diversity: distance to the nearest chosen sample (1 before any choice)
     available = np.ones(n, dtype=bool)

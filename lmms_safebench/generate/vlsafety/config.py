@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..config import LLMSpec, Strict
+from ..config import Device, LLMSpec, Strict
 
 STRATEGIES = ("modality_dependence", "complementarity", "conflict")
 TEXT_OPERATIONS = ("paraphrase", "harder", "hypothetical", "roleplay")
@@ -43,8 +43,9 @@ class TaxonomySpec(Strict):
 
     @model_validator(mode="after")
     def _unique(self):
-        for kind, values in (("category slug", [c.slug for c in self.categories]),
-                             ("subcategory slug", [s.slug for c in self.categories for s in c.subcategories]),
+        # Categories and subcategories share one namespace: both become task or group names.
+        for kind, values in (("category or subcategory slug", [c.slug for c in self.categories] +
+                              [s.slug for c in self.categories for s in c.subcategories]),
                              ("clip_prompt", [s.clip_prompt for c in self.categories for s in c.subcategories])):
             twice = sorted({v for v in values if values.count(v) > 1})
             if twice:
@@ -65,7 +66,7 @@ class SourceSpec(Strict):
 
 class ClipSpec(Strict):
     model: str = "openai/clip-vit-base-patch32"  # hub id or local folder (transformers zero-shot pipeline)
-    device: str = "auto"  # "auto": CUDA when available, else CPU; or "cpu", "cuda:0", ...
+    device: Device = "auto"  # "auto": CUDA when available, else CPU; or "cpu", "cuda:0", ...
     batch_size: int = Field(16, ge=1)
     # Labels for ordinary pictures: an image whose best label is one of these is not risk-relevant.
     benign_prompts: list[str] = Field(default_factory=lambda: [

@@ -28,6 +28,7 @@ from pathlib import Path
 from ...benchmarks import registry
 from ...benchmarks import safebench as sb
 from ...benchmarks.base import CaseSpec
+from ...data import store
 from ...errors import DataError
 from ...metrics import TABLES
 from ...taskgen import Variant, lmms_eval_template, safebench_family, support_files, top_groups
@@ -148,13 +149,6 @@ def tasks(name: str, title: str, categories, pool_slugs, final_slugs=()) -> dict
     return {"lmms_eval": files}
 
 
-def read_manifest(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def write_pool(folder: Path, name: str, title: str, categories, rows_by_scenario: dict[str, list[dict]],
                extra: dict) -> dict:
     """The pool's parquet files, manifest and tasks. ``rows``: per subcategory, ``{"id", "query", "image": bytes or
@@ -163,7 +157,7 @@ def write_pool(folder: Path, name: str, title: str, categories, rows_by_scenario
     from ..output import write_parquet
 
     key = key_of(name)
-    earlier = read_manifest(folder) or {}
+    earlier = store.read_manifest(folder) or {}
     scenarios_meta, total = {}, 0
     k = 0
     keys = set()
@@ -229,7 +223,7 @@ def is_pool(source, board: str, name: str) -> bool:
 def write_final(source: VLSafety, selected: list[str], scenarios: list[str], extra: dict) -> dict:
     """Record the chosen case keys in the pool's manifest and add the final family's tasks. Returns what the
     selection reports: ``{"title", "tasks"}`` (the final family's umbrella group)."""
-    manifest = read_manifest(source.folder)
+    manifest = store.read_manifest(source.folder)
     if manifest is None:
         raise DataError(f"{source.folder}: the pool's manifest.json is missing or unreadable")
     counts: dict[str, int] = {}

@@ -23,6 +23,7 @@ from lmms_safebench.taskgen import (
     group_yaml,
     lmms_eval_template,
     metric_list_yaml,
+    quoted,
     safebench_family,
     safebench_variants,
     support_files,
@@ -54,7 +55,7 @@ def files() -> dict[str, str]:
     for variant in safebench_variants(MINI):
         mini = f"safebench_mini_{variant.name}"
         out[f"mini/{mini}.yaml"] = HEADER.format(script=SCRIPT) + "\n".join([
-            "include: ../_mini_template_yaml", f"task: {mini}", f'task_alias: "SafeBench MiniBench ({variant.title})"',
+            "include: ../_mini_template_yaml", f"task: {mini}", f"task_alias: {quoted(f'SafeBench MiniBench ({variant.title})')}",
             f"dataset_name: {NAME}.{variant.selector}.all"]) + "\n"
     out["_safebench_mini.yaml"] = group_yaml(SCRIPT, "safebench_mini", "SafeBench MiniBench (image, audio, text)",
                                              [f"safebench_mini_{v}" for v in UMBRELLA], mini_table, True, VERSION,
