@@ -594,3 +594,12 @@ def test_parquet_and_hub_sources_read_images_and_texts(tmp_path):
     with pytest.raises(Exception, match="no text column 'title'"):
         open_source(str(tmp_path / "images" / "table.parquet"), parse({"text_column": "title"}, SourceSpec))
     assert registry.check_name(NAME) == NAME
+
+
+def test_category_and_subcategory_slugs_share_one_namespace():
+    from lmms_safebench.generate.vlsafety.config import TaxonomySpec
+
+    sub = {"slug": "bias", "title": "Bias", "description": "d", "clip_prompt": "a photo of bias"}
+    with pytest.raises(ValueError, match="'bias' appears twice"):  # both would be named safebench_gen_x_pool_bias
+        TaxonomySpec.model_validate({"categories": [{"slug": "bias", "abbr": "BI", "title": "Bias",
+                                                     "subcategories": [sub]}]})

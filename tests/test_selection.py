@@ -147,3 +147,13 @@ def test_the_selection_runs_as_tasks_and_bad_input_is_named(pool, tiny_sentence_
                             "--budget", "5"], capture_output=True, text=True, timeout=600)
     assert other.returncode == 2 and "no judged samples of 'safebench_mmsb_typo'" in other.stderr
     assert "safebench_image" in other.stderr  # it says what the runs are on
+
+
+def test_a_selection_reports_with_the_columns_of_the_board_it_came_from():
+    from lmms_safebench.selection.family import Selection
+
+    source = registry.get("safebench")
+    mini = Selection(source, "gen_m", "m", "safebench_sel_m", [], source_board="safebench_mini_image")
+    full = Selection(source, "gen_f", "f", "safebench_sel_f", [], source_board="safebench_image")
+    assert mini.categories("safebench_sel_m_mini_image") == []  # MiniBench: the scenarios are the units
+    assert len(full.categories("safebench_sel_f_image")) == 8
