@@ -16,7 +16,7 @@ from PIL import Image
 
 from lmms_safebench.errors import ConfigError
 from lmms_safebench.generate import diffusion, speech, vision
-from lmms_safebench.generate.config import ImageSpec, LLMSpec, SpeechSpec
+from lmms_safebench.generate.config import ImageSpec, LLMSpec, SpeechSpec, parse
 from lmms_safebench.generate.embeddings import embed, near_duplicates
 from lmms_safebench.generate.ledger import CallCache, Ledger
 from lmms_safebench.generate.llm import FAILED, REPAIR, UNREADABLE, TextLLM, chat, json_in, make_limiter
@@ -80,8 +80,8 @@ def test_diffusers_renders_from_many_threads_one_call_at_a_time(tiny_sd3):
 
 
 def test_diffusers_errors_name_the_fix(tmp_path, monkeypatch):
-    with pytest.raises(ConfigError, match="dtype 'int8'"):
-        image_backend(ImageSpec(backend="diffusers", model="x", dtype="int8"))
+    with pytest.raises(ConfigError, match=r"dtype: Input should be 'auto', 'float32', 'float16' or 'bfloat16'"):
+        parse({"backend": "diffusers", "model": "x", "dtype": "int8"}, ImageSpec)  # refused when the config is read
     missing = image_backend(ImageSpec(backend="diffusers", model=str(tmp_path / "nowhere")))
     for _ in range(2):  # the failed load is kept, not retried per image
         with pytest.raises(PermanentError, match="cannot load diffusers pipeline .*nowhere"):

@@ -121,18 +121,22 @@ def _where(error: dict) -> str:
     return ".".join(str(part) for part in error["loc"]) or "(top level)"
 
 
-def load(path: str | Path, model: type[BaseModel]):
-    """Read ``path`` (YAML) into ``model``; ConfigError naming the file and every field at fault."""
+def read_yaml(path: str | Path, what: str = "generation config"):
+    """The YAML in ``path``; ConfigError naming the file when it cannot be read, is not UTF-8 or not YAML."""
     path = Path(path).expanduser()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read generation config {path}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse(raw, model, str(path))
+
+
+def load(path: str | Path, model: type[BaseModel]):
+    """Read ``path`` (YAML) into ``model``; ConfigError naming the file and every field at fault."""
+    return parse(read_yaml(path), model, str(Path(path).expanduser()))
 
 
 def parse(raw, model: type[BaseModel], source: str = "<config>"):

@@ -169,18 +169,9 @@ def parse(raw, source: str, derive_unique: bool = False) -> list[TaxCategory]:
 
 
 def load_file(path: str | Path) -> list[TaxCategory]:
-    import yaml
+    from .config import read_yaml
 
-    path = Path(path).expanduser()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read taxonomy {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse(raw, str(path))
+    return parse(read_yaml(path, "taxonomy"), str(Path(path).expanduser()))
 
 
 def to_yaml_dict(categories: list[TaxCategory]) -> dict:
