@@ -31,12 +31,6 @@ MALFORMED_DOCUMENT = "malformed_document"  # cause of a sample whose document ca
 FINGERPRINT_PREFIX = "safebench-doc:"
 
 
-def task_aggregations() -> dict:
-    """``{metric name: aggregation}`` for every metric any task uses (a task folder's utils.py exposes them
-    under the names its YAMLs reference)."""
-    return metrics.task_aggregations()
-
-
 # ------------------------------------------------------------------------------------------ before inference
 
 def predict_only() -> bool:

@@ -5,7 +5,7 @@ generic hooks; all state (the jury, its cache, loaded data) lives in the ``lmms_
 """
 
 from lmms_safebench import hooks as _hooks
-from lmms_safebench.metrics import combine  # noqa: F401  (group aggregation, see the group YAMLs)
+from lmms_safebench.metrics import combine, task_aggregations  # noqa: F401  (combine: the group YAMLs' aggregation)
 
 process_docs = _hooks.process_docs  # lmms-eval
 load_docs = _hooks.custom_dataset  # lm-eval
@@ -16,4 +16,4 @@ doc_to_target = _hooks.doc_to_target  # the document's fingerprint, logged as `t
 process_results = _hooks.process_results
 
 # One aggregation per metric of the templates' metric_list.
-globals().update(_hooks.task_aggregations())
+globals().update(task_aggregations())
