@@ -266,7 +266,8 @@ def _folder(root: Path, options: SourceSpec) -> Source:
 
         items.append(SourceItem(item_id(relative, digest, text), relative, text, digest, read))
     if not items:
-        raise DataError(f"--images {root}: none of its image files can be read: {store.describe_problems([p.to_dict() for p in problems if p.left_out])}")
+        why = store.describe_problems([p.to_dict() for p in problems if p.left_out])
+        raise DataError(f"--images {root}: none of its image files can be read: {why}")
     return Source("folder", str(root), items, None, "captions" if any(i.text for i in items) else None, problems)
 
 
