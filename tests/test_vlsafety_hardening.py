@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import struct
 import sys
@@ -33,7 +34,7 @@ from lmms_safebench.cli import main as cli
 from lmms_safebench.generate.config import parse
 from lmms_safebench.generate.vlsafety import preprocess
 from lmms_safebench.generate.vlsafety.config import SourceSpec, VLSafetyConfig
-from lmms_safebench.generate.vlsafety.source import Refused, open_source
+from lmms_safebench.generate.vlsafety.source import Refused, _image_bytes, hub_places, open_source
 from lmms_safebench.generate.workspace import Workspace
 from lmms_safebench.paths import data_dir
 
@@ -153,7 +154,7 @@ def test_a_folder_source_opens_nothing_outside_and_names_what_it_left_out(tmp_pa
         source.items[0].read()
 
 
-def test_parquet_and_hub_path_cells_stay_in_their_folder(tmp_path):
+def test_parquet_and_hub_path_cells_stay_in_their_folder(tmp_path, monkeypatch):
     import datasets
 
     outside, pool = tmp_path / "outside", tmp_path / "pool"
@@ -196,6 +197,23 @@ def test_parquet_and_hub_path_cells_stay_in_their_folder(tmp_path):
     assert watch["refused"] == [] and [i.origin for i in hub_source.items] == ["row 0"]
     assert "outside the dataset's folder" in left_out(hub_source.problems)["row 1"]
     assert "outside the dataset's folder" in left_out(hub_source.problems)["row 2"]
+
+    # A dataset from the hub: a path cell may only name a file in the caches its files were downloaded into.
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf_datasets"))  # not the real cache
+    places = hub_places("owner/name")
+    assert places.roots[0] == tmp_path / "hf_datasets"
+    cached = places.roots[0] / "downloads" / "ok.png"
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(pool / "sub" / "ok.png", cached)
+    limit = 1 << 20
+    with watching(*forbidden) as watch:
+        assert _image_bytes({"bytes": None, "path": str(cached)}, places, limit) == cached.read_bytes()
+        for cell, why in ((str(outside / "secret.png"), "outside the datasets and hub caches"),
+                          ("ok.png", "is relative, and this dataset has no folder to resolve it in"),
+                          ("~/.bashrc", "starts with '~'")):
+            with pytest.raises(Refused, match=re.escape(why)):
+                _image_bytes({"bytes": None, "path": cell}, places, limit)
+    assert watch["refused"] == []
 
 
 # ----------------------------------------------------------------------------------- 2. decompression bombs

@@ -363,15 +363,20 @@ def _hub(dataset_id: str, options: SourceSpec, also: str = "") -> Source:
     except Exception as exc:  # missing dataset, no network, gated, bad split: all say so in their message
         raise DataError(f"--images hub:{dataset_id}: cannot load split {options.split!r} "
                         f"({type(exc).__name__}: {exc}){also}") from None
+    return _table("hub", f"hub:{dataset_id}", table, options, hub_places(dataset_id))
+
+
+def hub_places(dataset_id: str) -> Places:
+    """A hub dataset's path cells: inside its folder when it is local, else inside the caches ``datasets`` and the
+    hub download into (where the files it fetched are, and nowhere else); a relative cell needs a local folder."""
+    import datasets
+    from huggingface_hub import constants
+
     local = Path(dataset_id).expanduser()
     if local.is_dir():
-        places = Places((local.resolve(),), local.resolve(), True, f"the dataset's folder {local.resolve()}")
-    else:  # files `datasets` downloaded for it live in its caches, and nowhere else
-        from huggingface_hub import constants
-
-        caches = (Path(datasets.config.HF_DATASETS_CACHE), Path(constants.HF_HUB_CACHE))
-        places = Places(caches, None, True, "the datasets and hub caches (" + ", ".join(map(str, caches)) + ")")
-    return _table("hub", f"hub:{dataset_id}", table, options, places)
+        return Places((local.resolve(),), local.resolve(), True, f"the dataset's folder {local.resolve()}")
+    caches = (Path(datasets.config.HF_DATASETS_CACHE), Path(constants.HF_HUB_CACHE))
+    return Places(caches, None, True, "the datasets and hub caches (" + ", ".join(map(str, caches)) + ")")
 
 
 def _table(kind: str, where: str, table, options: SourceSpec, places: Places) -> Source:
