@@ -176,8 +176,11 @@ def _summary(name: str, folder: Path, manifest: dict, samples: list[dict], probl
           f"({', '.join(f'{k} {v}' for k, v in card['pool']['by_category'].items())})")
     print(f"calls: {totals['calls']} made, {totals['cache_hits']} from the cache; tokens "
           f"{totals['prompt_tokens']} + {totals['completion_tokens']}; cost ${totals['cost_usd']:.4f}")
-    for problem in [p for p in source.problems if p.left_out][:20]:
+    left_out = [p for p in source.problems if p.left_out]
+    for problem in left_out[:20]:
         print(problem)
+    if len(left_out) > 20:
+        print(f"... and {len(left_out) - 20} more left out of the source (source.problems in the data card)")
     for reason in ("unreadable", "too_large", "too_small"):
         for item in card["dropped"].get(reason, [])[:10]:
             print(f"LEFT OUT {item['origin']}: {reason.replace('_', ' ')}: {item['what']}")
