@@ -582,13 +582,15 @@ def test_parquet_and_hub_sources_read_images_and_texts(tmp_path):
     assert source.items[0].read() == png and source.items[1].read() == png1
     hub_source = open_source(f"hub:{tmp_path / 'hub_copy'}", parse({"text_column": None}, SourceSpec))
     assert hub_source.kind == "hub" and hub_source.text_column is None and hub_source.items[0].read() == png
-    assert [i.id for i in hub_source.items] == [i.id for i in source.items]  # rows, not paths, name the items
+    untexted = open_source(str(tmp_path / "images" / "table.parquet"), parse({"text_column": None}, SourceSpec))
+    # Rows and their content, not the file they are in, name the items; a text is part of an item too.
+    assert [i.id for i in hub_source.items] == [i.id for i in untexted.items] != [i.id for i in source.items]
     # Paths relative to the parquet file, in a column named in the config.
     datasets.Dataset.from_dict({"file": ["p1.png", "missing.png"]}).to_parquet(str(tmp_path / "images" / "paths.parquet"))
     paths = open_source(str(tmp_path / "images" / "paths.parquet"), parse({"image_column": "file"}, SourceSpec))
     assert paths.items[0].read() == png1 and paths.text_column is None
-    with pytest.raises(OSError):
-        paths.items[1].read()
+    assert len(paths.items) == 1 and [(p.where, p.field, p.left_out) for p in paths.problems] == [("row 1", "file", True)]
+    assert "cannot be read (No such file or directory)" in paths.problems[0].what
     folder = open_source(str(tmp_path / "images"), parse({"max_images": 3}, SourceSpec))
     assert [i.origin for i in folder.items] == ["broken.jpg", "fake.png", "p0.png"]
     with pytest.raises(Exception, match="no text column 'title'"):

@@ -62,6 +62,14 @@ class SourceSpec(Strict):
     revision: str | None = None  # hub datasets: a branch, tag or commit
     max_images: int | None = Field(None, ge=1)  # read only the first N images (in source order)
     max_side: int = Field(1024, ge=32)  # larger images are scaled down (aspect kept) when stored
+    # A file (image, caption file, sidecar, path cell) larger than this is left out unread: a source cannot make the
+    # run read without limit (a link to /dev/zero is refused before, as not a regular file).
+    max_file_mb: float = Field(50, gt=0)
+    # Pixels (width x height, from the header) an image may have before it is decoded: a small file can declare a
+    # huge image (a decompression bomb). Above it a JPEG is decoded at a reduced scale (draft) that fits; any other
+    # image is left out (too_large). Pillow's own limit (about 179 million) is far above what a pool needs.
+    max_pixels: int = Field(40_000_000, ge=1)
+    max_text_chars: int = Field(2000, ge=1)  # a longer caption or text cell is cut (noted): it goes into each prompt
 
 
 class ClipSpec(Strict):

@@ -2,13 +2,17 @@
 
 Resumable throughout: every stage keeps its finished items in ``work/`` and every model call is cached
 (:mod:`..workspace`, :mod:`..ledger`), so a run stopped at any point (Ctrl-C, a kill, an endpoint outage)
-continues where it stopped when the same command is run again, and a complete rerun makes no call. Exit
+continues where it stopped when the same command is run again, and a complete rerun makes no call. Items are
+known by their content (:mod:`.source`): a rerun on another source, or on pictures or captions edited in place,
+says what changed (``work/source.json`` holds the last run's source) and processes exactly the changed and new
+items anew; nothing done for another picture is reused. Exit
 status: 0 when every item was processed; 1 when some items failed (transport failures after retries: named,
 left out of this pool, retried by the next run); 2 for an error (bad config or source, an empty pool).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -16,11 +20,11 @@ from ...benchmarks import registry
 from ...errors import DataError
 from ..config import load
 from ..llm import TextLLM, make_limiter
-from ..output import VERSION, config_digest, prepare, write_card
+from ..output import VERSION, atomic_write, config_digest, prepare, write_card
 from ..workspace import Workspace
 from . import augment, family, generation, preprocess
 from .config import VLSafetyConfig
-from .source import open_source
+from .source import changes, describe_changes, open_source
 from .taxonomy import describe, resolve, to_categories
 
 KIND = "vlsafety"
@@ -39,7 +43,10 @@ def main(args) -> int:
     print(f"VLSafetyBencher {name}: {'resuming' if state == 'resume' else 'starting'} in {folder}")
     ws = Workspace(folder)
     try:
-        return build(ws, name, config, taxonomy, source, not args.no_progress, started)
+        change = _record_source(ws, source)
+        if change:
+            print(describe_changes(change))
+        return build(ws, name, config, taxonomy, source, not args.no_progress, started, change)
     except KeyboardInterrupt:
         print("interrupted: finished items and model calls are kept; run the same command again to resume")
         return 130
@@ -47,7 +54,19 @@ def main(args) -> int:
         ws.close()
 
 
-def build(ws: Workspace, name: str, config: VLSafetyConfig, taxonomy, source, progress: bool, started: float) -> int:
+def _record_source(ws: Workspace, source) -> dict:
+    """What differs from the source the last run recorded (:func:`.source.changes`); records this one."""
+    path = ws.work / "source.json"
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        earlier = None
+    atomic_write(path, json.dumps(source.record()))
+    return changes(earlier, source)
+
+
+def build(ws: Workspace, name: str, config: VLSafetyConfig, taxonomy, source, progress: bool, started: float,
+          change: dict | None = None) -> int:
     limiter = make_limiter()
     writer = TextLLM(config.llm, ws.cache, ws.ledger, limiter, "writer")
     verifier = TextLLM(config.vlm, ws.cache, ws.ledger, limiter, "verifier")
@@ -84,9 +103,9 @@ def build(ws: Workspace, name: str, config: VLSafetyConfig, taxonomy, source, pr
         "generator": {"kind": KIND, "version": VERSION, "models": models, "source": source.describe()},
         "problems": problems})
     card = data_card(ws, name, title, config, taxonomy, source, models, pre, gen, aug, samples, manifest, problems,
-                     time.perf_counter() - started)
+                     time.perf_counter() - started, change or {})
     write_card(ws.folder, card)
-    _summary(name, ws.folder, manifest, samples, problems, card)
+    _summary(name, ws.folder, manifest, samples, problems, card, source)
     return 1 if problems else 0
 
 
@@ -107,14 +126,12 @@ def _problem_text(problems: list[dict], limit: int = 3) -> str:
 
 
 def data_card(ws: Workspace, name: str, title: str, config: VLSafetyConfig, taxonomy, source, models: dict, pre, gen,
-              aug, samples: list[dict], manifest: dict, problems: list[dict], wall: float) -> dict:
+              aug, samples: list[dict], manifest: dict, problems: list[dict], wall: float, change: dict) -> dict:
     ledger = ws.ledger.to_dict()
     cost = {stage: {**{k: account[k] for k in _LEDGER_FIELDS}, "models": ", ".join(account["models"])}
             for stage, account in ledger.items()}
     earlier = {}
     try:
-        import json
-
         earlier = json.loads((ws.folder / "data_card.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         pass
@@ -123,7 +140,8 @@ def data_card(ws: Workspace, name: str, title: str, config: VLSafetyConfig, taxo
         "generator": {"method": "VLSafetyBencher (arXiv 2601.19507), agents as defined by this project",
                       "command": f"lmms-safebench generate vlsafety CONFIG --images {source.where} --name {name}",
                       "version": VERSION},
-        "source": {**source.describe(), "problems": source.problems},
+        "source": {**source.describe(), "problems": [p.to_dict() for p in source.problems],
+                   "changes_since_last_run": change},
         "models": models,
         "thresholds": config.thresholds.model_dump(),
         "settings": {"clip": config.clip.model_dump(), "generation": config.generation.model_dump(),
@@ -151,13 +169,19 @@ def data_card(ws: Workspace, name: str, title: str, config: VLSafetyConfig, taxo
     return card
 
 
-def _summary(name: str, folder: Path, manifest: dict, samples: list[dict], problems: list[dict], card: dict) -> None:
+def _summary(name: str, folder: Path, manifest: dict, samples: list[dict], problems: list[dict], card: dict,
+             source) -> None:
     totals = card["totals"]
     print(f"pool: {len(samples)} samples in {len(manifest['scenarios'])} subcategories "
           f"({', '.join(f'{k} {v}' for k, v in card['pool']['by_category'].items())})")
     print(f"calls: {totals['calls']} made, {totals['cache_hits']} from the cache; tokens "
           f"{totals['prompt_tokens']} + {totals['completion_tokens']}; cost ${totals['cost_usd']:.4f}")
-    for reason in ("unreadable", "too_small"):
+    left_out = [p for p in source.problems if p.left_out]
+    for problem in left_out[:20]:
+        print(problem)
+    if len(left_out) > 20:
+        print(f"... and {len(left_out) - 20} more left out of the source (source.problems in the data card)")
+    for reason in ("unreadable", "too_large", "too_small"):
         for item in card["dropped"].get(reason, [])[:10]:
             print(f"LEFT OUT {item['origin']}: {reason.replace('_', ' ')}: {item['what']}")
     for problem in problems[:20]:

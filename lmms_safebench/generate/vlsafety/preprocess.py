@@ -2,8 +2,11 @@
 
 In order, each step counting what it drops, by reason:
 
-1. ``ingest`` (a workspace stage, concurrent): read and fully decode each image (``unreadable``: a header
-   check alone passes truncated files), drop images below the minimum size (``too_small``), compute the
+1. ``ingest`` (a workspace stage, concurrent): read each image's header; one of more than
+   ``source.max_pixels`` pixels (a small file can declare a huge image) is decoded at a reduced scale when its
+   format allows (JPEG ``draft``), else dropped undecoded (``too_large``); then decode it in full
+   (``unreadable``: a header check alone passes truncated files), drop images below the minimum size
+   (``too_small``; an image left out by a limit is looked at again when that limit changes), compute the
    perceptual hash (imagehash ``phash``, 64 bits) and store the image as PNG in ``work/images/`` (scaled down
    to ``source.max_side``);
 2. perceptual deduplication, in source order: an image whose pHash is within ``thresholds.phash_distance``
@@ -43,7 +46,7 @@ from .config import VLSafetyConfig
 from .source import Source
 from .taxonomy import subcategories
 
-REASONS = ("unreadable", "too_small", "duplicate_image", "duplicate_text", "clip_benign", "clip_low_confidence",
+REASONS = ("unreadable", "too_large", "too_small", "duplicate_image", "duplicate_text", "clip_benign", "clip_low_confidence",
            "vlm_not_relevant", "vlm_recategorised", "vlm_refused", "vlm_unreadable")
 
 
@@ -78,42 +81,78 @@ def data_url(image, side: int) -> str:
 
 # ------------------------------------------------------------------------------------------ 1. ingest
 
+def _fit(opened, budget: int) -> None:
+    """Ask the decoder for a reduced scale whose pixels fit ``budget``. Only JPEG can decode at 1/2, 1/4 or 1/8
+    scale (``draft``); other formats ignore it and keep their size."""
+    width, height = opened.size
+    factor = next((f for f in (2, 4, 8) if -(-width // f) * -(-height // f) <= budget), 8)
+    opened.draft(None, (max(1, width // factor), max(1, height // factor)))
+
+
 def _ingest_one(ws: Workspace, item, config: VLSafetyConfig):
     def work() -> dict:
         import imagehash
         from PIL import Image, UnidentifiedImageError
 
         base = {"origin": item.origin, "text": item.text}
+        budget = config.source.max_pixels
         try:
             data = item.read()
             if not data:
                 raise ValueError("the file is empty")
             with Image.open(io.BytesIO(data)) as opened:
+                width, height = opened.size  # from the header: nothing is decoded yet
+                if width * height > budget:
+                    _fit(opened, budget)
+                    if opened.size[0] * opened.size[1] > budget:
+                        return {**base, "status": "too_large", "max_pixels": budget,
+                                "what": f"{width}x{height} pixels ({width * height:,}), more than source.max_pixels "
+                                        f"({budget:,}); not decoded"}
                 opened.load()  # every pixel: a truncated file fails here
+                decoded = opened.size
                 image = opened.convert("RGB")
         except UnidentifiedImageError:
             return {**base, "status": "unreadable", "what": "not in an image format Pillow can read"}
         except Exception as exc:  # any reason an image cannot be had is the same outcome: named, dropped
             return {**base, "status": "unreadable", "what": f"{type(exc).__name__}: {exc}"}
-        width, height = image.size
         limits = config.thresholds
         if width < limits.min_width or height < limits.min_height:
-            return {**base, "status": "too_small", "what": f"{width}x{height} pixels, below "
-                                                          f"{limits.min_width}x{limits.min_height}"}
+            return {**base, "status": "too_small", "limits": [limits.min_width, limits.min_height],
+                    "what": f"{width}x{height} pixels, below {limits.min_width}x{limits.min_height}"}
         phash = str(imagehash.phash(image))
         image.thumbnail((config.source.max_side, config.source.max_side))
         image.save(image_path(ws, f"{item.id}.png"), format="PNG")  # before the record: a record means a file
-        return {**base, "status": "ok", "width": width, "height": height, "phash": phash}
+        reduced = {"decoded_at": list(decoded)} if decoded != (width, height) else {}  # a draft decode
+        return {**base, "status": "ok", "width": width, "height": height, "phash": phash, **reduced}
 
     return work
 
 
+def _still_current(config: VLSafetyConfig):
+    """Whether an ingest record still holds under today's limits: an image left out as too large or too small
+    is looked at again when the limit that left it out changed."""
+    limits = [config.thresholds.min_width, config.thresholds.min_height]
+
+    def current(_: str, record: dict) -> bool:
+        if record.get("status") == "too_large":
+            return record.get("max_pixels") == config.source.max_pixels
+        if record.get("status") == "too_small":
+            return record.get("limits") == limits
+        return True
+
+    return current
+
+
 def ingest(ws: Workspace, source: Source, config: VLSafetyConfig, progress: bool):
-    from PIL import ImageFile
+    import warnings
+
+    from PIL import Image, ImageFile
 
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # some libraries switch this on; truncated files must fail to decode
+    # source.max_pixels decides, from the header, before any decode; Pillow's warning at open would only repeat it.
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     todo = {item.id: _ingest_one(ws, item, config) for item in source.items}
-    result = ws.run("ingest", todo, config.concurrency, "preprocessing: decode", progress)
+    result = ws.run("ingest", todo, config.concurrency, "preprocessing: decode", progress, current=_still_current(config))
     return result, ws.items("ingest")
 
 
@@ -310,7 +349,7 @@ def run(ws: Workspace, source: Source, config: VLSafetyConfig, taxonomy, vlm: Te
         record = records.get(image_id)
         if record is None:
             continue  # its ingest failed: a problem, retried next run
-        if record["status"] in ("unreadable", "too_small"):
+        if record["status"] in ("unreadable", "too_large", "too_small"):
             out.dropped[record["status"]].append({"id": image_id, "origin": record["origin"], "what": record["what"]})
         else:
             good.append(image_id)
@@ -360,6 +399,7 @@ def run(ws: Workspace, source: Source, config: VLSafetyConfig, taxonomy, vlm: Te
 def funnel(counts: dict, thresholds) -> str:
     """Which filter removed what, in order (for the empty-pool error and the summary)."""
     names = {"unreadable": "unreadable (full decode failed)",
+             "too_large": "too large to decode (> source.max_pixels)",
              "too_small": f"too small (< {thresholds.min_width}x{thresholds.min_height})",
              "duplicate_image": f"duplicate image (pHash distance <= {thresholds.phash_distance})",
              "duplicate_text": f"duplicate text (similarity >= {thresholds.text_similarity})",
