@@ -20,16 +20,20 @@ error; otherwise it is left out with one warning naming it, and everything else 
 from __future__ import annotations
 
 import os
-import re
 import sys
-import threading
 from pathlib import Path
 
 _TARGET = "lmms_eval.tasks"
 _PATCHED_FLAG = "_lmms_safebench_patched"
 
-# A generated benchmark's name: it becomes part of task names (matched whole: "nl\n" is not a name).
-BENCHMARK_NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")
+
+
+def is_benchmark_name(name) -> bool:
+    """A generated benchmark's name: 1-48 lower-case letters, digits and '_', starting with a letter (it becomes
+    part of task names). Matched whole: ``"nl\n"`` is not a name."""
+    import re  # here, not at start-up
+
+    return isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9_]{0,47}", name) is not None
 
 
 def tasks_root() -> Path:
@@ -68,9 +72,10 @@ def generated_tasks_dirs(harness: str = "") -> list[Path]:
     return sorted(found)
 
 
+# What was found, per process. No lock: at worst two threads check a folder twice (dict and set operations are
+# atomic), and this module stays free of imports at start-up.
 _checked: dict[str, tuple[tuple, str | None]] = {}  # folder -> (stamp of its files, problem or None)
 _warned: set[tuple[str, tuple]] = set()
-_check_lock = threading.Lock()
 
 
 def _stamp(folder: Path) -> tuple:
@@ -90,12 +95,9 @@ def _stamp(folder: Path) -> tuple:
 
 def _usable(folder: Path) -> bool:
     stamp = _stamp(folder)
-    with _check_lock:
-        cached = _checked.get(str(folder))
+    cached = _checked.get(str(folder))
     if cached is None or cached[0] != stamp:
-        cached = (stamp, folder_problem(folder))
-        with _check_lock:
-            _checked[str(folder)] = cached
+        cached = _checked[str(folder)] = (stamp, folder_problem(folder))
     if cached[1] is not None:
         _leave_out(folder, cached[1], stamp)
     return cached[1] is None
@@ -103,10 +105,9 @@ def _usable(folder: Path) -> bool:
 
 def _leave_out(folder: Path, why: str, stamp: tuple = ()) -> None:
     """One warning per broken folder (and state of it) per process."""
-    with _check_lock:
-        if (str(folder), stamp) in _warned:
-            return
-        _warned.add((str(folder), stamp))
+    if (str(folder), stamp) in _warned:
+        return
+    _warned.add((str(folder), stamp))
     from loguru import logger
 
     logger.warning(f"lmms-safebench: the generated benchmark folder {str(folder)!r} is left out ({why}); its tasks "
@@ -124,7 +125,7 @@ def folder_problem(folder: Path) -> str | None:
     from . import yamlio
     from .redact import clip
 
-    if not BENCHMARK_NAME.fullmatch(folder.name):
+    if not is_benchmark_name(folder.name):
         return "its name is not a benchmark name: 1-48 lower-case letters, digits and '_', starting with a letter"
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -147,7 +148,8 @@ def folder_problem(folder: Path) -> str | None:
         if not isinstance(config, dict):
             return f"{where}: not a YAML mapping"
         includes = config.get("include") or []
-        for include in [includes] if isinstance(includes, str) else includes:
+        includes = [includes] if isinstance(includes, str) else includes
+        for include in includes if isinstance(includes, list) else [includes]:
             if not isinstance(include, str):
                 return f"{where}: include {clip(repr(include))} is not a file name"
             target = Path(include) if os.path.isfile(include) else path.parent / include

@@ -245,6 +245,9 @@ def test_a_broken_generated_folder_is_left_out_and_everything_else_loads():
     (broken["bomb"] / "tasks/lmms_eval/text/safebench_gen_bomb_text_loan_fraud.yaml").write_text(bomb(9))
     broken["lost_include"] = _generated("lost_include")
     (broken["lost_include"] / "tasks/lmms_eval/_default_template_yaml").unlink()
+    broken["bad_include"] = _generated("bad_include")
+    (broken["bad_include"] / "tasks/lmms_eval/text/safebench_gen_bad_include_text_loan_fraud.yaml").write_text(
+        "include: 5\ntask: safebench_gen_bad_include_text_loan_fraud\n")
     broken["not_a_mapping"] = _generated("not_a_mapping")
     (broken["not_a_mapping"] / "tasks/lm_eval/_safebench_gen_not_a_mapping_text.yaml").write_text("- a list\n")
     broken["edited"] = _generated("edited")  # readable YAML that lmms-eval's own indexing trips over

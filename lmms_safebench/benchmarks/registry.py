@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from .._discovery import BENCHMARK_NAME
+from .._discovery import is_benchmark_name
 from ..errors import DataError
 from ..redact import shown
 from .base import Benchmark
@@ -56,7 +56,7 @@ def _load_families() -> None:
 
 def check_name(name: str) -> str:
     """A generated benchmark's name: lower-case letters, digits and underscores (it becomes task names)."""
-    if not isinstance(name, str) or not BENCHMARK_NAME.fullmatch(name):
+    if not is_benchmark_name(name):
         raise DataError(f"benchmark name {shown(name)}: use 1-48 lower-case letters, digits and underscores, starting "
                         "with a letter (it becomes part of task names)")
     return name
