@@ -25,7 +25,7 @@ def samples_files(folder: str | Path) -> dict[str, Path]:
     """``{task: newest samples file}`` under ``folder``."""
     out: dict[str, tuple[str, Path]] = {}
     for path in Path(folder).rglob("*.jsonl"):
-        match = _LMMS_SAMPLES.match(path.name) or _LM_SAMPLES.match(path.name)
+        match = _LMMS_SAMPLES.fullmatch(path.name) or _LM_SAMPLES.fullmatch(path.name)
         if match:
             task, stamp = match.group("task"), match.group("ts")
             if task not in out or stamp > out[task][0]:
@@ -99,12 +99,12 @@ def find_runs(folder: str | Path) -> list[Run]:
         if not path.is_file():
             continue
         name = path.name
-        match = _LMMS_RESULTS.match(name) or _LM_RESULTS.match(name)
+        match = _LMMS_RESULTS.fullmatch(name) or _LM_RESULTS.fullmatch(name)
         if match:
             run = runs.setdefault((path.parent, match.group("ts")), Run(path.parent, match.group("ts")))
             run.results_path = path
             continue
-        match = _LMMS_SAMPLES.match(name) or _LM_SAMPLES.match(name)
+        match = _LMMS_SAMPLES.fullmatch(name) or _LM_SAMPLES.fullmatch(name)
         if match:
             run = runs.setdefault((path.parent, match.group("ts")), Run(path.parent, match.group("ts")))
             run.samples[match.group("task")] = path

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -30,9 +29,10 @@ from .benchmarks import registry
 from .benchmarks.base import CaseSpec
 from .errors import SafebenchError
 from .jury import runtime
-from .jury.config import redact_url, resolve_jury_config
+from .jury.config import resolve_jury_config
 from .jury.engine import Jury
 from .jury.limits import EndpointLimiter
+from .redact import is_secret_name, redact_url
 
 
 @dataclass
@@ -328,11 +328,8 @@ def write_run(run: outputs.Run, saved: list[Saved], folder: Path, juries: Juries
     return path
 
 
-_SECRET_KEY = re.compile(r"api_key|apikey|token|secret|password|credential", re.I)
-
-
 def _masked(key: str, value):
-    if _SECRET_KEY.search(key):
+    if is_secret_name(key):
         return "***"
     return redact_url(value) if isinstance(value, str) and "://" in value else value
 

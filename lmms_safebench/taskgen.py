@@ -259,14 +259,12 @@ def mmsb_family(script: str, key: str, prefix: str, title: str, scenarios, kinds
 
 def top_groups(files: dict[str, str]) -> list[str]:
     """The groups of a task folder that no other group contains (what a user runs)."""
-    import yaml
-
-    from .taskindex import _Loader
+    from . import yamlio
 
     groups = {}
     for path, text in files.items():
         if path.endswith(".yaml") and "\ngroup: " in text:
-            config = yaml.load(text, Loader=_Loader)
+            config = yamlio.load(text, functions=True)
             groups[config["group"]] = config.get("task") or []
     members = {task for tasks in groups.values() for task in tasks}
     return sorted(g for g in groups if g not in members)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from . import yamlio
 from ._discovery import generated_tasks_dirs, lm_eval_tasks_dir, lmms_eval_tasks_dir
 
 
@@ -41,29 +42,25 @@ def tasks_of_board(board: str, benchmark: str | None = None) -> list[TaskInfo]:
             if info.board == board and (benchmark is None or info.benchmark == benchmark)]
 
 
-class _Loader(yaml.SafeLoader):
-    """Reads task YAMLs without importing their hooks: ``!function x.y`` stays the string ``x.y``."""
-
-
-_Loader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
-
-
 def _read(path: Path) -> dict:
-    """A task YAML; one that cannot be read is named and left out, so it cannot hide every other task."""
+    """A task YAML (``!function x.y`` stays the string ``x.y``: no hook is imported); one that cannot be read
+    is named and left out, so it cannot hide every other task."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            config = yaml.load(handle, Loader=_Loader) or {}
+        config = yamlio.load(path.read_bytes(), functions=True) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         from loguru import logger
 
-        logger.warning(f"lmms-safebench: {path} is not a readable task YAML ({exc}); left out")
+        from .redact import clip
+
+        logger.warning(f"lmms-safebench: {path} is not a readable task YAML ({clip(str(exc))}); left out")
         return {}
     return config if isinstance(config, dict) else {}
 
 
 def index() -> tuple[dict[str, TaskInfo], dict[str, tuple[str, ...]]]:
     """``(tasks, groups)``: ``{task: TaskInfo}`` and ``{group: child names}`` over both harnesses' folders
-    of this package and of the generated benchmarks in the data folder."""
+    of this package and of the usable generated benchmarks in the data folder (a broken one is left out with a
+    warning: :func:`._discovery.generated_tasks_dirs`)."""
     roots = tuple(str(p) for p in (lmms_eval_tasks_dir(), lm_eval_tasks_dir(), *generated_tasks_dirs()))
     return _index(roots, tuple(_stamp(root) for root in roots))
 

@@ -74,5 +74,6 @@ def test_task_discovery_finds_generated_benchmarks_where_the_library_keeps_them(
     monkeypatch.setenv("SAFEBENCH_DATA", " ~/data ")  # as a .env file or a container may set it: not expanded
     folder = tmp_path / "data" / "generated" / "mine" / "tasks" / "lmms_eval"
     folder.mkdir(parents=True)
+    (folder.parent.parent / "manifest.json").write_text('{"family": "safebench"}')  # a usable benchmark folder
     assert settings.current().data_dir == tmp_path / "data"
     assert generated_tasks_dirs("lmms_eval") == [folder]

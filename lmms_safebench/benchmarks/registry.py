@@ -9,16 +9,16 @@ benchmark needs no code edit.
 from __future__ import annotations
 
 import json
-import re
 import threading
 from pathlib import Path
 from typing import Callable
 
+from .._discovery import is_benchmark_name
 from ..errors import DataError
+from ..redact import shown
 from .base import Benchmark
 
 GENERATED_PREFIX = "gen_"
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
 _lock = threading.RLock()  # re-entrant: a selection's adapter looks up its (generated) source
 _builtins: dict[str, Benchmark] = {}
@@ -56,8 +56,8 @@ def _load_families() -> None:
 
 def check_name(name: str) -> str:
     """A generated benchmark's name: lower-case letters, digits and underscores (it becomes task names)."""
-    if not _NAME.match(name or ""):
-        raise DataError(f"benchmark name {name!r}: use 1-48 lower-case letters, digits and underscores, starting "
+    if not is_benchmark_name(name):
+        raise DataError(f"benchmark name {shown(name)}: use 1-48 lower-case letters, digits and underscores, starting "
                         "with a letter (it becomes part of task names)")
     return name
 

@@ -2,26 +2,61 @@
 
 Shared pieces (which model writes, critiques, draws and speaks) live here; each generator adds its own
 stage settings in its module. Every model spec can price its calls, so each stage's cost is recorded.
+
+Types are strict (:class:`Strict`): ``concurrency: yes`` is an error, not 1, and ``"0.5"`` is not a number.
+Files are read by :func:`..yamlio.load` (an alias bomb is refused), and an error quotes at most a few hundred
+characters of the value at fault, never one that looks like a key (:func:`..redact.shown`). Titles and
+descriptions lose control and bidirectional-override characters (:data:`Title`, :data:`Text`) before
+anything is written from them.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import ConfigError
+from ..redact import clip, key_env_problem, redact_url, shown
 
 # Where an in-process model runs, checked when the config is read (not when the model loads): the same values
 # the jury's in-process jurors take.
 Device = Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")]
 DType = Literal["auto", "float32", "float16", "bfloat16"]
 
+# C0 and C1 controls but tab and line breaks, and the bidirectional marks, embeddings, overrides and isolates that
+# reorder how text is shown (a title with U+202E reads backwards in a data card).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain_title(value):
+    """A one-line title as files may hold it: control and bidi characters out, white space collapsed."""
+    return " ".join(_CONTROLS.sub("", value).split()) if isinstance(value, str) else value
+
+
+def plain_text(value):
+    """Free text (a definition, a description): control and bidi characters out, line breaks kept."""
+    if not isinstance(value, str):
+        return value
+    return _CONTROLS.sub("", value).replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def latin(title: str) -> str:
+    """``title`` in ASCII, for slugs: accents dropped (``Économie`` -> ``Economie``); other scripts vanish."""
+    return unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+
+
+Title = Annotated[str, BeforeValidator(plain_title)]
+Text = Annotated[str, BeforeValidator(plain_text)]
+
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: YAML's `yes` is not 1 and "0.5" is not a number; a field says what type it takes.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Price(Strict):
@@ -38,16 +73,15 @@ class Endpoint(Strict):
     api_key_env: str | None = None  # the NAME of the variable holding the key, never the key
 
     def public(self) -> dict:
-        """Every setting, as recorded in manifests and data cards: no key variable, no URL credentials."""
-        from ..jury.config import redact_url
-
+        """Every setting, as recorded in manifests and data cards: no key variable, no URL credentials or keys."""
         return self.model_dump(exclude={"api_key_env"}) | {"base_url": redact_url(self.base_url)}
 
     @field_validator("api_key_env")
     @classmethod
     def _not_a_key(cls, value):
-        if value and (value.startswith("sk-") or len(value) > 64):
-            raise ValueError("put the key in an environment variable and give the variable's NAME here")
+        problem = key_env_problem(value) if value else None
+        if problem:
+            raise ValueError(problem)
         return value
 
 
@@ -118,20 +152,23 @@ class SpeechSpec(MediaEndpoint):
 
 
 def _where(error: dict) -> str:
-    return ".".join(str(part) for part in error["loc"]) or "(top level)"
+    return clip(".".join(str(part) for part in error["loc"])) or "(top level)"  # keys of a mapping are input too
 
 
 def read_yaml(path: str | Path, what: str = "generation config"):
-    """The YAML in ``path``; ConfigError naming the file when it cannot be read, is not UTF-8 or not YAML."""
+    """The YAML in ``path``; ConfigError naming the file when it cannot be read, is not UTF-8 or not YAML, or
+    expands past the alias budget (:mod:`..yamlio`)."""
+    from .. import yamlio
+
     path = Path(path).expanduser()
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yamlio.load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {clip(str(exc), 600)}") from None
 
 
 def load(path: str | Path, model: type[BaseModel]):
@@ -147,7 +184,19 @@ def parse(raw, model: type[BaseModel], source: str = "<config>"):
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"  {_where(e)}: {e['msg']}" + (f" (got {e['input']!r})" if e.get("type") != "missing" and
-                                                 not isinstance(e.get("input"), dict) else "")
-                 for e in exc.errors()]
+        errors = exc.errors()
+        lines = [f"  {_where(e)}: {clip(e['msg'], 300)}" + _got(e) for e in errors[:_MAX_ERRORS]]
+        if len(errors) > _MAX_ERRORS:
+            lines.append(f"  ... and {len(errors) - _MAX_ERRORS} more")
         raise ConfigError(f"{source}: invalid generation config:\n" + "\n".join(lines)) from None
+
+
+_MAX_ERRORS = 20  # fields listed in one message (a list of a thousand bad entries is not a thousand lines)
+
+
+def _got(error: dict) -> str:
+    """What was given, as far as it may be shown: never a mapping (the fields below it are named instead),
+    never a key (:func:`..redact.shown`), at most a few hundred characters."""
+    if error.get("type") == "missing" or isinstance(error.get("input"), dict):
+        return ""
+    return f" (got {shown(error.get('input'), *map(str, error['loc']))})"

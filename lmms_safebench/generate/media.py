@@ -101,7 +101,7 @@ class _Endpoint:
                 try:
                     return request(client)
                 except Exception as exc:
-                    raise openai_error(exc, client.api_key, self.spec.timeout) from None
+                    raise openai_error(exc, client.api_key, self.spec.timeout, self.spec.base_url) from None
 
         return call_with_retries(once, max_attempts=self.spec.max_attempts, base_delay=self.spec.retry_base_delay)
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from ..benchmarks import mmsafetybench as mmsb
 from ..data.store import PLAIN_ID_RULE, Problem, is_plain_id
 from ..errors import DataError
+from .config import latin, plain_title
 
 _NOT_UTF8 = re.compile(r"[\udc80-\udcff]")  # bytes that were not UTF-8, kept by the surrogateescape decoder
 
@@ -95,7 +96,12 @@ def _row(path: Path, line: int, raw: dict, problems: list[Problem]) -> Row | Non
                 f"is {type(value).__name__}, not text"
             problems.append(Problem(where, f"{what}; the row is left out", id=fields["id"], field=name))
             return None
-    return Row(fields["id"], fields["question"], fields["scenario"], fields["group"], where)
+    label = plain_title(fields["scenario"])  # the scenario's title in task groups and the data card
+    if not label:
+        problems.append(Problem(where, "the scenario holds only control characters; the row is left out",
+                                id=fields["id"], field="scenario"))
+        return None
+    return Row(fields["id"], fields["question"], label, fields["group"], where)
 
 
 def _csv_rows(path: Path, text: str) -> tuple[list[Row], list[Problem]]:
@@ -149,7 +155,8 @@ def official_match(label: str) -> mmsb.Scenario | None:
 
 
 def slugify(label: str, taken: set[str]) -> str:
-    base = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:40].strip("_") or "scenario"
+    # A label with no Latin letter or digit gets "scenario", "scenario_2", ...: the label itself stays its title.
+    base = re.sub(r"[^a-z0-9]+", "_", latin(label).lower()).strip("_")[:40].strip("_") or "scenario"
     slug, n = base, 1
     while slug in taken:
         n += 1

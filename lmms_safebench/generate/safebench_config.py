@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .config import Device, ImageSpec, LLMSpec, SpeechSpec, Strict
+from .config import Device, ImageSpec, LLMSpec, SpeechSpec, Strict, Title
 
 AXES = ("feasibility", "harmfulness", "applicability")
 VOICES = ("female", "male")
@@ -104,7 +104,7 @@ class ImageRounds(Strict):
 
 
 class SafeBenchConfig(Strict):
-    title: str | None = None  # the benchmark's title in task groups and reports (default: from --name)
+    title: Title | None = None  # the benchmark's title in task groups and reports (default: from --name)
     llm: LLMSpec  # the writer: queries, image descriptions and revisions (and the default scorer and merger)
     scorers: list[LLMSpec] | None = Field(None, min_length=1)  # default: [llm]
     critic: LLMSpec | None = None  # a vision-language model; without it each image is rendered once

@@ -24,11 +24,12 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 
 from ..errors import ConfigError
-from .config import Strict
+from ..redact import shown
+from .config import Strict, Text, Title, latin
 from .output import TaxCategory, TaxScenario
 
-SLUG = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
-ABBR = re.compile(r"^[A-Z][A-Z0-9]{0,5}$")
+SLUG = re.compile(r"[a-z][a-z0-9_]{0,47}")  # matched whole (fullmatch): "nl\n" is not a slug
+ABBR = re.compile(r"[A-Z][A-Z0-9]{0,5}")
 
 CATEGORY_DEFINITIONS = {
     "consultation": "professional advice (medical, legal, financial) given as if authoritative",
@@ -78,16 +79,16 @@ def paper() -> list[TaxCategory]:
 # ------------------------------------------------------------------------------------------ the YAML file
 
 class ScenarioEntry(Strict):
-    title: str = Field(min_length=1, max_length=120)
+    title: Title = Field(min_length=1, max_length=120)
     slug: str | None = None
-    definition: str = ""
+    definition: Text = ""
 
 
 class CategoryEntry(Strict):
-    title: str = Field(min_length=1, max_length=120)
+    title: Title = Field(min_length=1, max_length=120)
     slug: str | None = None
     abbr: str | None = None
-    definition: str = ""
+    definition: Text = ""
     scenarios: list[ScenarioEntry] = Field(min_length=1)
 
 
@@ -96,13 +97,17 @@ class TaxonomyFile(Strict):
 
 
 def slug_of(title: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")[:40].strip("_")
-    return slug if slug[:1].isalpha() else f"s_{slug}".rstrip("_")
+    """The slug derived from a title; empty when the title has no Latin letter or digit to make one of."""
+    slug = re.sub(r"[^a-z0-9]+", "_", latin(title).lower()).strip("_")[:40].strip("_")
+    return slug if not slug or slug[:1].isalpha() else f"s_{slug}"
 
 
 def abbr_of(title: str) -> str:
-    words = re.findall(r"[A-Za-z0-9]+", title)
-    letters = "".join(w[0] for w in words[:2]).upper() if len(words) > 1 else (words[0][:2].upper() if words else "C")
+    """The abbreviation derived from a title; empty when the title has no Latin letter or digit."""
+    words = re.findall(r"[A-Za-z0-9]+", latin(title))
+    if not words:
+        return ""
+    letters = "".join(w[0] for w in words[:2]).upper() if len(words) > 1 else words[0][:2].upper()
     return letters if letters[:1].isalpha() else f"C{letters}"[:6]
 
 
@@ -118,35 +123,45 @@ def _unique(base: str, taken: set[str], limit: int) -> str:
 def from_entries(data: TaxonomyFile, source: str, derive_unique: bool = False) -> list[TaxCategory]:
     """Taxonomy from a validated file. Slugs and abbreviations given in the file must be well formed and
     unique (ConfigError naming the field); derived ones are made unique when ``derive_unique``, and must be
-    unique otherwise too (two titles giving one slug are named)."""
+    unique otherwise too (two titles giving one slug are named). A title with no Latin letter or digit gives
+    no slug: a file must then give one (the entry is named); a panel's proposal (``derive_unique``) gets a
+    positional one (``category_2``, ``category_2_3``), to be renamed when the written file is reviewed."""
     slugs: dict[str, str] = {}
     abbrs: dict[str, str] = {}
     out = []
 
-    def claim(value: str | None, title: str, where: str, table: dict, pattern, kind: str, derive, limit: int) -> str:
+    def claim(value: str | None, title: str, where: str, table: dict, pattern, kind: str, derive, limit: int,
+              position: str) -> str:
         given = value is not None
         value = value if given else derive(title)
-        if not pattern.match(value):
-            what = (f"{value!r} is not a valid {kind}" if given else
-                    f"the {kind} derived from the title {title!r} is {value!r}, which is not valid; give one")
+        if not given and not value:
+            if not derive_unique:
+                raise ConfigError(f"{source}: invalid taxonomy: {where}: the title {shown(title)} has no Latin letter "
+                                  f"or digit to derive a {kind} from; give one ({_RULES[kind]})")
+            value = position if kind == "slug" else f"C{position.rsplit('_', 1)[-1]}"[:limit]
+        if not pattern.fullmatch(value):
+            what = (f"{shown(value)} is not a valid {kind}" if given else
+                    f"the {kind} derived from the title {shown(title)} is {shown(value)}, which is not valid; give one")
             raise ConfigError(f"{source}: invalid taxonomy: {where}: {what} ({_RULES[kind]})")
         if value in table:
             if derive_unique and not given:
                 value = _unique(value, set(table), limit)
             else:
-                raise ConfigError(f"{source}: invalid taxonomy: {where}: {kind} {value!r} is already used by "
+                raise ConfigError(f"{source}: invalid taxonomy: {where}: {kind} {shown(value)} is already used by "
                                   f"{table[value]} (give distinct {kind}s)")
         table[value] = where
         return value
 
     for i, category in enumerate(data.categories):
         where = f"categories.{i}"
-        slug = claim(category.slug, category.title, f"{where}.slug", slugs, SLUG, "slug", slug_of, 48)
-        abbr = claim(category.abbr, category.title, f"{where}.abbr", abbrs, ABBR, "abbr", abbr_of, 6)
+        slug = claim(category.slug, category.title, f"{where}.slug", slugs, SLUG, "slug", slug_of, 48,
+                     f"category_{i + 1}")
+        abbr = claim(category.abbr, category.title, f"{where}.abbr", abbrs, ABBR, "abbr", abbr_of, 6,
+                     f"category_{i + 1}")
         scenarios = []
         for j, scenario in enumerate(category.scenarios):
             s_slug = claim(scenario.slug, scenario.title, f"{where}.scenarios.{j}.slug", slugs, SLUG, "slug",
-                           slug_of, 48)
+                           slug_of, 48, f"category_{i + 1}_{j + 1}")
             scenarios.append(TaxScenario(s_slug, scenario.title.strip(), scenario.definition.strip()))
         out.append(TaxCategory(slug, abbr, category.title.strip(), category.definition.strip(), tuple(scenarios)))
     return out

@@ -25,9 +25,14 @@ class Completion:
     completion_tokens: int = 0
 
 
-def scrub(message: str, secret: str | None) -> str:
-    if secret and len(secret) >= 4:
-        message = message.replace(secret, "***")
+def scrub(message: str, secret: str | None, url: str | None = None) -> str:
+    """``message`` without the key, nor the credentials and key-like query values of ``url`` (a server may echo
+    the request)."""
+    from ..redact import url_secrets
+
+    for part in [secret or "", *url_secrets(url)]:
+        if len(part) >= 4:
+            message = message.replace(part, "***")
     return message
 
 
@@ -36,28 +41,29 @@ def key_is_set(juror: JurorConfig) -> bool:
     return bool(juror.api_key_env and os.environ.get(juror.api_key_env))
 
 
-def openai_error(exc: Exception, key: str | None, timeout: float) -> Exception:
+def openai_error(exc: Exception, key: str | None, timeout: float, url: str | None = None) -> Exception:
     """What an ``openai`` SDK exception means here: :class:`TransientError` (429, 5xx, timeouts, dropped
     connections, a malformed body: worth retrying) or :class:`PermanentError` (anything else the server
-    refused). Keys are scrubbed from the message. Shared by the jury and the generators' media backends."""
+    refused). The key and the secrets of the endpoint's ``url`` are scrubbed from the message. Shared by the
+    jury and the generators' media backends."""
     import openai
 
     if isinstance(exc, openai.BadRequestError):
-        return PermanentError(scrub(f"bad request (400): {exc}", key))
+        return PermanentError(scrub(f"bad request (400): {exc}", key, url))
     if isinstance(exc, openai.RateLimitError):
         return TransientError("rate limited (429)", parse_retry_after(exc.response.headers), status=429)
     if isinstance(exc, openai.APITimeoutError):
         return TransientError(f"timed out after {timeout:g} s")
     if isinstance(exc, openai.APIConnectionError):
-        return TransientError(scrub(f"connection failed: {exc}", key))
+        return TransientError(scrub(f"connection failed: {exc}", key, url))
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         if status >= 500 or status in (408, 409, 425):
             overloaded = "overload" in str(exc).lower()  # e.g. a 500/529 whose body says "overloaded"
             return TransientError(f"server error ({status}{', overloaded' if overloaded else ''})",
                                   parse_retry_after(exc.response.headers), status=status, overloaded=overloaded)
-        return PermanentError(scrub(f"request refused ({status}): {exc}", key))
-    return TransientError(scrub(f"malformed response: {type(exc).__name__}: {exc}", key))  # e.g. a 200 that is no reply
+        return PermanentError(scrub(f"request refused ({status}): {exc}", key, url))
+    return TransientError(scrub(f"malformed response: {type(exc).__name__}: {exc}", key, url))  # e.g. a 200 that is no reply
 
 
 def api_key(env: str | None, base_url: str | None, who: str) -> str:
@@ -118,9 +124,9 @@ class OpenAIBackend:
             if self._structured and any(w in text for w in ("response_format", "json_schema", "structured")):
                 self._structured = False  # the endpoint does not do structured output: use plain text
                 return self.complete(messages, schema, schema_name)
-            raise openai_error(exc, key, self.juror.timeout) from None
+            raise openai_error(exc, key, self.juror.timeout, self.juror.base_url) from None
         except Exception as exc:
-            raise openai_error(exc, key, self.juror.timeout) from None
+            raise openai_error(exc, key, self.juror.timeout, self.juror.base_url) from None
         try:
             text = response["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):

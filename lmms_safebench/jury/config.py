@@ -19,13 +19,13 @@ import re
 import threading
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from loguru import logger
 
-from .. import settings
+from .. import settings, yamlio
 from ..errors import ConfigError
+from ..redact import clip, key_env_problem, redact_url, shown
 from . import guard, prompts
 
 BACKENDS = ("openai", "transformers", "heuristic")
@@ -40,19 +40,6 @@ ENV_JUDGE_MODEL = "SAFEBENCH_JUDGE_MODEL"
 ENV_JUDGE_BASE_URL = "SAFEBENCH_JUDGE_BASE_URL"
 ENV_JUDGE_API_KEY = "SAFEBENCH_JUDGE_API_KEY"
 ENV_JURY = "SAFEBENCH_JURY"
-
-
-def redact_url(url: str | None) -> str | None:
-    """Drop user:password from a URL so that it can be logged, hashed and stored."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return url
 
 
 @dataclass(frozen=True)
@@ -188,13 +175,13 @@ _JURY_FIELDS = {"name", "protocol", "jurors", "rounds", "vote", "tie", "quorum",
                 "show_question", "defaults"}
 
 
-def _typed(value, expected, where: str):
+def _typed(value, expected, where: str, field: str = ""):
     kinds = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}
     py_types = kinds[expected]
     if isinstance(value, bool) and expected in ("int", "float"):
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     if not isinstance(value, py_types):
-        raise ConfigError(f"{where}: expected {expected}, got {type(value).__name__} {value!r}")
+        raise ConfigError(f"{where}: expected {expected}, got {type(value).__name__} {shown(value, field)}")
     return float(value) if expected == "float" else value
 
 
@@ -209,19 +196,22 @@ def _field_kind(name: str) -> str:
 def build_juror(raw: dict, where: str) -> JurorConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: a juror must be a mapping, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(_JUROR_FIELDS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown juror option(s) {unknown}; known: {sorted(_JUROR_FIELDS)}")
     if "api_key" in raw:
         raise ConfigError(f"{where}: put the key in an environment variable and name it with api_key_env")
+    unknown = sorted(map(str, set(raw) - set(_JUROR_FIELDS)))
+    if unknown:
+        raise ConfigError(f"{where}: unknown juror option(s) {shown(unknown)}; known: {sorted(_JUROR_FIELDS)}")
     values = {}
     for key, value in raw.items():
         if value is None and key in ("base_url", "api_key_env", "max_in_flight"):
             values[key] = None
             continue
-        values[key] = _typed(value, _field_kind(key), f"{where}.{key}")
+        values[key] = _typed(value, _field_kind(key), f"{where}.{key}", key)
     if not values.get("name"):
         raise ConfigError(f"{where}: every juror needs a 'name'")
+    problem = key_env_problem(values["api_key_env"]) if values.get("api_key_env") else None
+    if problem:
+        raise ConfigError(f"{where}.api_key_env: {problem}")
     if values.get("reply_format") == "guard":
         # A guard replies in its own format to its own template: no JSON schema, no repair request.
         for key, fixed in (("structured_output", False), ("parse_retries", 0), ("persona", "")):
@@ -233,9 +223,9 @@ def build_juror(raw: dict, where: str) -> JurorConfig:
         raise ConfigError(f"{where}.controversial: only for guard jurors (reply_format: guard)")
     juror = JurorConfig(**values)
     if juror.backend not in BACKENDS:
-        raise ConfigError(f"{where}.backend: {juror.backend!r} is not one of {BACKENDS}")
+        raise ConfigError(f"{where}.backend: {shown(juror.backend)} is not one of {BACKENDS}")
     if juror.backend != "heuristic" and not juror.model:
-        raise ConfigError(f"{where}: juror {juror.name!r} needs a 'model'")
+        raise ConfigError(f"{where}: juror {shown(juror.name)} needs a 'model'")
     if juror.max_tokens < 16:
         raise ConfigError(f"{where}.max_tokens: {juror.max_tokens} is too small for a verdict (min 16)")
     if juror.max_attempts < 1 or juror.parse_retries < 0 or (juror.max_in_flight is not None and juror.max_in_flight < 1):
@@ -245,15 +235,16 @@ def build_juror(raw: dict, where: str) -> JurorConfig:
     if not 0 <= juror.temperature <= 2:
         raise ConfigError(f"{where}.temperature: {juror.temperature} is outside [0, 2]")
     if juror.reply_format not in guard.REPLY_FORMATS:
-        raise ConfigError(f"{where}.reply_format: {juror.reply_format!r} is not one of {guard.REPLY_FORMATS}")
+        raise ConfigError(f"{where}.reply_format: {shown(juror.reply_format)} is not one of {guard.REPLY_FORMATS}")
     if juror.controversial not in guard.CONTROVERSIAL_RULES:
-        raise ConfigError(f"{where}.controversial: {juror.controversial!r} is not one of {guard.CONTROVERSIAL_RULES}")
+        raise ConfigError(f"{where}.controversial: {shown(juror.controversial)} is not one of "
+                          f"{guard.CONTROVERSIAL_RULES}")
     if juror.is_guard and juror.backend == "heuristic":
         raise ConfigError(f"{where}: the heuristic backend has no reply format; use openai or transformers")
     if not _DEVICE.fullmatch(juror.device):
-        raise ConfigError(f"{where}.device: {juror.device!r} is not auto, cpu, mps, cuda or cuda:N")
+        raise ConfigError(f"{where}.device: {shown(juror.device)} is not auto, cpu, mps, cuda or cuda:N")
     if juror.dtype not in DTYPES:
-        raise ConfigError(f"{where}.dtype: {juror.dtype!r} is not one of {DTYPES}")
+        raise ConfigError(f"{where}.dtype: {shown(juror.dtype)} is not one of {DTYPES}")
     if juror.batch_size < 1 or not 0 <= juror.batch_wait <= 10:
         raise ConfigError(f"{where}: batch_size must be >= 1 and batch_wait between 0 and 10 seconds")
     return juror
@@ -263,12 +254,12 @@ def build_jury(raw: dict, source: str = "<code>") -> JuryConfig:
     """Validate a mapping (parsed YAML) into a :class:`JuryConfig`. Errors name ``source`` and the field."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: a jury configuration must be a mapping")
-    unknown = sorted(set(raw) - _JURY_FIELDS)
+    unknown = sorted(map(str, set(raw) - _JURY_FIELDS))
     if unknown:
-        raise ConfigError(f"{source}: unknown option(s) {unknown}; known: {sorted(_JURY_FIELDS)}")
+        raise ConfigError(f"{source}: unknown option(s) {shown(unknown)}; known: {sorted(_JURY_FIELDS)}")
     protocol = raw.get("protocol")
     if protocol not in PROTOCOLS:
-        raise ConfigError(f"{source}: 'protocol' must be one of {PROTOCOLS}, got {protocol!r}")
+        raise ConfigError(f"{source}: 'protocol' must be one of {PROTOCOLS}, got {shown(protocol, 'protocol')}")
     defaults = raw.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise ConfigError(f"{source}.defaults: must be a mapping of juror options")
@@ -279,18 +270,18 @@ def build_jury(raw: dict, source: str = "<code>") -> JuryConfig:
                    for i, j in enumerate(raw_jurors))
     names = [j.name for j in jurors]
     if len(set(names)) != len(names):
-        raise ConfigError(f"{source}: juror names must be unique, got {names}")
+        raise ConfigError(f"{source}: juror names must be unique, got {shown(names)}")
     settings = {}
     for key, kind in (("rounds", "int"), ("quorum", "int"), ("early_consensus", "bool"), ("show_question", "bool"),
                       ("vote", "str"), ("tie", "str"), ("name", "str")):
         if key in raw and raw[key] is not None:
-            settings[key] = _typed(raw[key], kind, f"{source}.{key}")
+            settings[key] = _typed(raw[key], kind, f"{source}.{key}", key)
     name = settings.pop("name", None) or Path(source).stem or "jury"
     jury = JuryConfig(name=name, protocol=protocol, jurors=jurors, source=source, **settings)
     if jury.vote not in VOTE_RULES:
-        raise ConfigError(f"{source}.vote: {jury.vote!r} is not one of {VOTE_RULES}")
+        raise ConfigError(f"{source}.vote: {shown(jury.vote)} is not one of {VOTE_RULES}")
     if jury.tie not in TIE_RULES:
-        raise ConfigError(f"{source}.tie: {jury.tie!r} is not one of {TIE_RULES}")
+        raise ConfigError(f"{source}.tie: {shown(jury.tie)} is not one of {TIE_RULES}")
     if jury.rounds < 0:
         raise ConfigError(f"{source}.rounds: must be >= 0")
     if protocol == "single":
@@ -313,9 +304,9 @@ def load_jury_file(path: str | Path) -> JuryConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read jury configuration {path}: {exc.strerror or exc}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yamlio.load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {clip(str(exc), 600)}") from None
     return build_jury(raw, source=str(path))
 
 
@@ -468,7 +459,7 @@ def resolve_jury_config(default_protocol: str = "single", spec: str | None = Non
             return builtin_jury(spec, default_protocol)
         if Path(spec).expanduser().exists() or spec.endswith((".yaml", ".yml")):
             return load_jury_file(spec)
-        raise ConfigError(f"jury {spec!r} is neither a file nor a built-in jury {BUILTIN_NAMES}")
+        raise ConfigError(f"jury {shown(spec)} is neither a file nor a built-in jury {BUILTIN_NAMES}")
     endpoint = env_endpoint()
     if endpoint is None:
         if not cuda_available():

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..config import Device, LLMSpec, Strict
+from ..config import Device, LLMSpec, Strict, Text, Title
 
 STRATEGIES = ("modality_dependence", "complementarity", "conflict")
 TEXT_OPERATIONS = ("paraphrase", "harder", "hypothetical", "roleplay")
@@ -20,21 +20,22 @@ OPERATIONS = TEXT_OPERATIONS + IMAGE_OPERATIONS
 Strategy = Literal["modality_dependence", "complementarity", "conflict"]
 Operation = Literal["paraphrase", "harder", "hypothetical", "roleplay", "typography", "crop", "resize", "jpeg",
                     "noise", "strip"]
-_SLUG = r"^[a-z][a-z0-9_]{0,47}$"
+_SLUG = r"^[a-z][a-z0-9_]{0,47}$"  # pydantic's (Rust) regex: `$` is the end of the text, never before a "\n"
+_ABBR = r"^[A-Z][A-Z0-9]{0,3}$"
 
 
 class SubcategorySpec(Strict):
     slug: str = Field(pattern=_SLUG)  # becomes a task name: safebench_gen_<name>_pool_<slug>
-    title: str = Field(min_length=1)
-    description: str = Field(min_length=1)  # what belongs here (shown to the verifier and the writer)
-    clip_prompt: str = Field(min_length=1)  # the zero-shot label CLIP scores images against
+    title: Title = Field(min_length=1)
+    description: Text = Field(min_length=1)  # what belongs here (shown to the verifier and the writer)
+    clip_prompt: Title = Field(min_length=1)  # the zero-shot label CLIP scores images against
 
 
 class CategorySpec(Strict):
     slug: str = Field(pattern=_SLUG)
-    abbr: str = Field(min_length=1, max_length=4)
-    title: str = Field(min_length=1)
-    description: str = ""  # also the jury's checklist entry for this category
+    abbr: str = Field(pattern=_ABBR)  # report columns
+    title: Title = Field(min_length=1)
+    description: Text = ""  # also the jury's checklist entry for this category
     subcategories: list[SubcategorySpec] = Field(min_length=1)
 
 
@@ -129,7 +130,7 @@ class AugmentationSpec(Strict):
 
 
 class VLSafetyConfig(Strict):
-    title: str = ""  # the benchmark's title (default: "VLSafetyBencher <name>")
+    title: Title = ""  # the benchmark's title (default: "VLSafetyBencher <name>")
     llm: LLMSpec  # the question writer and the text augmenter
     vlm: LLMSpec  # the image verifier (must accept image content parts)
     checker: LLMSpec | None = None  # the text-only checker; default: the writer (`llm`)
