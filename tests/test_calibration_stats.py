@@ -327,7 +327,7 @@ def test_dawid_skene_three_classes_and_small_cases():
     # Unanimous raters: certain posteriors; a rater's missing rating and an unrated item are allowed.
     small = dawid_skene.dawid_skene([[1, 1, 1], [0, 0, None], [0, 0, 0], [None, None, None]])
     assert small.labels()[:3].tolist() == [1, 0, 0] and small.posteriors[0, 1] > 0.99
-    assert np.allclose(small.posteriors[3], small.priors)
+    assert np.allclose(small.posteriors[3], small.priors) and small.verdicts() == [1, 0, 0, None]
     with pytest.raises(DataError, match="item #1 rater #0: 2"):
         dawid_skene.dawid_skene([[1, 0], [2, 0]])
 

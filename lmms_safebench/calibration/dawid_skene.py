@@ -31,7 +31,8 @@ from ..errors import DataError
 @dataclass(frozen=True)
 class DawidSkene:
     """``posteriors[i, k]``: P(item i is of class k); ``priors[k]``; ``confusion[j, k, l]``: P(rater j says l |
-    class k); ``log_likelihood`` of the ratings at the final parameters; ``iterations``; ``converged``."""
+    class k); ``log_likelihood`` of the ratings at the final parameters; ``iterations``; ``converged``;
+    ``rated[i]``: item i has at least one rating (an unrated item's posterior is just the priors)."""
 
     posteriors: np.ndarray
     priors: np.ndarray
@@ -39,10 +40,15 @@ class DawidSkene:
     log_likelihood: float
     iterations: int
     converged: bool
+    rated: np.ndarray
 
     def labels(self) -> np.ndarray:
         """The most probable class of each item (ties to the lower class)."""
         return self.posteriors.argmax(axis=1)
+
+    def verdicts(self) -> list[int | None]:
+        """The aggregate as verdicts: the most probable class, None (unjudged) for an item nobody rated."""
+        return [int(k) if r else None for k, r in zip(self.labels().tolist(), self.rated.tolist(), strict=True)]
 
     def sensitivity(self) -> np.ndarray:
         """Binary: each rater's P(says 1 | class 1)."""
@@ -96,4 +102,4 @@ def dawid_skene(ratings, n_classes: int = 2, *, max_iter: int = 500, tol: float 
             priors, confusion, converged = new_priors, new_confusion, True
             break
         priors, confusion = new_priors, new_confusion
-    return DawidSkene(posteriors, priors, confusion, log_likelihood, iterations, converged)
+    return DawidSkene(posteriors, priors, confusion, log_likelihood, iterations, converged, rated[:, 0] > 0)
