@@ -1,7 +1,9 @@
 """A newcomer's first run: a run that cannot start ends with what to do; the printed table stays readable."""
 
+import argparse
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -126,3 +128,26 @@ def test_the_printed_table_is_short_and_the_results_file_keeps_the_records(tmp_p
     saved = json.loads(before)
     assert dumped(saved["results"]["safebench_mini_image"]["jury,none"]) == dumped(dict(jury))
     assert set(saved["results"]["safebench_mini"]["by_scenario,none"]) == {s.slug for s in sb.SCENARIOS[:10]}
+
+
+# ----------------------------------------------------------------------------------------- help texts
+
+def every_parser(parser, path=()):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from every_parser(sub, (*path, name))
+
+
+def test_every_help_text_names_its_command_and_has_no_sphinx_markup():
+    from lmms_safebench.cli import build_parser
+
+    seen = []
+    for path, parser in every_parser(build_parser()):
+        text = parser.format_help()
+        usage = "usage: lmms-safebench " + (" ".join(path) + " " if path else "")
+        assert text.startswith(usage), text[:300]
+        assert "``" not in text and not re.search(r":[a-z]+:`", text), text
+        seen.append(" ".join(path))
+    assert {"generate safebench", "generate mmsafetybench", "generate vlsafety", "select", "jury check"} <= set(seen)
