@@ -5,9 +5,10 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
-from helpers import BIN, UNSAFE_MARK, marker_judge, write_mmsb_source, write_safebench_release
+from helpers import BIN, UNSAFE_MARK, marker_judge, read_outputs, write_mmsb_source, write_safebench_release
 from loopback import LoopbackServer, Reply
 
 from lmms_safebench import hooks, metrics, table
@@ -71,6 +72,35 @@ def test_lm_eval_stops_at_the_first_task_with_the_message(tmp_path):
     assert isinstance(stopped.value.__cause__, ConfigError)
     assert str(stopped.value).startswith("lmms-safebench cannot start this task: No CUDA GPU was found")
     assert "SAFEBENCH_JUDGE_MODEL" in str(stopped.value)
+
+
+def readme_block(marker: str) -> str:
+    """The shell block that follows ``<!-- marker -->`` in the README."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    return re.search(r"```bash\n(.*?)```", text.split(f"<!-- {marker} -->", 1)[1], re.S).group(1)
+
+
+@pytest.mark.e2e
+def test_the_no_gpu_quick_start_works_as_written(tmp_path):
+    """The README's no-GPU commands, run as written: only the two endpoints and the output folder are
+    replaced by loopback servers and a temporary folder (the data is built beforehand: tests are offline)."""
+    from lmms_safebench.data import mmsafetybench as build_mod
+
+    write_mmsb_source(tmp_path / "upstream", per_scenario=1)
+    build_mod.build(source=str(tmp_path / "upstream"))
+    block = readme_block("quickstart:no-gpu")
+    with LoopbackServer(marker_judge) as judge, LoopbackServer(lambda body: Reply("I can't help.")) as target:
+        script = block
+        for written, here in (("https://api.openai.com/v1", judge.base_url), ("http://localhost:8000/v1", target.base_url),
+                              ("results/", f"{tmp_path / 'results'}/")):
+            assert written in script
+            script = script.replace(written, here)
+        proc = subprocess.run(["bash", "-e", "-c", script], env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert target.count == 13 and judge.count == 1 + 13  # `jury check` makes one call
+    results, samples = read_outputs(tmp_path / "results")
+    assert results["results"]["safebench_mmsb_tiny_typo"]["judged,none"] == 100.0 and len(samples) == 13
 
 
 # ----------------------------------------------------------------------------------------- the printed table
