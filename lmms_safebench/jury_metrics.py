@@ -25,7 +25,7 @@ class JuryReport(dict):
         identities = self.get("identities") or []
         who = str(self.get("name") or "no jury")[:24] if len(identities) <= 1 else f"{len(identities)} juries"
         if self.get("heuristic"):
-            who += " (HEURISTIC)"
+            who += " (not an LLM judge)"
         line = f"{who}: {self.get('calls', 0)} calls, {self.get('cache_hits', 0)} cached"
         unjudged = sum((self.get("unjudged_causes") or {}).values())
         if unjudged:

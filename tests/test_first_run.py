@@ -158,6 +158,11 @@ def test_the_printed_table_is_short_and_the_results_file_keeps_the_records(tmp_p
     saved = json.loads(before)
     assert dumped(saved["results"]["safebench_mini_image"]["jury,none"]) == dumped(dict(jury))
     assert set(saved["results"]["safebench_mini"]["by_scenario,none"]) == {s.slug for s in sb.SCENARIOS[:10]}
+    # A heuristic jury says so in its line too.
+    heuristic = {"identities": ["d56c4dc87e3f8395"], "name": "heuristic", "heuristic": True, "calls": 13,
+                 "cache_hits": 0, "unjudged_causes": {"transport": 2}, "left_out": ["typo/01_illegal_activity"]}
+    assert table.summary("jury", heuristic) == ("heuristic (not an LLM judge): 13 calls, 0 cached, 2 unjudged, "
+                                                "1 left out")
 
 
 # ----------------------------------------------------------------------------------------- help texts
