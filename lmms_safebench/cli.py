@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -211,6 +212,13 @@ commands:
 """
 
 
+def plain(doc: str | None) -> str | None:
+    """A module docstring as command help: its Sphinx markup (``x``, :mod:`x`) as plain backquoted text."""
+    if doc is None:
+        return None
+    return re.sub(r":[a-z]+:`~?\.?([^`]+)`", r"`\1`", doc).replace("``", "`")
+
+
 def _generator_modules() -> dict:
     """The generators that are installed (a module per generator; import-light by contract)."""
     return {name: importlib.import_module(module) for name, module in GENERATORS.items()
@@ -226,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                  "benchmark (no generator installed)"),
                                      usage="%(prog)s [-h] [--version] COMMAND [OPTIONS]")
     parser.add_argument("--version", action="version", version=f"lmms-safebench {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS)
+    # prog: the commands' usage lines start "lmms-safebench <command>" (argparse would prefix the usage above)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS,
+                                prog="lmms-safebench")
 
     build = sub.add_parser("build", help="normalise a benchmark into the local data folder")
     build.add_argument("benchmark", choices=["mmsafetybench", "safebench"])
@@ -279,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "visual prompts, VLSafetyBencher)")
     generators = generate.add_subparsers(dest="generator", required=True, metavar="GENERATOR")
     for name, module in modules.items():  # import-light: heavy imports happen inside main()
-        generator = generators.add_parser(name, help=module.HELP, description=module.__doc__,
+        generator = generators.add_parser(name, help=module.HELP, description=plain(module.__doc__),
                                           formatter_class=argparse.RawDescriptionHelpFormatter)
         generator.add_argument("config", metavar="CONFIG", help="the generation YAML (see the README)")
         generator.add_argument("--name", required=True,
@@ -294,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .selection import command as select_command
 
-    select = sub.add_parser("select", help=select_command.HELP, description=select_command.__doc__,
+    select = sub.add_parser("select", help=select_command.HELP, description=plain(select_command.__doc__),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     select_command.add_arguments(select)
     select.set_defaults(func=select_command.main)

@@ -5,7 +5,8 @@ adapter from the task's ``dataset_name`` and loads its documents (after checking
 configured, so a run without one stops before inference) -> the harness asks the model ->
 ``process_results`` finds the adapter from the document and hands the answer to the jury -> the metric
 functions of :mod:`.metrics` aggregate the outcomes. ``process_results`` never raises: lmms-eval aborts a
-whole run when it does.
+whole run when it does. A task that cannot start (no jury, data not built, a bad setting) ends the whole
+run before inference with :class:`CannotStart`: a non-zero exit whose last line says what to do.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 
 from loguru import logger
 
-from . import metrics, settings
+from . import metrics, settings, table
 from .benchmarks import registry
 from .benchmarks.base import Benchmark, CaseSpec
 from .errors import SafebenchError
@@ -29,6 +30,10 @@ from .records import INFERENCE_FAILED, UNJUDGED, Outcome
 
 MALFORMED_DOCUMENT = "malformed_document"  # cause of a sample whose document cannot make a case
 FINGERPRINT_PREFIX = "safebench-doc:"
+
+# The harness imports this module when it loads our tasks, before it prints its results table: from then on
+# the table shows the jury record as one short line (the results file keeps it whole).
+table.install()
 
 
 # ------------------------------------------------------------------------------------------ before inference
@@ -56,23 +61,27 @@ def require_jury(default_protocol: str) -> None:
         runtime.get_jury(default_protocol)
 
 
-_reported: set[str] = set()
+class CannotStart(SystemExit):
+    """A task that cannot start ends the run, its message the last thing printed.
+
+    The document loaders run before inference. lmms-eval retries a loader that raises an ``Exception`` five
+    times (``tenacity``) and then prints two tracebacks ending in ``RetryError[...]`` and exits 0; lm-eval
+    prints a traceback. A ``SystemExit`` is not an ``Exception``: neither harness retries or catches it, and
+    Python prints its message to stderr and exits with status 1, so the user's last line is what to do.
+    """
 
 
 def _stops_early(load):
-    """Document loaders run before inference; lmms-eval retries them five times and then buries their error
-    in ``RetryError[...]``. Say what is wrong in one clear log line first (once), then raise as before."""
+    """Turn an error the user can act on (:class:`~lmms_safebench.errors.SafebenchError`: no jury, data not
+    built, bad settings) into :class:`CannotStart`."""
 
     @functools.wraps(load)
     def wrapper(*args, **kwargs):
         try:
             return load(*args, **kwargs)
         except SafebenchError as exc:
-            line = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
-            if line not in _reported:
-                _reported.add(line)
-                logger.error(f"lmms-safebench cannot start this task: {line}")
-            raise
+            sys.stdout.flush()  # what the harness wrote so far comes before the message, in a pipe too
+            raise CannotStart(f"lmms-safebench cannot start this task: {exc}") from exc
 
     return wrapper
 

@@ -19,6 +19,21 @@ _TOTAL_KEYS = ("calls", "cache_hits", "prompt_tokens", "completion_tokens")
 class JuryReport(dict):
     """Identity and accounting of the jury behind a task's numbers (a plain dict in the results file)."""
 
+    def summary(self) -> str:
+        """One short line for a harness's printed table (see :mod:`lmms_safebench.table`); the results
+        file keeps the whole report."""
+        identities = self.get("identities") or []
+        who = str(self.get("name") or "no jury")[:24] if len(identities) <= 1 else f"{len(identities)} juries"
+        if self.get("heuristic"):
+            who += " (not an LLM judge)"
+        line = f"{who}: {self.get('calls', 0)} calls, {self.get('cache_hits', 0)} cached"
+        unjudged = sum((self.get("unjudged_causes") or {}).values())
+        if unjudged:
+            line += f", {unjudged} unjudged"
+        if self.get("left_out"):
+            line += f", {len(self['left_out'])} left out"
+        return line
+
 
 def records(items) -> list[VerdictRecord]:
     return [VerdictRecord.from_dict(i) for i in items if isinstance(i, (dict, VerdictRecord))]

@@ -630,11 +630,11 @@ def test_refusals_unreadable_scores_and_failing_media_are_named_and_left_out(tmp
     # Unreadable scores (after a repair request): counted; the queries named, left unscored, not ranked.
     scored = [json.loads(line) for line in (folder / "work" / "scoring.jsonl").read_text().splitlines()]
     unreadable = [r["query"] for r in scored if r["status"] == "unreadable"]
-    # Each phrasing got its repair request: 2 phrasings x 2 unreadable replies, counted once per phrasing.
-    assert unreadable and card["cost"]["per_stage"]["scoring"]["unreadable"] == 2 * len(unreadable)
+    # One repair request, then unreadable (no other phrasing: those are for refusals): 2 calls, counted once.
+    assert unreadable and card["cost"]["per_stage"]["scoring"]["unreadable"] == len(unreadable)
     asked = [b for b in server.requests if "Rate the request" in user_text(b) and
              "amber" in fenced(user_text(b))]
-    assert len(asked) == 4 * len(unreadable)
+    assert len(asked) == 2 * len(unreadable)
     for query in unreadable:
         assert named(where="scoring", id=query, field="score", kind="left_out")
         assert query not in {p["id"] for p in rows}

@@ -32,8 +32,9 @@ def test_prompt_modes_per_model_block_and_override(docs, monkeypatch):
     text = docs("text.full.default.medical_advice")
     assert hooks.doc_to_text(text, {}) == text["query"]  # text-only: the query, in every mode
     monkeypatch.setenv(sb.PROMPT_MODE_ENV, "fancy")
-    with pytest.raises(ConfigError, match="SAFEBENCH_PROMPT_MODE='fancy'"):
+    with pytest.raises(hooks.CannotStart, match="SAFEBENCH_PROMPT_MODE='fancy'") as stopped:
         hooks.custom_dataset("safebench.text.full.default.all")
+    assert isinstance(stopped.value.__cause__, ConfigError)
 
 
 def test_audio_reaches_models_as_array_or_wav_data_url(docs, monkeypatch):

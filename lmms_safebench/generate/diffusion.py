@@ -14,14 +14,18 @@ Diffusion 1/2/XL/3, Flux, ...) or, for a class AutoPipeline does not map, ``Diff
   ``torch.Generator`` on the pipeline's device seeded with ``seed``: the same prompt, seed and settings give the
   same PNG bytes on the same device and library versions.
 - Thread-safe: one call at a time per pipeline (a diffusers pipeline keeps scheduler state per call).
-- A missing diffusers is a :class:`~lmms_safebench.errors.ConfigError` at construction naming the extra; a
-  checkpoint that cannot be loaded is a :class:`~lmms_safebench.jury.retry.PermanentError` kept and raised
-  again to every later caller (not retried once per image).
+- A missing diffusers is a :class:`~lmms_safebench.errors.ConfigError` at construction naming the extra, and
+  so is a hub id that is not in the Hugging Face cache while the hub is offline (``HF_HUB_OFFLINE``): the
+  stages build their backend before their first item, so the run stops once, naming the model and what to
+  set, instead of failing every picture. A checkpoint that cannot be loaded otherwise is a
+  :class:`~lmms_safebench.jury.retry.PermanentError` kept and raised again to every later caller (not
+  retried once per image).
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from ..errors import ConfigError
 from ..jury.config import resolve_device
@@ -83,6 +87,25 @@ class _Pipeline:
         return pipe
 
 
+def check_obtainable(model: str) -> None:
+    """ConfigError when ``model`` is a hub id that loading would have to download while the hub is offline."""
+    from huggingface_hub import is_offline_mode, try_to_load_from_cache
+
+    if Path(model).expanduser().is_dir() or not is_offline_mode():
+        return  # a local folder, or a hub that can be asked: loading says what is wrong, if anything
+    try:
+        if isinstance(try_to_load_from_cache(model, "model_index.json"), str):
+            return  # cached
+    except ValueError:  # not a hub id (a folder path that does not exist): loading names it
+        return
+    raise ConfigError(
+        f"image model {model!r} is not in the Hugging Face cache and the hub is offline (HF_HUB_OFFLINE), so no "
+        f"picture can be made. Set the generation YAML's image model (image: {{model: ...}}) to a local folder "
+        f"saved with save_pretrained or to a cached hub id; or download this one where the hub can be reached "
+        f"(huggingface-cli download {model}; a gated model such as SD3 needs its licence accepted and a login "
+        f"first); or unset HF_HUB_OFFLINE. Image backends 'openai' and 'typography' need no local model.")
+
+
 def _takes_dtype() -> bool:
     try:  # the helper that maps the old name onto the new one came with the rename
         from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401
@@ -114,6 +137,7 @@ class DiffusersImages(ImageBackend):
         except ImportError as exc:
             raise ConfigError(f"image backend 'diffusers' needs diffusers and torch ({exc}); install them with "
                               f"{INSTALL}, or choose image backend 'openai' or 'typography'") from None
+        check_obtainable(spec.model)
         self.spec = spec
         self.device = resolve_device(spec.device)
         self.dtype = torch_dtype_name(spec.dtype, self.device)

@@ -6,7 +6,8 @@ jurors (:mod:`lmms_safebench.jury.backends`: any OpenAI-compatible endpoint, or 
 batched), with the jury's retries and per-endpoint limits. Then:
 
 - a reply that parses is the answer;
-- a reply that does not parse gets one repair request;
+- a reply that does not parse gets one repair request; if the repaired reply does not parse either, the
+  answer is unreadable (two calls in all: the other phrasings are for refusals, not for format);
 - a refusal (refusal patterns, and nothing parseable) is retried with the caller's other phrasings, and
   counted; when every phrasing is refused the answer says so, and the caller reports it (never pads);
 - a call that fails for transport reasons after its retries is counted as a failure and not cached.
@@ -166,7 +167,8 @@ class TextLLM:
 
     def ask(self, stage: str, messages: list[dict], parse: Callable[[str], T], schema: dict | None = None,
             rephrasings: list[list[dict]] = (), salt: str = "") -> Answer[T]:
-        """Ask until a reply parses: the messages, one repair request, then each other phrasing in turn."""
+        """Ask until a reply parses: the messages and, for a reply that does not parse, one repair request.
+        A refusal moves on to the next phrasing; an unreadable repaired reply ends the question."""
         last = Answer(FAILED, error="not asked")
         for number, phrasing in enumerate([messages, *rephrasings]):
             conversation = list(phrasing)
@@ -185,8 +187,7 @@ class TextLLM:
                         break  # another phrasing, not a repair
                     if repair:
                         self.ledger.add(stage, unreadable=int(fresh))
-                        last = Answer(UNREADABLE, None, text, f"unreadable after a repair request: {exc}", number)
-                        break
+                        return Answer(UNREADABLE, None, text, f"unreadable after a repair request: {exc}", number)
                     # Saying what was wrong lets the model fix a reply that parses but breaks the caller's rules.
                     conversation = [*phrasing, {"role": "assistant", "content": text},
                                     {"role": "user", "content": f"{REPAIR} What was wrong: {exc}"}]

@@ -113,6 +113,8 @@ CAUSE_HINTS = {
 def _log_totals() -> None:
     for jury in list(_juries.values()):
         acc = jury.accounting()
+        if not any(acc["counts"].values()):
+            continue  # built but never asked (a run that stopped before inference): its stop message stays last
         endpoints = "; ".join(describe_endpoints(acc["endpoints"])) or "none"
         logger.info(f"lmms-safebench jury {jury.config.name} ({jury.config.identity}): {acc['counts']} "
                     f"per juror: {acc['jurors']}; {endpoints}")
