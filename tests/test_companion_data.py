@@ -234,9 +234,13 @@ def test_mssbench_keeps_a_pair_whole_or_leaves_it_out(tmp_path):
     data["embodied"][0]["unsafe_instructions"] = ["Put the cup on the laptop."]
     data["embodied"].append({"category": "x", "safe": "embodied/e1.png", "unsafe": "e2.png",
                              "safe_instructions": ["a"], "unsafe_instructions": ["b"]})
+    data["embodied"].append({"category": "x", "safe": "e1.png", "unsafe": "link.png", "safe_instructions": ["c"],
+                             "unsafe_instructions": ["d"]})
+    (root / "embodied" / "link.png").symlink_to(tmp_path / "outside.jpg")  # a way out of the source folder
     (root / "combined.json").write_text(json.dumps(data))
     report = mss.build(source=str(root))
     named = {(p.id, p.field): p for p in report.problems}
+    assert f"leads to {tmp_path / 'outside.jpg'}, outside --source" in named[("embodied-2", "unsafe")].what
     assert "outside --source" in named[("chat-0", "unsafe_image_path")].what
     assert "every pair of the item is left out" in named[("chat-0", "unsafe_image_path")].what
     assert "empty or non-text query" in named[("chat-1-0", "queries")].what
@@ -469,7 +473,7 @@ def test_default_sources_download_pinned_files_and_build_on_first_use(upstream, 
     upstream.raw.clear()
     with pytest.raises(DataError) as unreachable:
         moss.build()
-    assert str(unreachable.value).startswith("cannot download the MOSSBench item lists (cannot download http://127.0.0.1:")
+    assert str(unreachable.value).startswith("cannot download the MOSSBench item lists (cannot download http://")
     assert "information.json: Not Found" in str(unreachable.value)
     assert f"clone https://github.com/{moss_tx.UPSTREAM_REPO} at commit {moss_tx.UPSTREAM_COMMIT}" in \
         str(unreachable.value)
@@ -483,3 +487,5 @@ def test_offline_and_unbuilt_say_which_command_builds_it():
             module.load_docs("all.all" if module is not moss else "benign.all")
     with pytest.raises(DataError, match="no such file or folder, and not one of: hub, hub@<pin>"):
         mss.build(source="/no/such/folder")
+    with pytest.raises(DataError, match="expected github@<commit, branch or tag>"):
+        xst.build(source="github@../../elsewhere")  # the pin names a folder of the download cache

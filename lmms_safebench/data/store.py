@@ -290,9 +290,12 @@ def parse_source(spec: str | None, remotes: dict[str, str]) -> Source:
     spec = (spec or next(iter(remotes))).strip()
     kind, at, pin = spec.partition("@")
     if kind in remotes:
-        if at and not pin.strip():
-            raise DataError(f"--source {spec!r}: nothing after '@' (expected {kind}@<commit or revision>)")
-        return Source(kind, pin.strip() if at else remotes[kind])
+        pin = pin.strip() if at else remotes[kind]
+        # The pin names a folder of the download cache: a commit, branch or tag name, never a way out of it.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}", pin) or ".." in pin:
+            raise DataError(f"--source {spec!r}: expected {kind}@<commit, branch or tag> (letters, digits, '.', '_', "
+                            "'-', '/')")
+        return Source(kind, pin)
     path = Path(spec).expanduser()
     if path.exists():
         return Source("local", str(path.resolve()))
@@ -322,7 +325,8 @@ class KeyedObject(dict):
 
 
 def read_json(path: Path):
-    """Parsed JSON whose objects are :class:`KeyedObject`\\ s; DataError naming ``file:line:column`` when it is not JSON."""
+    """Parsed JSON whose objects are :class:`KeyedObject` instances; DataError naming ``file:line:column`` when it
+    is not JSON."""
     text = read_text(path)
     try:
         return json.loads(text, object_pairs_hook=KeyedObject.from_pairs)

@@ -23,7 +23,8 @@ Built (``<data>/mossbench``): ``benign.parquet`` and ``contrast.parquet`` (image
 stimulus type, every problem). Documents carry ``id`` (``<set>-<pid>``), ``pid``, ``set``, ``is_contrast``,
 ``question``, ``image``, ``image_path`` (as upstream writes it), ``stimulus`` (slug), ``stimulus_title``,
 ``over`` (upstream value), ``human``, ``child``, ``syn``, ``ocr``, ``harm`` (None where absent),
-``short_description``, ``description``, and, once loaded, ``benchmark``. Selectors: see :mod:`.taxonomy`.
+``short_description``, ``description``, and, once loaded, ``benchmark``. Selectors (:mod:`.taxonomy`):
+``<set>.<stimulus>``, e.g. ``benign.all``, ``benign.negated_harm``, ``contrast.all``.
 
 Bad input is named (:class:`...data.store.Problem`: file, pid, field) and left out; everything else is built:
 a file that is not UTF-8 JSON (named ``file:line:column``), a pid repeated in the file (every copy), a pid that
@@ -92,7 +93,7 @@ def download_upstream(commit: str) -> tuple[Path, dict[str, str]]:
     ``{local path: why it could not be downloaded}`` for the images that failed (the builder names them)."""
     root = paths.downloads_dir() / tx.NAME / commit
     failed: dict[str, str] = {}
-    wanted: list[tuple[str, Path]] = []
+    wanted: dict[str, Path] = {}  # upstream path -> where it goes (items may share an image)
     errors = []
     for subset in SETS:
         relative = f"{SET_DIRS[subset]}/{INFORMATION}"
@@ -109,7 +110,7 @@ def download_upstream(commit: str) -> tuple[Path, dict[str, str]]:
         for item in (items.values() if isinstance(items, dict) else []):
             image = item.get("image") if isinstance(item, dict) else None
             if _safe_relative(image):
-                wanted.append((f"{SET_DIRS[subset]}/{image}", root / SET_DIRS[subset] / image))
+                wanted[f"{SET_DIRS[subset]}/{image}"] = root / SET_DIRS[subset] / image
     if len(errors) == len(SETS):
         raise DataError(f"cannot download the MOSSBench item lists ({'; '.join(errors)}). {_hint(commit)}")
 
@@ -123,7 +124,7 @@ def download_upstream(commit: str) -> tuple[Path, dict[str, str]]:
             return False
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        fetched = sum(tqdm(pool.map(fetch, wanted), total=len(wanted), desc="Downloading MOSSBench images",
+        fetched = sum(tqdm(pool.map(fetch, wanted.items()), total=len(wanted), desc="Downloading MOSSBench images",
                            unit="file"))
     if wanted and not fetched:
         raise DataError(f"no MOSSBench image could be downloaded (the last: {list(failed.values())[-1]}). "
@@ -147,9 +148,10 @@ def find_sets(root: Path) -> dict[str, tuple[Path, Path]]:
     if found:
         return found
     if any(root.glob("*/metadata.csv")) or (root / "metadata.csv").exists():
-        raise DataError(f"--source {root}: this looks like the hub copy {tx.HUB_REPO} (metadata.csv files), whose layout "
-                        f"is not verified and is not read here; clone https://github.com/{tx.UPSTREAM_REPO} (commit "
-                        f"{tx.UPSTREAM_COMMIT}) and pass that folder, or build with the default source (github)")
+        raise DataError(f"--source {root}: this looks like the hub copy {tx.HUB_REPO} (metadata.csv files), whose "
+                        "layout is not verified and is not read here; clone "
+                        f"https://github.com/{tx.UPSTREAM_REPO} (commit {tx.UPSTREAM_COMMIT}) and pass that folder, "
+                        "or build with the default source (github)")
     raise DataError(f"--source {root}: no MOSSBench data: expected data/{INFORMATION} and data_contrast/{INFORMATION} "
                     f"(a clone of {tx.UPSTREAM_REPO}), {INFORMATION} (one set's folder), or an information.json file")
 

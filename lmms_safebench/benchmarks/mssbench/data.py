@@ -25,7 +25,8 @@ item's position in its list from 0, and the query's), ``setting``, ``context`` (
 ``category`` (lower case, single spaces), ``category_upstream`` (as written), ``query`` (the query, or this
 context's instruction), ``image``, ``image_path`` (as upstream writes it), ``intent``, ``task``,
 ``image_description`` (chat: the unsafe image's description, on both halves), ``observation`` (embodied: this
-context's caption), and, once loaded, ``benchmark``. Selectors: see :mod:`.taxonomy`.
+context's caption), and, once loaded, ``benchmark``. Selectors (:mod:`.taxonomy`): ``<setting>.<context>``,
+e.g. ``chat.all``, ``embodied.all``, ``all.all``, ``chat.unsafe``.
 
 Bad input is named (:class:`...data.store.Problem`: file, item or pair id, field) and left out; everything else
 is built. The pair is the unit, so a pair is kept whole or not at all: a missing, unreadable or undecodable

@@ -15,7 +15,8 @@ id of the same prompt in the newer file. Columns are found by name, in any order
 Built (``<data>/xstest``): ``safe.parquet``, ``unsafe.parquet`` and ``manifest.json`` (source with the CSV's
 sha256 and layout, licence and terms, rows per label and type, every problem). Documents carry ``id``,
 ``prompt``, ``type``, ``label``, ``focus``, ``note`` (None where empty) and, once loaded, ``benchmark``.
-Selectors: see :mod:`.taxonomy`.
+Selectors (:mod:`.taxonomy`): ``<label>.<type>``, e.g. ``safe.all``, ``unsafe.all``, ``all.all``,
+``safe.homonyms``.
 
 Bad input is named (:class:`...data.store.Problem`: ``file:line``, id, field) and left out; everything else is
 built: a row with more or fewer fields than the header, an empty prompt or type, a label other than safe/unsafe,
