@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import paths
@@ -53,7 +53,7 @@ class Problem:
     what: str
     id: str | None = None  # the record's id, as the source spells it
     field: str | None = None  # the field (upstream name), media column or "id"
-    scenario: str | None = None  # the slug of the scenario it belongs to (the key of the manifest's scenarios)
+    scenario: str | None = None  # the scenario (or slice) it belongs to: a key of the manifest's scenarios (slices)
     left_out: bool = True
 
     @property
@@ -270,3 +270,170 @@ def download(url: str, target: Path, timeout: float = 60.0) -> Path:
         raise DataError(f"cannot download {url}: {getattr(exc, 'reason', exc)}") from None
     os.replace(tmp, target)
     return target
+
+
+# ------------------------------------------------------------------------------------------ upstream releases
+# Helpers of the builders that read an upstream release as its authors lay it out (MOSSBench, MSSBench, XSTest).
+
+@dataclass(frozen=True)
+class Source:
+    """What ``--source`` names: a remote (``kind`` such as ``github`` or ``hub``, ``location`` its pinned commit or
+    revision) or a local file or folder (``kind`` ``local``, ``location`` its resolved path)."""
+
+    kind: str
+    location: str
+
+
+def parse_source(spec: str | None, remotes: dict[str, str]) -> Source:
+    """``--source`` as given: ``<kind>`` or ``<kind>@<pin>`` for a remote kind of ``remotes`` (kind -> its pinned
+    default; the first one is what no ``--source`` means), or an existing local file or folder."""
+    spec = (spec or next(iter(remotes))).strip()
+    kind, at, pin = spec.partition("@")
+    if kind in remotes:
+        pin = pin.strip() if at else remotes[kind]
+        # The pin names a folder of the download cache: a commit, branch or tag name, never a way out of it.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}", pin) or ".." in pin:
+            raise DataError(f"--source {spec!r}: expected {kind}@<commit, branch or tag> (letters, digits, '.', '_', "
+                            "'-', '/')")
+        return Source(kind, pin)
+    path = Path(spec).expanduser()
+    if path.exists():
+        return Source("local", str(path.resolve()))
+    forms = ", ".join(f"{k}, {k}@<pin>" for k in remotes)
+    raise DataError(f"--source {spec!r}: no such file or folder, and not one of: {forms}")
+
+
+def github_raw_url(repo: str, commit: str, path: str) -> str:
+    """Where a file of ``repo`` at ``commit`` is downloaded from: ``<base>/<repo>/<commit>/<path>``;
+    SAFEBENCH_GITHUB_RAW replaces the base (a mirror, or a file:// copy for offline use)."""
+    return f"{current_settings().github_raw}/{repo}/{commit}/{path}"
+
+
+class KeyedObject(dict):
+    """A JSON object that remembers the keys it repeats (``repeated``: key -> count), which plain
+    ``json.loads`` would silently collapse to the last copy."""
+
+    repeated: dict
+
+    @classmethod
+    def from_pairs(cls, pairs) -> "KeyedObject":
+        obj, counts = cls(pairs), {}
+        for key, _ in pairs:
+            counts[key] = counts.get(key, 0) + 1
+        obj.repeated = {key: n for key, n in counts.items() if n > 1}
+        return obj
+
+
+def read_json(path: Path):
+    """Parsed JSON whose objects are :class:`KeyedObject` instances; DataError naming ``file:line:column`` when it
+    is not JSON."""
+    text = read_text(path)
+    try:
+        return json.loads(text, object_pairs_hook=KeyedObject.from_pairs)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
+
+
+def located(exc: Exception, path: Path) -> tuple[str, str]:
+    """An error about ``path`` split into where (``file``, or ``file:line[:column]`` when the message says) and
+    what, for a :class:`Problem`."""
+    text = str(exc)
+    match = re.match(r"((?::\d+)*): ", text.removeprefix(str(path))) if text.startswith(str(path)) else None
+    if match is None:
+        return str(path), text
+    return str(path) + match.group(1), text[len(str(path)) + match.end():]
+
+
+def read_image_inside(path: Path, root: Path, option: str = "--source") -> bytes:
+    """The bytes of the image at ``path``, decoded in full. ValueError saying why not: the path leads out of
+    ``root``, the folder the user named with ``option`` (an absolute path, ``..``, a symlink), the file is
+    missing or unreadable, or it does not decode."""
+    real = outside(path, root)
+    if real is not None:
+        raise ValueError(f"leads to {real}, outside {option} {root}; not read")
+    if not path.is_file():
+        raise ValueError("missing")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read ({exc.strerror or exc})") from None
+    try:
+        decode_image(data)
+    except ValueError as exc:
+        raise ValueError(f"not a decodable image ({exc})") from None
+    return data
+
+
+def write_parquet(path: Path, rows, features, batch_rows: int = 32) -> int:
+    """Stream ``rows`` (dicts) into a parquet file that ``datasets.Dataset.from_parquet`` reads back with
+    ``features``' types (images embedded), ``batch_rows`` at a time, so a slice of large images is never in
+    memory whole. The number of rows written; no file is left when there is none (an empty parquet file
+    would load as a task without documents)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema, written, batch, writer = features.arrow_schema, 0, [], None
+
+    def flush():
+        nonlocal writer, written
+        if batch:
+            writer = writer or pq.ParquetWriter(str(path), schema)
+            writer.write_table(pa.Table.from_pylist([features.encode_example(r) for r in batch], schema=schema))
+            written += len(batch)
+            batch.clear()
+
+    try:
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= batch_rows:
+                flush()
+        flush()
+    finally:
+        if writer is not None:
+            writer.close()
+    if not written:
+        path.unlink(missing_ok=True)
+    return written
+
+
+@dataclass
+class SliceReport:
+    """What one build of an upstream release made: rows per slice, and the problems it named."""
+
+    title: str
+    directory: Path
+    source: str
+    slices: dict = field(default_factory=dict)  # slice -> rows written
+    lines: list = field(default_factory=list)  # further summary lines (counts per type, ...)
+    problems: list = field(default_factory=list)  # Problem
+
+    @property
+    def left_out(self) -> list:
+        return [p for p in self.problems if p.left_out]
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{name} {n}" for name, n in self.slices.items())
+        return "\n".join([f"{self.title} built in {self.directory} from {self.source}",
+                          f"  rows: {sum(self.slices.values())} ({counts})", *self.lines,
+                          *problem_lines(self.problems)])
+
+
+def nothing_built(title: str, problems: list) -> DataError:
+    return DataError(f"nothing of {title} was built (an earlier build, if any, is left as it was):\n" +
+                     "\n".join(f"  {p}" for p in problems if p.left_out))
+
+
+def load_slices(directory: Path, manifest: dict, names: list[str], title: str, build_command: str):
+    """The built slices ``names`` of ``directory`` as one ``datasets.Dataset``. DataError when one is not in the
+    build, naming what the build reported about it."""
+    import datasets
+
+    built = manifest.get("slices", {})
+    missing = [name for name in names if name not in built]
+    if missing:
+        left_out = [p for p in manifest.get("problems", []) if p.get("kind", "left_out") == "left_out"]
+        reported = [p for p in left_out if p.get("scenario") in missing] or left_out
+        raise DataError(f"{title}: {', '.join(missing)} is not in the build in {directory}; the build reported: "
+                        f"{describe_problems(reported)}. Fix the source and rebuild with {build_command}")
+    parts = [datasets.Dataset.from_parquet(str(directory / built[name]["file"])) for name in names]
+    return datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
