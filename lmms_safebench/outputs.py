@@ -33,15 +33,29 @@ def samples_files(folder: str | Path) -> dict[str, Path]:
     return {task: path for task, (_, path) in sorted(out.items())}
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    records = []
+def read_jsonl(path: str | Path, skipped: list[str] | None = None) -> list[dict]:
+    """The JSON objects of a ``.jsonl`` file, one a line (blank lines ignored). A line that is not a JSON object
+    (a torn line of a killed run, say) raises ``ValueError`` naming ``path:line``; with ``skipped`` given, it is
+    left out and named there instead, as is an empty file, so that one bad line costs one sample, not a log."""
+    records, torn = [], 0
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{number}: not a JSON line ({exc})") from None
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError(f"a JSON {type(record).__name__}, not an object")
+            except ValueError as exc:  # json.JSONDecodeError is a ValueError
+                problem = f"{path}:{number}: not a JSON line ({exc})"
+                if skipped is None:
+                    raise ValueError(problem) from None
+                skipped.append(f"{problem}; line skipped")
+                torn += 1
+                continue
+            records.append(record)
+    if skipped is not None and not records and not torn:
+        skipped.append(f"{path}: an empty file (no samples); skipped")
     return records
 
 

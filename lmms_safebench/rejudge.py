@@ -129,6 +129,17 @@ def read_samples(runs: list[outputs.Run], trust_doc_ids: bool = False) -> tuple[
     return saved, foreign
 
 
+def same_document(target: str | None, other: str | None) -> bool | None:
+    """Whether two logged ``target`` values name the same document: True or False when both are document
+    fingerprints (``safebench-doc:<hash>``, see :func:`hooks.doc_to_target`), None when either is not (a log
+    written before fingerprints: it cannot be checked). ``judge`` compares a log with the local data, ``select``
+    the logs of different runs, by this one rule."""
+    if not (str(target or "").startswith(hooks.FINGERPRINT_PREFIX)
+            and str(other or "").startswith(hooks.FINGERPRINT_PREFIX)):
+        return None
+    return target == other
+
+
 def _case(info: taskindex.TaskInfo, record: dict, documents: _Documents, trust_doc_ids: bool) -> CaseSpec:
     try:
         adapter = registry.get(info.benchmark)
@@ -144,12 +155,12 @@ def _case(info: taskindex.TaskInfo, record: dict, documents: _Documents, trust_d
         raise CaseProblem("the record has neither a document, a logged case, nor a doc_id")
     local = documents.get(info.name, int(record["doc_id"]))
     logged_target = str(record.get("target") or "")
-    if logged_target.startswith(hooks.FINGERPRINT_PREFIX):
-        if logged_target != hooks.doc_to_target(local):
-            raise CaseProblem(f"doc_id {record['doc_id']} names another document in the local data of {info.name} "
-                              f"(logged {logged_target}, local {hooks.doc_to_target(local)}): the data changed "
-                              "since the run; rebuild it as it was, or run inference again", DOC_MISMATCH)
-    elif not trust_doc_ids:
+    same = same_document(logged_target, hooks.doc_to_target(local))
+    if same is False:
+        raise CaseProblem(f"doc_id {record['doc_id']} names another document in the local data of {info.name} "
+                          f"(logged {logged_target}, local {hooks.doc_to_target(local)}): the data changed "
+                          "since the run; rebuild it as it was, or run inference again", DOC_MISMATCH)
+    if same is None and not trust_doc_ids:
         raise CaseProblem("the log carries no document fingerprint (written before lmms-safebench 0.2), so its "
                           "doc_id cannot be checked against the local data; pass --trust-doc-ids to judge it anyway",
                           UNVERIFIABLE)

@@ -668,11 +668,15 @@ def test_an_existing_folder_is_resumed_restarted_or_refused(tmp_path, capsys):
         assert status == 0 and "images: none" in out and "audio: none" in out
         manifest = json.loads((folder_of(data, "mine") / "manifest.json").read_text())
         assert manifest["modalities"] == ["text"]
+        card = json.loads((folder_of(data, "mine") / "data_card.json").read_text())
+        assert card["cost"]["totals"]["calls"] == len(server.requests) == 12 + 36  # the calls the endpoint received
         server.reset()
         status, out, err = generate(capsys, config, "mine", data=data)
         assert status == 0 and "resuming" in out and server.requests == []
         status, out, err = generate(capsys, config, "mine", "--restart", data=data)
         assert status == 0 and len(server.requests) == 12 + 36  # started over: every call made again
+        card = json.loads((folder_of(data, "mine") / "data_card.json").read_text())
+        assert card["cost"]["totals"]["calls"] == len(server.requests)
     other = folder_of(data, "theirs")
     other.mkdir(parents=True)
     (other / "notes.txt").write_text("keep me")

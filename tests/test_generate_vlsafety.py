@@ -407,6 +407,16 @@ def test_agents_resume_pool_runs_select_writes_the_final_family(tmp_path, tiny_c
     assert "final" in json.loads((folder / "data_card.json").read_text())
     capsys.readouterr()
 
+    # A second final set replaces the first only with --restart.
+    assert cli(["select", str(tmp_path / "runs"), "--from", f"safebench_gen_{NAME}_pool", "--name", NAME,
+                "--budget", "3", "--config", str(tmp_path / "select.yaml")]) == 2
+    assert f"already holds the final set of {NAME} (5 samples); pass --restart" in capsys.readouterr().err
+    assert json.loads((folder / "manifest.json").read_text())["final"]["selected"] == selected
+    assert cli(["select", str(tmp_path / "runs"), "--from", f"safebench_gen_{NAME}_pool", "--name", NAME,
+                "--budget", "3", "--config", str(tmp_path / "select.yaml"), "--restart"]) == 0
+    assert len(json.loads((folder / "manifest.json").read_text())["final"]["selected"]) == 3
+    capsys.readouterr()
+
     # Bad input for select: a budget larger than the pool; logs of models on another benchmark.
     assert cli(["select", str(tmp_path / "runs"), "--from", f"safebench_gen_{NAME}_pool", "--name", NAME,
                 "--budget", "1000", "--config", str(tmp_path / "select.yaml")]) == 2

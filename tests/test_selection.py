@@ -141,10 +141,12 @@ def test_the_selection_runs_as_tasks_and_bad_input_is_named(pool, tiny_sentence_
     selected = set(json.loads((registry.generated_dir("sel") / "manifest.json").read_text())["selected"])
     assert {s["jury"]["case"]["key"] for task in samples.values() for s in task} == selected
 
-    too_big = subprocess.run([*base, "--budget", "1000"], capture_output=True, text=True, timeout=600)
+    # (The tiny local models: offline, the default hub models are refused before anything else is looked at.)
+    models = ["--config", str(tmp_path / "models.yaml")]
+    too_big = subprocess.run([*base, "--budget", "1000", *models], capture_output=True, text=True, timeout=600)
     assert too_big.returncode == 2 and "larger than the pool" in too_big.stderr
     other = subprocess.run([cli, "select", str(tmp_path / "runs"), "--from", "safebench_mmsb_typo", "--name", "x",
-                            "--budget", "5"], capture_output=True, text=True, timeout=600)
+                            "--budget", "5", *models], capture_output=True, text=True, timeout=600)
     assert other.returncode == 2 and "no judged samples of 'safebench_mmsb_typo'" in other.stderr
     assert "safebench_image" in other.stderr  # it says what the runs are on
 

@@ -26,6 +26,36 @@ def normalise(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
 
 
+def unavailable(model: str) -> str | None:
+    """Why ``model`` (a local folder or a hub id) cannot be loaded, found cheaply before any work; None when it is
+    a folder, is in the local Hugging Face cache, or the hub answers (the loader then says what it finds). Offline,
+    or with the hub out of reach, an uncached model would otherwise fail only after minutes of retries."""
+    from pathlib import Path
+
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from .. import paths
+
+    if Path(model).expanduser().is_dir():
+        return None
+    try:
+        if isinstance(huggingface_hub.try_to_load_from_cache(model, "config.json"), str):
+            return None
+    except ValueError:  # not a valid hub id
+        return "no such folder, and not a hub model id"
+    if paths.offline() or constants.HF_HUB_OFFLINE:
+        return "not in the local Hugging Face cache, and the hub is off (offline mode)"
+    try:
+        huggingface_hub.model_info(model, timeout=10)
+    except HfHubHTTPError:
+        return None  # the hub answered: the loader names a missing or gated model itself
+    except Exception as exc:  # connection refused, DNS, timeout: the hub is out of reach
+        return f"not in the local Hugging Face cache, and the hub cannot be reached ({type(exc).__name__}: {exc})"
+    return None
+
+
 @lru_cache(maxsize=4)
 def _model(model: str, device: str):
     from sentence_transformers import SentenceTransformer

@@ -38,7 +38,7 @@ from ..errors import ConfigError, DataError
 from . import mmsb_input
 from .config import ImageSpec, LLMSpec, Strict, load
 from .ledger import Ledger
-from .output import atomic_write, config_digest, key_of, prepare, write_card
+from .output import atomic_write, config_digest, key_of, write_card
 
 Group = Literal["general", "political", "legal", "financial", "health", "government"]
 assert set(Group.__args__) == set(mmsb.GROUPS)
@@ -493,13 +493,11 @@ def main(args) -> int:
     # Only the config is compared with an earlier run's: an edited question is redone by itself (its records no
     # longer match it), the others are kept.
     kind = KIND_OFFICIAL if args.official else KIND
-    state = prepare(folder, kind, config_digest(config), args.restart)
-    logger.info(f"generate mmsafetybench: {len(run.items)} questions in {len(run.scenarios)} scenarios -> {folder} "
-                f"({state})")
-
     from .workspace import Workspace
 
-    ws = Workspace(folder)
+    ws, state = Workspace.open(folder, kind, config_digest(config), args.restart)
+    logger.info(f"generate mmsafetybench: {len(run.items)} questions in {len(run.scenarios)} scenarios -> {folder} "
+                f"({state})")
     run.problems = Problems(ws.work / "problems.json")
     results: dict = {}
     try:

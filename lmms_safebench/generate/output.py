@@ -149,25 +149,17 @@ def prepare(folder: Path, kind: str, config_digest: str, restart: bool = False) 
     """Make ``folder`` ready for a ``kind`` generation run; returns ``"new"``, ``"resume"`` or ``"restart"``.
 
     A folder of an earlier run of the same generator is resumed (finished items and calls are kept);
-    ``restart`` deletes it first. A folder that is not such a run is refused, never overwritten."""
-    import shutil
-
+    ``restart`` deletes it first. A folder that is not such a run is refused, never overwritten. The caller holds
+    the folder's lock (:class:`.workspace.FolderLock`), whose file is kept."""
     from ..errors import DataError
+    from .workspace import LOCK_FILE
 
-    run_file = folder / "work" / "run.json"
-    if folder.exists() and not folder.is_dir():
-        raise DataError(f"{folder}: a file is in the way of the benchmark folder")
-    if folder.exists() and any(folder.iterdir()):
-        try:
-            earlier = json.loads(run_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise DataError(f"{folder} exists and does not hold a generation run; choose another --name or move "
-                            "it away (nothing was changed)") from None
-        if earlier.get("kind") != kind:
-            raise DataError(f"{folder} holds a {earlier.get('kind')!r} benchmark, not {kind!r}; choose another "
-                            "--name (nothing was changed)")
+    earlier = earlier_run(folder, kind)
+    if earlier is not None:
         if restart:
-            shutil.rmtree(folder)
+            for path in folder.iterdir():
+                if path.name != LOCK_FILE:
+                    _remove(path)
         else:
             if earlier.get("config") != config_digest:
                 from loguru import logger
@@ -175,11 +167,46 @@ def prepare(folder: Path, kind: str, config_digest: str, restart: bool = False) 
                 logger.warning(f"{folder}: the configuration changed since this benchmark was started; finished "
                                "items are kept (use --restart to start over)")
             return "resume"
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{folder}: cannot create the benchmark folder ({exc.strerror or exc})") from None
+    run_file = folder / "work" / "run.json"
     run_file.parent.mkdir(parents=True, exist_ok=True)
     run_file.write_text(json.dumps({"kind": kind, "config": config_digest,
                                     "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}), encoding="utf-8")
     return "restart" if restart else "new"
+
+
+def earlier_run(folder: Path, kind: str) -> dict | None:
+    """The record (``work/run.json``) of an earlier ``kind`` run in ``folder``, None when the folder is absent or
+    empty (a lock file aside); a folder holding anything else, or another kind of run, is a :class:`DataError`."""
+    from ..errors import DataError
+    from .workspace import LOCK_FILE
+
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder}: a file is in the way of the benchmark folder")
+    if not folder.exists() or all(path.name == LOCK_FILE for path in folder.iterdir()):
+        return None
+    try:
+        earlier = json.loads((folder / "work" / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise DataError(f"{folder} exists and does not hold a generation run; choose another --name or move "
+                        "it away (nothing was changed)") from None
+    if not isinstance(earlier, dict) or earlier.get("kind") != kind:
+        found = earlier.get("kind") if isinstance(earlier, dict) else None
+        raise DataError(f"{folder} holds a {found!r} benchmark, not {kind!r}; choose another --name (nothing was "
+                        "changed)")
+    return earlier
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
 def config_digest(config) -> str:

@@ -62,28 +62,34 @@ def main(args) -> int:
     from pathlib import Path
 
     from ..benchmarks.registry import generated_dir
+    from ..data import store
     from ..errors import SafebenchError
     from . import output
     from . import safebench_stages as S
     from . import safebench_taxonomy as T
     from .config import load
     from .safebench_config import SafeBenchConfig
+    from .workspace import Workspace
 
     started = time.perf_counter()
     stages = _stage_list(args.stages, "--stages")
     redo = _stage_list(args.redo, "--redo") if args.redo.strip() else []
     config_path = Path(args.config)
     config = load(config_path, SafeBenchConfig)
-    folder = generated_dir(args.name, Path(args.data_dir) if args.data_dir else None)
+    folder = generated_dir(args.name, store.data_root(args.data_dir))
     if config.taxonomy not in ("paper", "identify"):  # checked before anything is created
         T.load_file(S.user_taxonomy_path(config.taxonomy, config_path.parent))
     reach = config.queries.per_call * config.queries.calls_per_scenario
     if reach < config.scoring.top_k:
         print(f"note: {config.queries.calls_per_scenario} batches of {config.queries.per_call} queries give at most "
               f"{reach} candidates per scenario, fewer than top_k = {config.scoring.top_k}", file=sys.stderr)
-    mode = output.prepare(folder, "safebench", output.config_digest(config), args.restart)
+    ws, mode = Workspace.open(folder, "safebench", output.config_digest(config), args.restart)
     print(f"{'resuming' if mode == 'resume' else 'generating'} {folder}")
-    run = S.Run(config, args.name, folder, progress=not args.no_progress)
+    try:
+        run = S.Run(config, args.name, folder, ws, progress=not args.no_progress)
+    except BaseException:
+        ws.close()
+        raise
     try:
         status = _pipeline(run, config_path.parent, stages, redo, started)
     except KeyboardInterrupt:

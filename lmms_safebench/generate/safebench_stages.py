@@ -77,16 +77,15 @@ class Run:
     config: SafeBenchConfig
     name: str
     folder: Path
+    ws: Workspace  # opened (and the folder locked) by the caller; closed by close()
     progress: bool = True
     taxonomy_source: str = "paper"
-    ws: Workspace = field(init=False)
     problems: list[dict] = field(default_factory=list)
     stats: dict[str, dict] = field(default_factory=dict)  # per scenario slug: counts for the data card
     summary: list[str] = field(default_factory=list)
     failures: dict[str, dict[str, str]] = field(default_factory=dict)  # stage -> item -> why (this run)
 
     def __post_init__(self):
-        self.ws = Workspace(self.folder)
         self.limiter = make_limiter()
         self._llms: dict[str, TextLLM] = {}
         self._image_backend = self._speech_backend = None

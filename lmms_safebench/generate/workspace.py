@@ -1,5 +1,10 @@
 """A generation run's work folder: resumable stages, item by item, concurrent, with progress bars.
 
+One run at a time per benchmark folder: :meth:`Workspace.open` takes an exclusive lock on the folder
+(:class:`FolderLock`, ``<benchmark folder>/.lock``) before it looks at or deletes anything there, and the
+workspace holds it until :meth:`Workspace.close` or the process ends; a second run on the same folder is refused
+with the holder's pid, host and start time.
+
 ``<benchmark folder>/work/`` holds everything a rerun needs to pick up where a run stopped:
 
 - ``<stage>.jsonl``: one line per finished item (``{"id": ..., ...}``), appended and flushed as each item
@@ -15,6 +20,8 @@ problem of the stage (named by item id) and the others go on. Ctrl-C stops after
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -25,7 +32,76 @@ from typing import Callable
 from loguru import logger
 from tqdm import tqdm
 
+from ..errors import DataError
 from .ledger import CallCache, Ledger
+
+LOCK_FILE = ".lock"
+
+
+class FolderLock:
+    """An exclusive lock on a benchmark folder (``fcntl.flock`` on ``<folder>/.lock``), for one run.
+
+    The kernel drops the lock with the process's file descriptor, so a killed run never leaves the folder locked
+    (a stale ``.lock`` file is simply taken over). The holder writes its pid, host and start time into the file,
+    so that a refused run can say who holds the folder. :meth:`release` removes the file while still holding the
+    lock, and a run that locked a file removed meanwhile tries again on the new one: never two holders."""
+
+    def __init__(self, folder: str | Path):
+        import fcntl
+
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_FILE
+        self._created = not self.folder.exists()  # an empty folder made only for the lock goes with it
+        while True:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise DataError(f"{self.folder}: cannot create the benchmark folder ({exc.strerror or exc})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _holder(os.pread(fd, 4096, 0))
+                os.close(fd)
+                raise DataError(f"{self.folder} is in use by another run ({holder}); wait for it to finish, or stop "
+                                "that process, then run again") from None
+            try:
+                current = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                break
+            os.close(fd)  # the holder released and removed the file between our open and our lock: again
+        self._fd: int | None = fd
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                  "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode(), 0)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        self.path.unlink(missing_ok=True)
+        os.close(self._fd)
+        self._fd = None
+        if self._created:
+            try:
+                self.folder.rmdir()
+            except OSError:  # the run wrote something: the folder stays
+                pass
+
+    def __enter__(self) -> "FolderLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _holder(raw: bytes) -> str:
+    try:
+        info = json.loads(raw.decode("utf-8"))
+        return f"pid {info['pid']} on host {info['host']}, started {info['started']}"
+    except (ValueError, KeyError, TypeError):
+        return "a process that has not written its details yet"
 
 
 @dataclass
@@ -37,14 +113,34 @@ class StageResult:
 
 
 class Workspace:
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, lock: FolderLock | None = None):
         self.folder = Path(folder)
-        self.work = self.folder / "work"
-        self.work.mkdir(parents=True, exist_ok=True)
-        self.cache = CallCache(self.work / "calls.sqlite")
-        self.ledger = Ledger(self.work / "ledger.json")
+        self.folder_lock = lock or FolderLock(self.folder)
+        try:
+            self.work = self.folder / "work"
+            self.work.mkdir(parents=True, exist_ok=True)
+            self.cache = CallCache(self.work / "calls.sqlite")
+            self.ledger = Ledger(self.work / "ledger.json")
+        except BaseException:
+            self.folder_lock.release()
+            raise
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, folder: str | Path, kind: str, config_digest: str, restart: bool = False) -> tuple["Workspace", str]:
+        """Lock ``folder``, then make it ready for a ``kind`` run (:func:`.output.prepare`: ``"new"``, ``"resume"``
+        or ``"restart"``, returned with the workspace). The lock comes first, so that no run resumes, restarts or
+        deletes a folder another run is writing."""
+        from .output import prepare
+
+        lock = FolderLock(folder)
+        try:
+            state = prepare(Path(folder), kind, config_digest, restart)
+            return cls(folder, lock), state
+        except BaseException:
+            lock.release()
+            raise
 
     # ------------------------------------------------------------------ items
     def _path(self, stage: str) -> Path:
@@ -142,5 +238,8 @@ class Workspace:
         return result
 
     def close(self) -> None:
-        self.ledger.save()
-        self.cache.close()
+        try:
+            self.ledger.save()
+            self.cache.close()
+        finally:
+            self.folder_lock.release()

@@ -32,6 +32,7 @@ class Entry:
     stamp: str  # the run's time stamp: the newest run of a model, board and jury is the one shown
     outcomes: list[Outcome] = field(default_factory=list)
     verdicts: list[VerdictRecord] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)  # each sample's logged `target`: its document's fingerprint
 
 
 def board_of(task: str, scenario: str | None) -> str:
@@ -73,8 +74,8 @@ def _entries(run: outputs.Run, model: str, notes: list[str]) -> dict[tuple[str, 
                          "folder; left out")
             continue
         try:
-            records = outputs.read_jsonl(path)
-        except (OSError, ValueError) as exc:
+            records = outputs.read_jsonl(path, skipped=notes)  # a torn line is named and skipped, not the file
+        except (OSError, UnicodeDecodeError) as exc:
             notes.append(f"{path}: unreadable ({exc}); left out")
             continue
         for record in records:
@@ -92,6 +93,7 @@ def _entries(run: outputs.Run, model: str, notes: list[str]) -> dict[tuple[str, 
                 entry = entries[key] = Entry(board, adapter.key, model, identity, info, run.where, run.stamp)
             entry.outcomes.append(outcome)
             entry.verdicts.append(verdict)
+            entry.targets.append(str(record.get("target") or ""))
     if unjudged_tasks:
         notes.append(f"{run.where}: {len(unjudged_tasks)} task(s) without verdicts (a --predict_only run?); "
                      "judge them with `lmms-safebench judge` and report the judged folder")

@@ -1,6 +1,7 @@
 """``lmms-safebench select``: keep the samples of a benchmark that best separate safe from unsafe models.
 
-    lmms-safebench select RUN_FOLDER... --from BOARD --name NAME [--budget N] [--config FILE]
+    lmms-safebench select RUN_FOLDER... --from BOARD --name NAME --budget N [--config FILE] [--jury IDENTITY]
+                          [--data-dir DIR] [--restart]
 
 Input: the judged sample logs of several reference models on one board (a task family such as
 ``safebench_image``, ``safebench_mmsb_tiny_typo``, or a generated pool ``safebench_gen_<name>_pool``): inline
@@ -9,11 +10,17 @@ chosen samples, ``safebench_sel_<name>`` tasks over the source's own documents (
 apply), and a data card comparing the chosen set with the whole pool and with random subsets of the same size
 and quotas (MEAN, GAP, MAD, DIV over at least 20 draws; see :mod:`.quality`) and the models' rank order; for a
 SafeBench variant, also the official MiniBench on the same models when their MiniBench logs are given.
+
+Refused before any work, with one line naming the fault: a bad ``--name``, a missing run folder, an embedding model
+that cannot be loaded (offline and not cached, or the hub out of reach), logs of different builds of the board (the
+documents' fingerprints differ for one case key), and an earlier selection of the same name (unless ``--restart``).
+A torn line or an empty file among the logs is named on stderr and skipped.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +68,9 @@ def load_pool(folders: list[str], board: str, jury: str | None = None) -> tuple[
     """The verdict matrix of ``board`` from judged runs, and every entry found (for other boards' numbers)."""
     from ..report.collect import collect
 
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise DataError(f"RUN_FOLDER {folder}: {'not a folder' if Path(folder).exists() else 'no such folder'}")
     entries, notes = collect(folders)
     on_board = [e for e in entries if e.board == board]
     if not on_board:
@@ -83,15 +93,27 @@ def load_pool(folders: list[str], board: str, jury: str | None = None) -> tuple[
 
 def _matrix(pool: Pool, entries) -> Pool:
     """Fill ``pool``'s rows (one per case key, in the order met) and its verdict and rating matrices from the
-    entries of its models."""
+    entries of its models. Logs of different builds of the board (another ``--pairing``, say) may share case keys
+    over different documents: samples whose logged document fingerprints differ are refused, as ``judge`` does."""
+    from ..hooks import FINGERPRINT_PREFIX
+    from ..rejudge import same_document
+
     rows: dict[str, int] = {}
     cells: list[tuple[int, int, float, float]] = []
+    documents: dict[str, tuple[str, str]] = {}  # case key -> the first fingerprint logged for it, and where
     for entry in entries:
         column = pool.models.index(entry.model)
-        for outcome, verdict in zip(entry.outcomes, entry.verdicts, strict=True):
+        for outcome, verdict, target in zip(entry.outcomes, entry.verdicts, entry.targets, strict=True):
             key = verdict.case.get("key")
             if not key:
                 continue
+            if target.startswith(FINGERPRINT_PREFIX):
+                first, where = documents.setdefault(key, (target, f"{entry.model} in {entry.run}"))
+                if same_document(first, target) is False:
+                    raise DataError(f"case {key} of {pool.board} was answered on different documents: {first} "
+                                    f"({where}) and {target} ({entry.model} in {entry.run}); these runs come from "
+                                    "different builds of the board (another --pairing or source?): select from runs "
+                                    "of one build")
             if key not in rows:
                 rows[key] = len(pool.keys)
                 pool.keys.append(key)
@@ -109,36 +131,79 @@ def _matrix(pool: Pool, entries) -> Pool:
     return pool
 
 
+def check_model(option: str, model: str | None) -> None:
+    """Fail at once, naming the setting, when an embedding model cannot be loaded (offline and not cached, the hub
+    out of reach, no such folder): the loader would fail only after retrying for minutes."""
+    from ..generate.embeddings import unavailable
+
+    why = unavailable(model) if model else None
+    if why:
+        raise DataError(f"{option} {model!r}: {why}; set {option} in the --config YAML to a local folder or a cached "
+                        "hub id (or null: no embeddings from it, for diversity)")
+
+
+def _loaded(option: str, model: str, load):
+    """``load()``; a model that cannot be loaded after all is named with its setting."""
+    try:
+        return load()
+    except OSError as exc:
+        raise DataError(f"{option} {model!r} cannot be loaded ({exc}); set {option} in the --config YAML to a "
+                        "local folder or a cached hub id (or null)") from None
+
+
 def embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
     """One unit vector per sample: its question's text embedding joined with its image's CLIP embedding (when
     the board's documents carry images); None when neither model is configured."""
     from ..generate.embeddings import embed, joint
 
-    text = embed(pool.questions, config.embedding_model, config.device) if config.embedding_model else None
+    text = None
+    if config.embedding_model:
+        text = _loaded("embedding_model", config.embedding_model,
+                       lambda: embed(pool.questions, config.embedding_model, config.device))
     return joint(text, image_embeddings(pool, config) if config.image_model else None)
+
+
+def _pool_documents(pool: Pool):
+    """The adapter and the documents of each task of the board over a scenario of the pool."""
+    from .. import taskindex
+    from ..benchmarks import registry
+
+    adapter = registry.get(pool.benchmark)
+    present = {*pool.scenarios, "all"}  # "all": a task over every scenario (a MiniBench board)
+    for info in taskindex.tasks_of_board(pool.board, pool.benchmark):
+        if info.selector.rsplit(".", 1)[-1] in present:
+            yield adapter, adapter.load_docs(adapter.parse(info.selector))
+
+
+def _has_images(pool: Pool) -> bool:
+    """Whether the board's documents carry images (the first one found does), so that the image model is needed."""
+    from PIL import Image
+
+    for adapter, docs in _pool_documents(pool):
+        if len(docs):
+            return any(isinstance(v, Image.Image) for v in adapter.doc_to_visual(docs[0], {}))
+    return False
 
 
 def image_embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
     """CLIP embeddings of the pool's images, read from the board's documents (None when they carry none)."""
     from PIL import Image
 
-    from .. import taskindex
-    from ..benchmarks import registry
     from ..generate.embeddings import embed_images
 
-    adapter = registry.get(pool.benchmark)
     rows = {key: i for i, key in enumerate(pool.keys)}
     vectors: dict[int, np.ndarray] = {}
     batch: list[tuple[int, object]] = []
 
     def flush():  # a batch at a time: a board's images are never all in memory at once
         if batch:
-            encoded = embed_images([image for _, image in batch], config.image_model, config.device)
+            encoded = _loaded("image_model", config.image_model,
+                              lambda: embed_images([image for _, image in batch], config.image_model, config.device))
             vectors.update({row: vector for (row, _), vector in zip(batch, encoded, strict=True)})
             batch.clear()
 
-    for info in taskindex.tasks_of_board(pool.board, pool.benchmark):
-        for doc in adapter.load_docs(adapter.parse(info.selector)):
+    for adapter, docs in _pool_documents(pool):
+        for doc in docs:
             row = rows.get(adapter.case(doc).key)
             if row is None or row in vectors or any(r == row for r, _ in batch):
                 continue
@@ -154,17 +219,79 @@ def image_embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
 
 
 def run(folders: list[str], board: str, name: str, budget: int, config: SelectionConfig, jury: str | None = None,
-        data_root: str | None = None) -> dict:
+        data_root: str | None = None, restart: bool = False) -> dict:
+    """Select ``budget`` samples of ``board`` into the benchmark ``name`` (or a VLSafetyBencher pool's final set).
+    Everything that can be checked is checked before the embeddings are computed; an earlier selection of the
+    same name is replaced only with ``restart``, and nothing is deleted before the new one is ready to write."""
     from ..benchmarks import registry
-    from ..generate.output import write_card
-    from . import quality, scores
+    from ..data import store
+    from ..generate.output import earlier_run, prepare, write_card
+    from ..generate.vlsafety import family as vlsafety
+    from ..generate.workspace import FolderLock
+    from .family import selectable, write_selection
 
     started = time.perf_counter()
-    pool, entries, notes = load_pool(folders, board, jury)
+    registry.check_name(name)
     if budget < 1:
         raise DataError("--budget must be at least 1")
+    root = store.data_root(data_root)
+    check_model("embedding_model", config.embedding_model)
+    pool, entries, notes = load_pool(folders, board, jury)
+    for note in notes:  # also in the data card; said here, where the user looks
+        print(f"note: {note}", file=sys.stderr)
     if budget > len(pool.keys):
         raise DataError(f"--budget {budget} is larger than the pool: {board} has {len(pool.keys)} samples with logs")
+    if config.image_model and not _has_images(pool):
+        config = config.model_copy(update={"image_model": None})  # a board without images needs no image model
+    check_model("image_model", config.image_model)
+    source = registry.get(pool.benchmark)
+    final = vlsafety.is_pool(source, board, name)  # VLSafetyBencher: the final set goes into the pool's benchmark
+    folder = source.folder if final else registry.generated_dir(name, root)
+    with FolderLock(folder):  # no other selection or generation writes this folder meanwhile
+        if final:
+            earlier = (store.read_manifest(folder) or {}).get("final")
+            if earlier and not restart:
+                raise DataError(f"{folder} already holds the final set of {name} ({len(earlier.get('selected', []))} "
+                                "samples); pass --restart to replace it")
+        else:
+            selectable(source, board)
+            if earlier_run(folder, "selection") is not None and not restart:
+                raise DataError(f"{folder} already holds the selection {name!r}; pass --restart to replace it (its "
+                                "folder is deleted, with any file added to it), or choose another --name")
+        rows, card_quality = _choose(pool, entries, budget, config)
+        selected = [pool.keys[i] for i in rows]
+        scenarios = [pool.scenarios[i] for i in rows]
+        extra = {"jury": pool.jury, "models": pool.models, "budget": budget}
+        if final:
+            manifest = vlsafety.write_final(source, selected, scenarios, extra)
+        else:
+            prepare(folder, "selection", f"{board}:{budget}:{config.model_dump_json()}", restart=restart)
+            manifest = write_selection(folder, name, source, board, selected, scenarios, extra)
+        card = {
+            "name": name, "title": manifest["title"], "source": {"benchmark": source.key, "board": board,
+                                                                 "pool_samples": len(pool.keys)},
+            "reference_models": pool.models, "jury_identity": pool.jury, "budget": budget,
+            "objective": {"alpha (separability)": config.alpha, "beta (harmfulness)": config.beta,
+                          "gamma (diversity)": config.gamma, "quotas": config.quotas,
+                          "embedding_model": config.embedding_model, "image_model": config.image_model},
+            "quality": _table(card_quality),
+            "rank_order": {name: q.get("rank") for name, q in card_quality.items() if "rank" in q},
+            "per_category": {c: sum(1 for i in rows if pool.categories[i] == c) for c in sorted(set(pool.categories))},
+            "random_draws": config.draws, "wall_time_s": round(time.perf_counter() - started, 2),
+            "tasks": manifest["tasks"], "notes": notes,
+        }
+        if final:
+            vlsafety.attach_selection(folder, card)  # into the benchmark's own data card, under "final"
+        else:
+            write_card(folder, card)
+    return {"folder": folder, "selected": len(selected), "card": card}
+
+
+def _choose(pool: Pool, entries, budget: int, config: SelectionConfig) -> tuple[np.ndarray, dict]:
+    """The chosen rows, and the quality of the chosen set, the whole pool, random subsets and the official
+    MiniBench (when its logs are there)."""
+    from . import quality, scores
+
     vectors = embeddings(pool, config)
     sep = scores.separability(pool.unsafe)
     harm = scores.harmfulness(pool.unsafe, pool.ratings)
@@ -179,44 +306,10 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
         "random": quality.random_baseline(pool.unsafe, vectors, len(rows), pool.models, config.draws, config.seed,
                                           strata, config.quotas),
     }
-    mini = _minibench(entries, board, pool)
+    mini = _minibench(entries, pool.board, pool)
     if mini is not None:
         card_quality["official_minibench"] = mini
-    source = registry.get(pool.benchmark)
-    selected = [pool.keys[i] for i in rows]
-    extra = {"jury": pool.jury, "models": pool.models, "budget": budget}
-    from ..generate.vlsafety import family as vlsafety
-
-    final = vlsafety.is_pool(source, board, name)
-    if final:  # VLSafetyBencher: the final set goes into the pool's own benchmark, as safebench_gen_<name>
-        folder = source.folder
-        manifest = vlsafety.write_final(source, selected, [pool.scenarios[i] for i in rows], extra)
-    else:
-        folder = registry.generated_dir(name, Path(data_root) if data_root else None)
-        from ..generate.output import prepare
-
-        prepare(folder, "selection", f"{board}:{budget}:{config.model_dump_json()}", restart=True)
-        from .family import write_selection
-
-        manifest = write_selection(folder, name, source, board, selected, [pool.scenarios[i] for i in rows], extra)
-    card = {
-        "name": name, "title": manifest["title"], "source": {"benchmark": source.key, "board": board,
-                                                             "pool_samples": len(pool.keys)},
-        "reference_models": pool.models, "jury_identity": pool.jury, "budget": budget,
-        "objective": {"alpha (separability)": config.alpha, "beta (harmfulness)": config.beta,
-                      "gamma (diversity)": config.gamma, "quotas": config.quotas,
-                      "embedding_model": config.embedding_model, "image_model": config.image_model},
-        "quality": _table(card_quality),
-        "rank_order": {name: q.get("rank") for name, q in card_quality.items() if "rank" in q},
-        "per_category": {c: sum(1 for i in rows if pool.categories[i] == c) for c in sorted(set(pool.categories))},
-        "random_draws": config.draws, "wall_time_s": round(time.perf_counter() - started, 2),
-        "tasks": manifest["tasks"], "notes": notes,
-    }
-    if final:
-        vlsafety.attach_selection(folder, card)  # into the benchmark's own data card, under "final"
-    else:
-        write_card(folder, card)
-    return {"folder": folder, "selected": len(selected), "card": card}
+    return rows, card_quality
 
 
 def _table(card_quality: dict) -> dict:
@@ -248,14 +341,19 @@ def _minibench(entries, board: str, pool: Pool) -> dict | None:
 def add_arguments(parser) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN_FOLDER",
                         help="judged runs of the reference models (--log_samples output or `judge` output)")
-    parser.add_argument("--from", dest="board", required=True,
-                        help="the board to select from: a task family such as safebench_image or "
-                             "safebench_gen_<name>_pool")
-    parser.add_argument("--name", required=True, help="the selection's name (tasks safebench_sel_<name>_...)")
-    parser.add_argument("--budget", type=int, required=True, help="how many samples to keep")
+    required = parser.add_argument_group("required options")
+    required.add_argument("--from", dest="board", required=True,
+                          help="the board to select from: a task family such as safebench_image or "
+                               "safebench_gen_<name>_pool")
+    required.add_argument("--name", required=True, help="the selection's name (tasks safebench_sel_<name>_...)")
+    required.add_argument("--budget", type=int, required=True, metavar="N",
+                          help="how many samples to keep (required: there is no default size)")
     parser.add_argument("--config", default=None, help="a YAML with the objective's weights and other settings")
     parser.add_argument("--jury", default=None, help="the jury identity to use when the runs hold several")
     parser.add_argument("--data-dir", default=None, help="data folder (default: $SAFEBENCH_DATA)")
+    parser.add_argument("--restart", action="store_true",
+                        help="replace an earlier selection of this name (its folder is deleted, with any file added "
+                             "to it), or a pool's final set (default: refuse)")
 
 
 def main(args) -> int:
@@ -263,7 +361,7 @@ def main(args) -> int:
 
     config = load(args.config, SelectionConfig) if args.config else parse({}, SelectionConfig)
     try:
-        result = run(args.runs, args.board, args.name, args.budget, config, args.jury, args.data_dir)
+        result = run(args.runs, args.board, args.name, args.budget, config, args.jury, args.data_dir, args.restart)
     except DataError as exc:
         raise SafebenchError(str(exc)) from None
     card = result["card"]

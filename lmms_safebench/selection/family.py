@@ -13,6 +13,7 @@ from ..benchmarks import registry
 from ..benchmarks.base import Benchmark, CaseSpec, Category, Scenario
 from ..benchmarks.mmsafetybench import MMSafetyBench
 from ..benchmarks.safebench import SafeBench
+from ..errors import DataError
 from ..metrics import TABLES
 from ..taskgen import Variant, lmms_eval_template, mmsb_family, safebench_family, support_files, top_groups
 
@@ -74,17 +75,25 @@ def selection_adapter(key: str, folder: Path, manifest: dict) -> Selection:
                      manifest.get("board", ""))
 
 
+def selectable(source: Benchmark, board: str) -> str:
+    """The variant of ``board`` that a selection of ``source`` copies; a :class:`DataError` when there is none."""
+    from .. import taskindex
+
+    infos = taskindex.tasks_of_board(board, source.key)
+    if not infos:
+        raise DataError(f"{board!r} is not a task family of {source.key}")
+    if not isinstance(source, (SafeBench, MMSafetyBench)):
+        raise DataError(f"selection from {source.key} ({type(source).__name__}) is not supported")
+    return infos[0].variant
+
+
 def write_selection(folder: Path, name: str, source: Benchmark, board: str, selected: list[str],
                     scenarios: list[str], extra: dict) -> dict:
     """The manifest and task folder of a selection of ``source``'s ``board``."""
-    from .. import taskindex
     from ..generate.output import SCRIPT, VERSION, key_of, write_manifest, write_tasks
 
     key, prefix = key_of(name), f"safebench_sel_{name}"
-    infos = taskindex.tasks_of_board(board, source.key)
-    if not infos:
-        raise ValueError(f"{board!r} is not a task family of {source.key}")
-    variant = infos[0].variant
+    variant = selectable(source, board)
     table = TABLES[source.table_for(variant)]
     title = f"{source.title} selection {name}"
     build = f"`lmms-safebench select ... --from {board} --name {name}`"
@@ -111,8 +120,8 @@ def write_selection(folder: Path, name: str, source: Benchmark, board: str, sele
                  **support_files(SCRIPT, lmms_eval=True)}
         files.update(mmsb_family(SCRIPT, key, prefix, title, [s for s in source.scenarios() if s.slug in present],
                                  (kind,), (subset,), (prompt,), table, VERSION))
-    else:
-        raise ValueError(f"selection from {source.key} ({type(source).__name__}) is not supported")
+    else:  # unreachable: selectable() admits these two families only
+        raise AssertionError(type(source).__name__)
     manifest = {"benchmark": key, "family": "selection", "name": name, "title": title, "source": source.key,
                 "board": board, "variant": variant, "selected": selected, "scenarios": {s: {} for s in present},
                 "tasks": top_groups(files), **extra}

@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 from ...benchmarks import registry
+from ...data import store
 from ...errors import DataError
 from ..config import load
 from ..llm import TextLLM, make_limiter
-from ..output import VERSION, atomic_write, config_digest, prepare, write_card
+from ..output import VERSION, atomic_write, config_digest, write_card
 from ..workspace import Workspace
 from . import augment, family, generation, preprocess
 from .config import VLSafetyConfig
@@ -36,12 +37,11 @@ def main(args) -> int:
     started = time.perf_counter()
     config = load(args.config, VLSafetyConfig)
     name = registry.check_name(args.name)
+    folder = registry.generated_dir(name, store.data_root(args.data_dir))
     taxonomy = resolve(config.taxonomy, Path(args.config).expanduser().resolve().parent)
     source = open_source(args.images, config.source)  # a bad source stops here, before anything is written
-    folder = registry.generated_dir(name, Path(args.data_dir) if args.data_dir else None)
-    state = prepare(folder, KIND, config_digest(config), args.restart)
+    ws, state = Workspace.open(folder, KIND, config_digest(config), args.restart)
     print(f"VLSafetyBencher {name}: {'resuming' if state == 'resume' else 'starting'} in {folder}")
-    ws = Workspace(folder)
     try:
         change = _record_source(ws, source)
         if change:
