@@ -18,7 +18,7 @@ import sys
 
 from loguru import logger
 
-from . import metrics, settings, table
+from . import settings, table
 from .benchmarks import registry
 from .benchmarks.base import Benchmark, CaseSpec
 from .errors import SafebenchError
@@ -26,7 +26,8 @@ from .jury import runtime
 from .jury.case import Case
 from .jury.engine import JudgedSample
 from .jury.heuristic import is_refusal
-from .records import INFERENCE_FAILED, UNJUDGED, Outcome
+from .scoring import metrics
+from .scoring.records import INFERENCE_FAILED, UNJUDGED, Outcome
 
 MALFORMED_DOCUMENT = "malformed_document"  # cause of a sample whose document cannot make a case
 FINGERPRINT_PREFIX = "safebench-doc:"

@@ -24,7 +24,7 @@ from pathlib import Path
 from loguru import logger
 from tqdm import tqdm
 
-from . import __version__, hooks, jury_metrics, metrics, outputs, taskindex
+from . import __version__, hooks, outputs, taskindex
 from .benchmarks import registry
 from .benchmarks.base import CaseSpec
 from .errors import SafebenchError
@@ -33,6 +33,7 @@ from .jury.config import resolve_jury_config
 from .jury.engine import Jury
 from .jury.limits import EndpointLimiter
 from .redact import is_secret_name, redact_url
+from .scoring import agreement, metrics
 
 
 @dataclass
@@ -386,7 +387,7 @@ def judge_folders(inputs: list[str], output: str, jury: str | None = None, concu
     counts = {status: sum(1 for v in verdicts if v["status"] == status)
               for status in ("judged", "unjudged", "inference_failed")}
     return {"written": written, "samples": len(saved), "counts": counts,
-            "unjudged_causes": jury_metrics.unjudged_causes(verdicts), "problems": problems, "foreign": foreign,
+            "unjudged_causes": agreement.unjudged_causes(verdicts), "problems": problems, "foreign": foreign,
             "seconds": seconds, "accounting": accounting, "endpoints": juries.limiter.report()}
 
 

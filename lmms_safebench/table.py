@@ -1,7 +1,7 @@
 """What the harnesses print for this package's metrics: short summaries of the record-valued ones.
 
 lmms-eval and lm-eval print a table of every metric of every task (their ``utils.make_table``). Two of ours
-are records, not numbers: ``jury`` (:class:`~lmms_safebench.jury_metrics.JuryReport`) and ``by_scenario``;
+are records, not numbers: ``jury`` (:class:`~lmms_safebench.scoring.agreement.JuryReport`) and ``by_scenario``;
 printed whole they make lines of hundreds of characters. The table writer (pytablewriter) turns any dict
 into a plain dict before printing it, so a record cannot print itself short. :func:`install` therefore
 wraps the harnesses' ``make_table`` so that it prints a copy of the results in which those records are
@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import sys
 
-from .jury_metrics import JuryReport
+from .scoring.agreement import JuryReport
 
 RECORD_METRICS = ("jury", "by_scenario")
 _WRAPPED = "_lmms_safebench_short_records"

@@ -2,7 +2,7 @@
 
 Task YAMLs are generated, never hand-copied: a scenario YAML is a few lines that ``include`` the folder's
 template and name the task's slice in ``dataset_name`` (``<benchmark key>.<selector>``); group YAMLs
-list their members and aggregate with :func:`lmms_safebench.metrics.combine`. Every folder also gets the
+list their members and aggregate with :func:`lmms_safebench.scoring.tree.combine`. Every folder also gets the
 same thin ``utils.py`` (the generic hooks of :mod:`lmms_safebench.hooks`) and, for lmms-eval, a one-row
 placeholder dataset. The two family writers, :func:`safebench_family` and :func:`mmsb_family`, serve the
 official benchmarks and the generated ones alike, so every benchmark runs through the same tasks.
@@ -25,7 +25,7 @@ generic hooks; all state (the jury, its cache, loaded data) lives in the ``lmms_
 """
 
 from lmms_safebench import hooks as _hooks
-from lmms_safebench.metrics import combine, task_aggregations  # noqa: F401  (combine: the group YAMLs' aggregation)
+from lmms_safebench.scoring.metrics import combine, task_aggregations  # noqa: F401  (combine: the group YAMLs' aggregation)
 
 process_docs = _hooks.process_docs  # lmms-eval
 load_docs = _hooks.custom_dataset  # lm-eval
@@ -47,7 +47,7 @@ LM_EVAL_GROUP_WEIGHTING = {"asr": False, "sri": False, "asr_pooled": True, "judg
 
 
 def metric_list_yaml(table: dict) -> str:
-    """``table`` is one of :data:`lmms_safebench.metrics.TABLES`."""
+    """``table`` is one of :data:`lmms_safebench.scoring.metrics.TABLES`."""
     lines = ["metric_list:"]
     for name, (_, higher_is_better) in table.items():
         lines.append(f"  - metric: {name}")
@@ -142,7 +142,7 @@ def selector_lines(dataset_name: str, lm_eval: bool) -> list[str]:
 def group_yaml(script: str, group: str, alias: str, tasks: list[str], table: dict, callable_aggregation: bool,
                version: str, skip: tuple = ()) -> str:
     """A group over ``tasks``. lmms-eval accepts a callable group aggregation (exact values by the tree rule
-    of lmms_safebench.metrics); lm-eval only averages, so its groups use the plain mean (documented)."""
+    of lmms_safebench.scoring.tree); lm-eval only averages, so its groups use the plain mean (documented)."""
     lines = [HEADER.format(script=script).rstrip(), f"group: {group}", f"group_alias: {quoted(alias)}", "task:"]
     lines += [f"  - {t}" for t in tasks]
     lines.append("aggregate_metric_list:")

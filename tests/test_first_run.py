@@ -11,11 +11,12 @@ import pytest
 from helpers import BIN, UNSAFE_MARK, marker_judge, read_outputs, write_mmsb_source, write_safebench_release
 from loopback import LoopbackServer, Reply
 
-from lmms_safebench import hooks, metrics, table
+from lmms_safebench import hooks, table
 from lmms_safebench.benchmarks import registry
 from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.errors import ConfigError, SafebenchError
 from lmms_safebench.jury.config import resolve_jury_config
+from lmms_safebench.scoring import metrics
 
 
 def last_line(text: str) -> str:

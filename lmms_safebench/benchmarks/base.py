@@ -29,8 +29,8 @@ class CaseSpec:
     scenario: str
     category: str  # the report's averaging unit: a category, or the scenario itself
     protocol: str  # the benchmark's default protocol when only a judge endpoint is configured
-    table: str  # which metric table (lmms_safebench.metrics.TABLES) the task reports
-    path: tuple[str, ...] = ()  # the scenario's place in the benchmark's tree (see lmms_safebench.metrics)
+    table: str  # which metric table (lmms_safebench.scoring.metrics.TABLES) the task reports
+    path: tuple[str, ...] = ()  # the scenario's place in the benchmark's tree (see lmms_safebench.scoring.tree)
 
     def logged(self) -> dict:
         return {"key": self.key, "scenario": self.scenario, "category": self.category, "question": self.question,
@@ -132,5 +132,5 @@ class Benchmark:
         raise NotImplementedError
 
     def table_for(self, variant: str) -> str:
-        """The metric table a task of ``variant`` reports (a key of lmms_safebench.metrics.TABLES)."""
+        """The metric table a task of ``variant`` reports (a key of lmms_safebench.scoring.metrics.TABLES)."""
         raise NotImplementedError

@@ -22,7 +22,7 @@ from ..benchmarks import mmsafetybench as mmsb
 from ..benchmarks import registry
 from ..benchmarks import safebench as sb
 from ..jury.case import Criterion
-from ..metrics import TABLES
+from ..scoring.metrics import TABLES
 from ..taskgen import (
     SAFEBENCH_MODEL_BLOCKS,
     Variant,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
-from ..records import INFERENCE_FAILED, JUDGED, SCHEMA, UNJUDGED
+from ..scoring.records import INFERENCE_FAILED, JUDGED, SCHEMA, UNJUDGED
 from .cache import JudgeCache
 from .case import Case
 from .config import JuryConfig

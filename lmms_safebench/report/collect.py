@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import outputs
 from ..benchmarks import registry
-from ..records import Outcome, VerdictRecord
+from ..scoring.records import Outcome, VerdictRecord
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 The interval resamples answers with replacement within each scenario (the benchmark fixes how many
 queries each scenario has), recomputes the statistic exactly as the point estimate is computed (the tree
-rule of :mod:`lmms_safebench.metrics`: per scenario, then the mean of children up the tree), and takes
+rule of :mod:`lmms_safebench.scoring.tree`: per scenario, then the mean of children up the tree), and takes
 the 2.5th and 97.5th percentiles.
 """
 
@@ -13,8 +13,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from .. import metrics
-from ..records import JUDGED, Outcome
+from ..scoring import metrics
+from ..scoring.records import JUDGED, Outcome
 from .collect import Entry
 
 RESAMPLES = 1000

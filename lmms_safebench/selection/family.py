@@ -14,7 +14,7 @@ from ..benchmarks.base import Benchmark, CaseSpec, Category, Scenario
 from ..benchmarks.mmsafetybench import MMSafetyBench
 from ..benchmarks.safebench import SafeBench
 from ..errors import DataError
-from ..metrics import TABLES
+from ..scoring.metrics import TABLES
 from ..taskgen import Variant, lmms_eval_template, mmsb_family, safebench_family, support_files, top_groups
 
 _MEDIA = ("image", "audio_female", "audio_male", "sd_image", "typo_image")

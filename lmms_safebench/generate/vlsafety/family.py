@@ -30,7 +30,7 @@ from ...benchmarks import safebench as sb
 from ...benchmarks.base import CaseSpec
 from ...data import store
 from ...errors import DataError
-from ...metrics import TABLES
+from ...scoring.metrics import TABLES
 from ...taskgen import Variant, lmms_eval_template, safebench_family, support_files, top_groups
 from ..families import _sb_taxonomy, checklist
 from ..output import (

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from lmms_safebench.benchmarks.mmsafetybench import NAME, SCENARIOS
-from lmms_safebench.metrics import TABLES
+from lmms_safebench.scoring.metrics import TABLES
 from lmms_safebench.taskgen import lm_eval_template, mmsb_family, support_files, write_all
 
 SCRIPT = "_generate_configs.py"

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from lmms_safebench.benchmarks.safebench import CATEGORIES, NAME, SCENARIOS
-from lmms_safebench.metrics import TABLES
+from lmms_safebench.scoring.metrics import TABLES
 from lmms_safebench.taskgen import (
     HEADER,
     lm_eval_template,

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from lmms_safebench.benchmarks.safebench import CATEGORIES, MINI, NAME, SCENARIOS, UMBRELLA
-from lmms_safebench.metrics import TABLES
+from lmms_safebench.scoring.metrics import TABLES
 from lmms_safebench.taskgen import (
     HEADER,
     SAFEBENCH_MODEL_BLOCKS,

@@ -5,7 +5,7 @@ generic hooks; all state (the jury, its cache, loaded data) lives in the ``lmms_
 """
 
 from lmms_safebench import hooks as _hooks
-from lmms_safebench.metrics import combine, task_aggregations  # noqa: F401  (combine: the group YAMLs' aggregation)
+from lmms_safebench.scoring.metrics import combine, task_aggregations  # noqa: F401  (combine: the group YAMLs' aggregation)
 
 process_docs = _hooks.process_docs  # lmms-eval
 load_docs = _hooks.custom_dataset  # lm-eval

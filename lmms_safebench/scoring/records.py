@@ -41,7 +41,7 @@ class Outcome:
     category: str
     """The report's averaging unit: a SafeBench category, or the scenario itself."""
     path: tuple[str, ...]
-    """The scenario's place in the benchmark's tree, from the variant down (see :mod:`lmms_safebench.metrics`)."""
+    """The scenario's place in the benchmark's tree, from the variant down (see :mod:`lmms_safebench.scoring.tree`)."""
     schema: int = SCHEMA
 
     @property

@@ -1,6 +1,6 @@
 """The ``jury`` metric: who judged a task's numbers, what it cost, how the jurors agreed, what was left out.
 
-Per task it reads the logged :class:`~lmms_safebench.records.VerdictRecord` of every sample; a group's
+Per task it reads the logged :class:`~lmms_safebench.scoring.records.VerdictRecord` of every sample; a group's
 report merges its tasks' reports (:func:`merge_reports`). Several jury identities in one group are
 listed, never hidden: the group's numbers then mix juries (``lmms-safebench report`` keeps them apart).
 """
@@ -111,7 +111,7 @@ def unjudged_causes(items) -> dict[str, int]:
 
 def left_out(items) -> list[str]:
     """Scenarios (as ``variant/.../scenario`` paths) that had samples but no judged one: the tree rule
-    leaves them out of every mean above them (see :mod:`lmms_safebench.metrics`)."""
+    leaves them out of every mean above them (see :mod:`lmms_safebench.scoring.tree`)."""
     judged: dict[str, bool] = {}
     for verdict in records(items):
         if verdict.unit is not None:
