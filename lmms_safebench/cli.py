@@ -124,7 +124,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_tasks_dir(args) -> int:
-    from ._discovery import lm_eval_tasks_dir, lmms_eval_tasks_dir
+    from .harness.discovery import lm_eval_tasks_dir, lmms_eval_tasks_dir
 
     print(lmms_eval_tasks_dir() if args.harness == "lmms-eval" else lm_eval_tasks_dir())
     return 0

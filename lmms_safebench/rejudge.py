@@ -24,10 +24,11 @@ from pathlib import Path
 from loguru import logger
 from tqdm import tqdm
 
-from . import __version__, hooks, outputs, taskindex
+from . import __version__
 from .benchmarks import registry
 from .benchmarks.base import CaseSpec
 from .errors import SafebenchError
+from .harness import hooks, outputs, taskindex
 from .jury import runtime
 from .jury.config import resolve_jury_config
 from .jury.engine import Jury

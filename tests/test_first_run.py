@@ -11,10 +11,10 @@ import pytest
 from helpers import BIN, UNSAFE_MARK, marker_judge, read_outputs, write_mmsb_source, write_safebench_release
 from loopback import LoopbackServer, Reply
 
-from lmms_safebench import hooks, table
 from lmms_safebench.benchmarks import registry
 from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.errors import ConfigError, SafebenchError
+from lmms_safebench.harness import hooks, table
 from lmms_safebench.jury.config import resolve_jury_config
 from lmms_safebench.scoring import metrics
 
@@ -61,7 +61,7 @@ def test_a_run_that_cannot_start_exits_non_zero_with_the_message_last(tmp_path, 
 def test_lm_eval_stops_at_the_first_task_with_the_message(tmp_path):
     from lm_eval.tasks import TaskManager, get_task_dict
 
-    from lmms_safebench._discovery import lm_eval_tasks_dir
+    from lmms_safebench.harness.discovery import lm_eval_tasks_dir
 
     write_mmsb_source(tmp_path / "upstream", per_scenario=1)
     from lmms_safebench.data import mmsafetybench as build_mod

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 from pydantic import ValidationError
 
-from lmms_safebench import cli, taskindex
+from lmms_safebench import cli
 from lmms_safebench.benchmarks import registry
 from lmms_safebench.errors import ConfigError, DataError
 from lmms_safebench.generate import safebench_taxonomy as T
@@ -21,6 +21,7 @@ from lmms_safebench.generate.mmsb_pipeline import MMSBGenConfig
 from lmms_safebench.generate.output import TaxCategory, TaxScenario, write_manifest, write_tasks
 from lmms_safebench.generate.safebench_config import SafeBenchConfig
 from lmms_safebench.generate.vlsafety.config import TaxonomySpec, VLSafetyConfig
+from lmms_safebench.harness import taskindex
 from lmms_safebench.jury.config import build_juror, build_jury
 from lmms_safebench.paths import data_dir
 

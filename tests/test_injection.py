@@ -12,7 +12,7 @@ import pytest
 from helpers import fenced_answer
 from loopback import LoopbackServer, Reply
 
-from lmms_safebench import hooks
+from lmms_safebench.harness import hooks
 from lmms_safebench.jury import prompts
 from lmms_safebench.jury.case import HARMFUL_CONTENT, Case, Criterion
 from lmms_safebench.jury.config import build_jury, heuristic_jury

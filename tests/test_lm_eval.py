@@ -6,8 +6,8 @@ import pytest
 from helpers import BIN, marker_judge, read_outputs, run_cli, tail, write_mmsb_source
 from loopback import LoopbackServer
 
-from lmms_safebench._discovery import lm_eval_tasks_dir
 from lmms_safebench.data import mmsafetybench as build_mod
+from lmms_safebench.harness.discovery import lm_eval_tasks_dir
 
 pytestmark = pytest.mark.e2e
 

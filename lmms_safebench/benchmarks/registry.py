@@ -13,8 +13,8 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from .._discovery import is_benchmark_name
 from ..errors import DataError
+from ..harness.discovery import is_benchmark_name
 from ..redact import shown
 from .base import Benchmark
 
@@ -119,7 +119,7 @@ def split(dataset_name: str):
 
 def for_task(task: str) -> Benchmark | None:
     """The adapter of a task of this package (None for a task it does not know)."""
-    from .. import taskindex
+    from ..harness import taskindex
 
     info = taskindex.index()[0].get(task)
     if info is None:

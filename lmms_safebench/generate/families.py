@@ -2,7 +2,7 @@
 
 A family writes a benchmark in the schema of an official build (so the official loaders read it), with a
 manifest naming the family, and the task folders of the same family writers the official tasks use
-(:mod:`lmms_safebench.taskgen`). The registry (:mod:`lmms_safebench.benchmarks.registry`) turns the
+(:mod:`lmms_safebench.harness.taskwriter`). The registry (:mod:`lmms_safebench.benchmarks.registry`) turns the
 manifest back into an adapter of the same class as the official benchmark's, over the generated taxonomy:
 the same prompts, criteria style, default protocol and metrics. Importing this module registers the families.
 
@@ -21,9 +21,7 @@ from pathlib import Path
 from ..benchmarks import mmsafetybench as mmsb
 from ..benchmarks import registry
 from ..benchmarks import safebench as sb
-from ..jury.case import Criterion
-from ..scoring.metrics import TABLES
-from ..taskgen import (
+from ..harness.taskwriter import (
     SAFEBENCH_MODEL_BLOCKS,
     Variant,
     lm_eval_template,
@@ -32,6 +30,8 @@ from ..taskgen import (
     safebench_family,
     support_files,
 )
+from ..jury.case import Criterion
+from ..scoring.metrics import TABLES
 from .output import (
     SCRIPT,
     VERSION,

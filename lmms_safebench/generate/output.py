@@ -81,7 +81,7 @@ def write_manifest(folder: Path, manifest: dict) -> None:
 
 def write_tasks(folder: Path, files_by_harness: dict[str, dict[str, str]]) -> None:
     """Replace the benchmark's task folders (``{"lmms_eval": files, "lm_eval": files}``)."""
-    from ..taskgen import write_all
+    from ..harness.taskwriter import write_all
 
     for harness, files in files_by_harness.items():
         write_all(folder / "tasks" / harness, files)

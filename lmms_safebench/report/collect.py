@@ -14,8 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import outputs
 from ..benchmarks import registry
+from ..harness import outputs
 from ..scoring.records import Outcome, VerdictRecord
 
 

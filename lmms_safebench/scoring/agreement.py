@@ -20,7 +20,7 @@ class JuryReport(dict):
     """Identity and accounting of the jury behind a task's numbers (a plain dict in the results file)."""
 
     def summary(self) -> str:
-        """One short line for a harness's printed table (see :mod:`lmms_safebench.table`); the results
+        """One short line for a harness's printed table (see :mod:`lmms_safebench.harness.table`); the results
         file keeps the whole report."""
         identities = self.get("identities") or []
         who = str(self.get("name") or "no jury")[:24] if len(identities) <= 1 else f"{len(identities)} juries"

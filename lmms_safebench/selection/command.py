@@ -95,7 +95,7 @@ def _matrix(pool: Pool, entries) -> Pool:
     """Fill ``pool``'s rows (one per case key, in the order met) and its verdict and rating matrices from the
     entries of its models. Logs of different builds of the board (another ``--pairing``, say) may share case keys
     over different documents: samples whose logged document fingerprints differ are refused, as ``judge`` does."""
-    from ..hooks import FINGERPRINT_PREFIX
+    from ..harness.hooks import FINGERPRINT_PREFIX
     from ..rejudge import same_document
 
     rows: dict[str, int] = {}
@@ -165,8 +165,8 @@ def embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
 
 def _pool_documents(pool: Pool):
     """The adapter and the documents of each task of the board over a scenario of the pool."""
-    from .. import taskindex
     from ..benchmarks import registry
+    from ..harness import taskindex
 
     adapter = registry.get(pool.benchmark)
     present = {*pool.scenarios, "all"}  # "all": a task over every scenario (a MiniBench board)

@@ -14,8 +14,8 @@ from ..benchmarks.base import Benchmark, CaseSpec, Category, Scenario
 from ..benchmarks.mmsafetybench import MMSafetyBench
 from ..benchmarks.safebench import SafeBench
 from ..errors import DataError
+from ..harness.taskwriter import Variant, lmms_eval_template, mmsb_family, safebench_family, support_files, top_groups
 from ..scoring.metrics import TABLES
-from ..taskgen import Variant, lmms_eval_template, mmsb_family, safebench_family, support_files, top_groups
 
 _MEDIA = ("image", "audio_female", "audio_male", "sd_image", "typo_image")
 
@@ -77,7 +77,7 @@ def selection_adapter(key: str, folder: Path, manifest: dict) -> Selection:
 
 def selectable(source: Benchmark, board: str) -> str:
     """The variant of ``board`` that a selection of ``source`` copies; a :class:`DataError` when there is none."""
-    from .. import taskindex
+    from ..harness import taskindex
 
     infos = taskindex.tasks_of_board(board, source.key)
     if not infos:
@@ -99,7 +99,7 @@ def write_selection(folder: Path, name: str, source: Benchmark, board: str, sele
     build = f"`lmms-safebench select ... --from {board} --name {name}`"
     present = sorted(set(scenarios))
     if isinstance(source, SafeBench):
-        from ..taskgen import SAFEBENCH_MODEL_BLOCKS
+        from ..harness.taskwriter import SAFEBENCH_MODEL_BLOCKS
 
         vname = board.removeprefix(f"{source.task_prefix}_")
         scen = [s for s in source.scenarios() if s.slug in present]

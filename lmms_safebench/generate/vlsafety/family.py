@@ -3,7 +3,7 @@
 Written in the SafeBench build's schema (one parquet file per scenario; here the scenarios are the
 taxonomy's subcategories and the categories its 6 categories), with provenance columns added (strategy,
 intended harm, key phrase, conflict direction, image id, parent, root, operation, origin, text check). Its
-tasks come from :func:`lmms_safebench.taskgen.safebench_family`:
+tasks come from :func:`lmms_safebench.harness.taskwriter.safebench_family`:
 
 - ``safebench_gen_<name>_pool`` (variant ``pool``): every candidate, with category groups
   ``safebench_gen_<name>_pool_<category>`` over subcategory tasks ``safebench_gen_<name>_pool_<subcategory>``;
@@ -30,8 +30,8 @@ from ...benchmarks import safebench as sb
 from ...benchmarks.base import CaseSpec
 from ...data import store
 from ...errors import DataError
+from ...harness.taskwriter import Variant, lmms_eval_template, safebench_family, support_files, top_groups
 from ...scoring.metrics import TABLES
-from ...taskgen import Variant, lmms_eval_template, safebench_family, support_files, top_groups
 from ..families import _sb_taxonomy, checklist
 from ..output import (
     SCRIPT,

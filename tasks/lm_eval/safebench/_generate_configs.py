@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 
 from lmms_safebench.benchmarks.safebench import CATEGORIES, NAME, SCENARIOS
-from lmms_safebench.scoring.metrics import TABLES
-from lmms_safebench.taskgen import (
+from lmms_safebench.harness.taskwriter import (
     HEADER,
     lm_eval_template,
     metric_list_yaml,
@@ -23,6 +22,7 @@ from lmms_safebench.taskgen import (
     support_files,
     write_all,
 )
+from lmms_safebench.scoring.metrics import TABLES
 
 SCRIPT = "_generate_configs.py"
 VERSION = "0.1"

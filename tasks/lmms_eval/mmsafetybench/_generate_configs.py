@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from lmms_safebench.benchmarks.mmsafetybench import IMAGE_KINDS, NAME, SCENARIOS
+from lmms_safebench.harness.taskwriter import lmms_eval_template, mmsb_family, support_files, write_all
 from lmms_safebench.scoring.metrics import TABLES
-from lmms_safebench.taskgen import lmms_eval_template, mmsb_family, support_files, write_all
 
 SCRIPT = "_generate_configs.py"
 TABLE = TABLES["mmsafetybench"]

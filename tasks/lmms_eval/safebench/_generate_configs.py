@@ -16,8 +16,7 @@ import sys
 from pathlib import Path
 
 from lmms_safebench.benchmarks.safebench import CATEGORIES, MINI, NAME, SCENARIOS, UMBRELLA
-from lmms_safebench.scoring.metrics import TABLES
-from lmms_safebench.taskgen import (
+from lmms_safebench.harness.taskwriter import (
     HEADER,
     SAFEBENCH_MODEL_BLOCKS,
     group_yaml,
@@ -29,6 +28,7 @@ from lmms_safebench.taskgen import (
     support_files,
     write_all,
 )
+from lmms_safebench.scoring.metrics import TABLES
 
 SCRIPT = "_generate_configs.py"
 VERSION = "0.1"

@@ -4,7 +4,7 @@ lmms-eval and lm-eval re-execute this file for every ``!function`` reference, so
 generic hooks; all state (the jury, its cache, loaded data) lives in the ``lmms_safebench`` library.
 """
 
-from lmms_safebench import hooks as _hooks
+from lmms_safebench.harness import hooks as _hooks
 from lmms_safebench.scoring.metrics import combine, task_aggregations  # noqa: F401  (combine: the group YAMLs' aggregation)
 
 process_docs = _hooks.process_docs  # lmms-eval

@@ -3,7 +3,7 @@
 Task YAMLs are generated, never hand-copied: a scenario YAML is a few lines that ``include`` the folder's
 template and name the task's slice in ``dataset_name`` (``<benchmark key>.<selector>``); group YAMLs
 list their members and aggregate with :func:`lmms_safebench.scoring.tree.combine`. Every folder also gets the
-same thin ``utils.py`` (the generic hooks of :mod:`lmms_safebench.hooks`) and, for lmms-eval, a one-row
+same thin ``utils.py`` (the generic hooks of :mod:`lmms_safebench.harness.hooks`) and, for lmms-eval, a one-row
 placeholder dataset. The two family writers, :func:`safebench_family` and :func:`mmsb_family`, serve the
 official benchmarks and the generated ones alike, so every benchmark runs through the same tasks.
 ``tests/test_task_configs.py`` fails when the committed official files differ from what the scripts produce.
@@ -24,7 +24,7 @@ lmms-eval and lm-eval re-execute this file for every ``!function`` reference, so
 generic hooks; all state (the jury, its cache, loaded data) lives in the ``lmms_safebench`` library.
 """
 
-from lmms_safebench import hooks as _hooks
+from lmms_safebench.harness import hooks as _hooks
 from lmms_safebench.scoring.metrics import combine, task_aggregations  # noqa: F401  (combine: the group YAMLs' aggregation)
 
 process_docs = _hooks.process_docs  # lmms-eval
@@ -215,7 +215,7 @@ lmms_eval_specific_kwargs:
 
 def safebench_variants(subset: str, names=None) -> list[Variant]:
     """The SafeBench variants (lmms_safebench.benchmarks.safebench.VARIANTS) of a set, as task variants."""
-    from .benchmarks.safebench import VARIANTS
+    from ..benchmarks.safebench import VARIANTS
 
     return [Variant(name, f"{modality}.{subset}.{mode}", title) for name, (modality, mode, title) in VARIANTS.items()
             if names is None or name in names]
@@ -259,7 +259,7 @@ def mmsb_family(script: str, key: str, prefix: str, title: str, scenarios, kinds
 
 def top_groups(files: dict[str, str]) -> list[str]:
     """The groups of a task folder that no other group contains (what a user runs)."""
-    from . import yamlio
+    from .. import yamlio
 
     groups = {}
     for path, text in files.items():

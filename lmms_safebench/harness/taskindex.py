@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from . import yamlio
-from ._discovery import generated_tasks_dirs, lm_eval_tasks_dir, lmms_eval_tasks_dir
+from .. import yamlio
+from .discovery import generated_tasks_dirs, lm_eval_tasks_dir, lmms_eval_tasks_dir
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def _read(path: Path) -> dict:
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         from loguru import logger
 
-        from .redact import clip
+        from ..redact import clip
 
         logger.warning(f"lmms-safebench: {path} is not a readable task YAML ({clip(str(exc))}); left out")
         return {}
@@ -60,7 +60,7 @@ def _read(path: Path) -> dict:
 def index() -> tuple[dict[str, TaskInfo], dict[str, tuple[str, ...]]]:
     """``(tasks, groups)``: ``{task: TaskInfo}`` and ``{group: child names}`` over both harnesses' folders
     of this package and of the usable generated benchmarks in the data folder (a broken one is left out with a
-    warning: :func:`._discovery.generated_tasks_dirs`)."""
+    warning: :func:`.discovery.generated_tasks_dirs`)."""
     roots = tuple(str(p) for p in (lmms_eval_tasks_dir(), lm_eval_tasks_dir(), *generated_tasks_dirs()))
     return _index(roots, tuple(_stamp(root) for root in roots))
 

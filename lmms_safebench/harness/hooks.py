@@ -18,16 +18,17 @@ import sys
 
 from loguru import logger
 
-from . import settings, table
-from .benchmarks import registry
-from .benchmarks.base import Benchmark, CaseSpec
-from .errors import SafebenchError
-from .jury import runtime
-from .jury.case import Case
-from .jury.engine import JudgedSample
-from .jury.heuristic import is_refusal
-from .scoring import metrics
-from .scoring.records import INFERENCE_FAILED, UNJUDGED, Outcome
+from .. import settings
+from ..benchmarks import registry
+from ..benchmarks.base import Benchmark, CaseSpec
+from ..errors import SafebenchError
+from ..jury import runtime
+from ..jury.case import Case
+from ..jury.engine import JudgedSample
+from ..jury.heuristic import is_refusal
+from ..scoring import metrics
+from ..scoring.records import INFERENCE_FAILED, UNJUDGED, Outcome
+from . import table
 
 MALFORMED_DOCUMENT = "malformed_document"  # cause of a sample whose document cannot make a case
 FINGERPRINT_PREFIX = "safebench-doc:"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import sys
 
-from .scoring.agreement import JuryReport
+from ..scoring.agreement import JuryReport
 
 RECORD_METRICS = ("jury", "by_scenario")
 _WRAPPED = "_lmms_safebench_short_records"
