@@ -183,7 +183,7 @@ def test_interrupted_judging_resumes_without_repeating_a_finished_call(tmp_path)
 
 def test_two_runs_in_one_model_folder_are_written_apart(tmp_path):
     """lmms-eval appends runs to one model folder; each judged run keeps its own files."""
-    from lmms_safebench import rejudge
+    from lmms_safebench import judge as rejudge
 
     folder = tmp_path / "out" / "model"
     folder.mkdir(parents=True)

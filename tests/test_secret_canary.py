@@ -11,9 +11,9 @@ from test_generate_mmsafetybench import PHRASES, question_of, scripted_reply
 
 from lmms_safebench import cli
 from lmms_safebench.generate.config import Endpoint
+from lmms_safebench.judge import _without_secrets
 from lmms_safebench.jury.config import build_jury, redact_url, to_yaml
 from lmms_safebench.paths import cache_dir, data_dir
-from lmms_safebench.rejudge import _without_secrets
 
 URL_KEY = "CANARYurl7f3a9e2b"  # an ordinary-looking value: it is hidden because of its parameter's name
 ENV_KEY = "sk-CANARYenv4c8d1f6a0b"

@@ -62,7 +62,7 @@ def test_judge_key_and_url_credentials_never_appear(tmp_path):
 
 
 def test_judge_masks_the_source_runs_keys_and_url_credentials():
-    from lmms_safebench.rejudge import _without_secrets
+    from lmms_safebench.judge import _without_secrets
 
     as_text = _without_secrets({"model_args": "model=m,base_url=http://u:pw@h:1/v1,api_key=x,hf_token=t,"
                                               "openai_api_key=k"})["model_args"]

@@ -1,6 +1,6 @@
 """A benchmark is one adapter: everything the tasks, ``lmms-safebench judge`` and ``report`` need to know.
 
-The task hooks (:mod:`lmms_safebench.harness.hooks`), the re-judge (:mod:`lmms_safebench.rejudge`) and the
+The task hooks (:mod:`lmms_safebench.harness.hooks`), the re-judge (:mod:`lmms_safebench.judge`) and the
 report (:mod:`lmms_safebench.report`) never test task-name prefixes or document fields: they find the
 :class:`Benchmark` through :mod:`.registry` (by the key every document and every task's
 ``dataset_name`` carries) and ask it. Adding a benchmark is adding an adapter; a generated benchmark's

@@ -149,6 +149,17 @@ def doc_to_target(doc: dict) -> str:
     return FINGERPRINT_PREFIX + doc_fingerprint(doc)
 
 
+def same_document(target: str | None, other: str | None) -> bool | None:
+    """Whether two logged ``target`` values name the same document: True or False when both are document
+    fingerprints (``safebench-doc:<hash>``, see :func:`doc_to_target`), None when either is not (a log
+    written before fingerprints: it cannot be checked). ``judge`` compares a log with the local data, ``select``
+    the logs of different runs, by this one rule."""
+    if not (str(target or "").startswith(FINGERPRINT_PREFIX)
+            and str(other or "").startswith(FINGERPRINT_PREFIX)):
+        return None
+    return target == other
+
+
 # ------------------------------------------------------------------------------------------ judging
 
 def answer_text(results) -> str:

@@ -95,8 +95,7 @@ def _matrix(pool: Pool, entries) -> Pool:
     """Fill ``pool``'s rows (one per case key, in the order met) and its verdict and rating matrices from the
     entries of its models. Logs of different builds of the board (another ``--pairing``, say) may share case keys
     over different documents: samples whose logged document fingerprints differ are refused, as ``judge`` does."""
-    from ..harness.hooks import FINGERPRINT_PREFIX
-    from ..rejudge import same_document
+    from ..harness.hooks import FINGERPRINT_PREFIX, same_document
 
     rows: dict[str, int] = {}
     cells: list[tuple[int, int, float, float]] = []
