@@ -1,8 +1,8 @@
 """Batched in-process judging against one generation at a time, on a tiny local model (CPU).
 
-    python benchmarks/local_batching.py                 # the full run (about a minute on 2 cores)
-    python benchmarks/local_batching.py --quick         # a smaller smoke run
-    python benchmarks/local_batching.py --json out.json # also write the figures as JSON
+    python perf/local_batching.py                 # the full run (about a minute on 2 cores)
+    python perf/local_batching.py --quick         # a smaller smoke run
+    python perf/local_batching.py --json out.json # also write the figures as JSON
 
 A tiny random-weight Qwen3 guard model (``tests/tiny_models.py``) is built in a temporary folder and
 loaded by path, as a ``backend: transformers`` juror loads any model. N guard requests (different
@@ -14,7 +14,7 @@ backend (chat template, queue, batcher, ``generate``, split), twice:
 2. batched: ``batch_size`` requests per ``generate`` call, left-padded.
 
 Both use greedy decoding; the script reports the wall time of each, the ``generate`` calls, the
-speed-up, and whether every request got the same text both ways. ``docs/benchmarks.md`` records a run.
+speed-up, and whether every request got the same text both ways. ``docs/perf.md`` records a run.
 """
 
 from __future__ import annotations

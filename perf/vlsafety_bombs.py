@@ -1,14 +1,14 @@
 """Peak memory of VLSafetyBencher's ingest stage on a pool holding decompression bombs.
 
-    python benchmarks/vlsafety_bombs.py                 # default budget, then the budget lifted (for comparison)
-    python benchmarks/vlsafety_bombs.py --json out.json # also write the figures as JSON
+    python perf/vlsafety_bombs.py                 # default budget, then the budget lifted (for comparison)
+    python perf/vlsafety_bombs.py --json out.json # also write the figures as JSON
 
 The pool: three 1-bit PNGs of 12500 x 12500 pixels (about 19 KB each on disk, 156 million pixels: below Pillow's own
 refusal at about 179 million) and five ordinary 640 x 480 pictures. Each measurement runs in a fresh process: the
 source is opened and the ingest stage (read, header check, decode, pHash, store) runs at the default concurrency (8, so
 the three bombs are in flight at once), and the process's peak resident memory (``ru_maxrss``) is reported, along with
 the peak before the stage (after the imports) and what became of the bombs. The second measurement lifts
-``source.max_pixels`` above the bombs' size: the behaviour before the budget existed. ``docs/benchmarks.md`` records a
+``source.max_pixels`` above the bombs' size: the behaviour before the budget existed. ``docs/perf.md`` records a
 run.
 """
 

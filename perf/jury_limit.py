@@ -1,8 +1,8 @@
 """The jury against its physical limit: how close judging gets to ceil(calls / concurrency) x latency.
 
-    python benchmarks/jury_limit.py                 # the full run (about 6 minutes on 2 cores)
-    python benchmarks/jury_limit.py --quick         # a smaller smoke run
-    python benchmarks/jury_limit.py --json out.json # also write the figures as JSON
+    python perf/jury_limit.py                 # the full run (about 6 minutes on 2 cores)
+    python perf/jury_limit.py --quick         # a smaller smoke run
+    python perf/jury_limit.py --json out.json # also write the figures as JSON
 
 A loopback OpenAI-compatible judge server runs in its own process with a fixed latency per call. Its
 five scripted jurors see a realistic mix of answers: most are refusals (unanimous "safe"), some are
@@ -24,7 +24,7 @@ script measures, in one run:
    time against the bound ceil(calls / 8) x latency.
 
 Juries use default settings (no ``max_in_flight``): each endpoint's limit is adaptive and starts at
-``--concurrency``. Results are printed as a table; ``docs/benchmarks.md`` records a run.
+``--concurrency``. Results are printed as a table; ``docs/perf.md`` records a run.
 """
 
 from __future__ import annotations

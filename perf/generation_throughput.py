@@ -1,8 +1,8 @@
 """Generation throughput of the SafeBench-style pipeline's text stages, concurrent against one call at a time.
 
-    python benchmarks/generation_throughput.py                 # the full run (about 3.5 minutes)
-    python benchmarks/generation_throughput.py --quick         # a small smoke run
-    python benchmarks/generation_throughput.py --json out.json # also write the figures as JSON
+    python perf/generation_throughput.py                 # the full run (about 3.5 minutes)
+    python perf/generation_throughput.py --quick         # a small smoke run
+    python perf/generation_throughput.py --json out.json # also write the figures as JSON
 
 A loopback OpenAI-compatible server stands in for the writer and the scorer; it answers every call after a
 fixed latency (500 ms by default) and records how many calls it had in flight at most. The same generation
@@ -14,7 +14,7 @@ queries, then every query scored) runs twice in one process, each into a fresh f
 
 It reports wall time, calls, the most calls in flight, the bound (ceil(batches / 32) + ceil(queries / 32))
 x latency (the queries stage must finish before scoring starts), the efficiency bound / time, and the
-ratio sequential / concurrent. ``docs/benchmarks.md`` records a run.
+ratio sequential / concurrent. ``docs/perf.md`` records a run.
 """
 
 from __future__ import annotations
