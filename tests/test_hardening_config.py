@@ -12,10 +12,10 @@ from pydantic import ValidationError
 
 from lmms_safebench import cli
 from lmms_safebench.benchmarks import registry
+from lmms_safebench.benchmarks.safebench.family import tasks as safebench_tasks
 from lmms_safebench.errors import ConfigError, DataError
 from lmms_safebench.generate import safebench_taxonomy as T
 from lmms_safebench.generate.config import load, parse
-from lmms_safebench.generate.families import safebench_tasks
 from lmms_safebench.generate.mmsb_input import plan, read_rows
 from lmms_safebench.generate.mmsb_pipeline import MMSBGenConfig
 from lmms_safebench.generate.output import TaxCategory, TaxScenario, write_manifest, write_tasks

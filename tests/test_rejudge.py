@@ -25,8 +25,8 @@ from loopback import LoopbackServer, Reply, user_text
 from test_e2e_safebench import PANEL, PanelScript, case_target
 
 from lmms_safebench.benchmarks import safebench as sb
-from lmms_safebench.data import mmsafetybench as mmsb_build
-from lmms_safebench.data import safebench as sb_build
+from lmms_safebench.benchmarks.mmsafetybench import data as mmsb_build
+from lmms_safebench.benchmarks.safebench import data as sb_build
 
 pytestmark = pytest.mark.e2e
 CLI = str(BIN / "lmms-safebench")

@@ -31,15 +31,9 @@ def _load_builtins() -> dict[str, Benchmark]:
         from .mmsafetybench import MMSafetyBench
         from .safebench import SafeBench
 
-        for adapter in (MMSafetyBench(), SafeBench(published=_safebench_paper)):
+        for adapter in (MMSafetyBench(), SafeBench()):
             _builtins[adapter.key] = adapter
     return _builtins
-
-
-def _safebench_paper(board: str, model: str, overrides: dict | None = None):
-    from ..report.paper import published
-
-    return published(board, model, overrides)
 
 
 def register_family(family: str, factory: Callable[[str, Path, dict], Benchmark]) -> None:
@@ -49,9 +43,10 @@ def register_family(family: str, factory: Callable[[str, Path, dict], Benchmark]
 
 def _load_families() -> None:
     # Importing a family's module registers it.
-    from ..generate import families  # noqa: F401
-    from ..generate.vlsafety import family as _vlsafety  # noqa: F401
     from ..selection import family  # noqa: F401
+    from .mmsafetybench import family as _mmsb  # noqa: F401
+    from .safebench import family as _sb  # noqa: F401
+    from .vlsafety import family as _vlsafety  # noqa: F401
 
 
 def check_name(name: str) -> str:

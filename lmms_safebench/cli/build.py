@@ -33,14 +33,14 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     if args.benchmark == "mmsafetybench":
-        from ..data import mmsafetybench
+        from ..benchmarks.mmsafetybench import data as mmsafetybench
 
         report = mmsafetybench.build(source=args.source, sd_images=args.sd_images, data_root=args.data_dir,
                                      pairing=args.pairing, font=args.font, tiny_list=args.tiny_list)
         print(report.summary())
         return _build_status(len(report.left_out))
     if args.benchmark == "safebench":
-        from ..data import safebench
+        from ..benchmarks.safebench import data as safebench
 
         misplaced = [f"--{name.replace('_', '-')}" for name in ("sd_images", "pairing", "font", "tiny_list")
                      if getattr(args, name) is not None]

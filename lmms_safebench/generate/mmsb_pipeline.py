@@ -11,7 +11,7 @@ image again):
   the SD image of ``sd_prompt`` (seed per item, recorded). A failed SD image leaves its question out of the
   SD and SD_TYPO tasks only. SD_TYPO is composed when a task loads (as for the official build).
 - ``write``: the benchmark in the official build's schema, its manifest and task family
-  (:func:`.families.write_mmsb`), and a data card.
+  (:func:`lmms_safebench.benchmarks.mmsafetybench.family.write`), and a data card.
 
 ``--official`` skips ``rewrite``: it reads the official build's 1,680 questions, key phrases and typography
 images and renders SD images for them, written as a generated benchmark (never mistaken for the official
@@ -322,7 +322,7 @@ class Run:
 
     # -------------------------------------------------------------- write
     def write(self, ws, folder: Path, name: str, result_log: dict) -> tuple[dict, list[store.Problem]]:
-        from .families import write_mmsb
+        from ..benchmarks.mmsafetybench.family import write as write_mmsb
 
         rewrites = {k: r for k, r in ws.items("rewrite").items() if self.rewrite_current(k, r)}
         self.after_rephrasing = sum(r.get("phrasing", 0) > 0 for r in rewrites.values())

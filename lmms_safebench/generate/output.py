@@ -1,6 +1,6 @@
 """Writing a generated benchmark: the official build's schema, a manifest its adapter is built from, its task
 folders, and a data card. Whatever generated it, a benchmark written here runs through the same tasks, jury,
-``judge`` and ``report`` as the official ones (see :mod:`.families`).
+``judge`` and ``report`` as the official ones (each kind's ``family.py`` in ``lmms_safebench/benchmarks/<name>/``).
 
 Layout of ``$SAFEBENCH_DATA/generated/<name>/``::
 

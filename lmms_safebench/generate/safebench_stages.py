@@ -583,10 +583,10 @@ def collect_audio(run: Run, kept: dict[str, list[Scored]]) -> dict[str, dict[str
 
 def write(run: Run, categories: list[TaxCategory], kept: dict[str, list[Scored]], images: dict, audio: dict,
           started: float, stages: list[str]) -> dict:
-    """The benchmark folder: parquet files and tasks (:func:`.families.write_safebench`), provenance and the
+    """The benchmark folder: parquet files and tasks (:func:`lmms_safebench.benchmarks.safebench.family.write`), provenance and the
     data card. Scenarios without a kept query are left out of the tasks (and named)."""
+    from ..benchmarks.safebench.family import write as write_safebench
     from ..errors import DataError
-    from .families import write_safebench
     from .output import config_digest
 
     rows, written = {}, []

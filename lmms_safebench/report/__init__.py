@@ -2,7 +2,7 @@
 one self-contained HTML page, from one or more judged result folders.
 
 Flow: :mod:`.collect` (samples by board, jury and model) -> :mod:`.stats` (the tasks' metric
-functions and bootstrap intervals) -> :mod:`.paper` (published numbers for matching models) ->
+functions and bootstrap intervals) -> the adapter's published numbers for matching models ->
 :mod:`.render` (Markdown, CSV, PNG, HTML). Numbers of different juries never share a table: each
 board has one table per jury identity.
 """

@@ -223,9 +223,9 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
     Everything that can be checked is checked before the embeddings are computed; an earlier selection of the
     same name is replaced only with ``restart``, and nothing is deleted before the new one is ready to write."""
     from ..benchmarks import registry
+    from ..benchmarks.vlsafety import family as vlsafety
     from ..data import store
     from ..generate.output import earlier_run, prepare, write_card
-    from ..generate.vlsafety import family as vlsafety
     from ..generate.workspace import FolderLock
     from .family import selectable, write_selection
 

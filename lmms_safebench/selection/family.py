@@ -12,9 +12,13 @@ from pathlib import Path
 from ..benchmarks import registry
 from ..benchmarks.base import Benchmark, CaseSpec, Category, Scenario
 from ..benchmarks.mmsafetybench import MMSafetyBench
+from ..benchmarks.mmsafetybench.tasks import family as mmsb_family
 from ..benchmarks.safebench import SafeBench
+from ..benchmarks.safebench.tasks import MODEL_BLOCKS as SAFEBENCH_MODEL_BLOCKS
+from ..benchmarks.safebench.tasks import Variant
+from ..benchmarks.safebench.tasks import family as safebench_family
 from ..errors import DataError
-from ..harness.taskwriter import Variant, lmms_eval_template, mmsb_family, safebench_family, support_files, top_groups
+from ..harness.taskwriter import lmms_eval_template, support_files, top_groups
 from ..scoring.metrics import TABLES
 
 _MEDIA = ("image", "audio_female", "audio_male", "sd_image", "typo_image")
@@ -99,8 +103,6 @@ def write_selection(folder: Path, name: str, source: Benchmark, board: str, sele
     build = f"`lmms-safebench select ... --from {board} --name {name}`"
     present = sorted(set(scenarios))
     if isinstance(source, SafeBench):
-        from ..harness.taskwriter import SAFEBENCH_MODEL_BLOCKS
-
         vname = board.removeprefix(f"{source.task_prefix}_")
         scen = [s for s in source.scenarios() if s.slug in present]
         # MiniBench boards have no categories: their scenarios are the units, under one pseudo-category.

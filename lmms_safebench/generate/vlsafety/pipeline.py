@@ -17,13 +17,14 @@ import time
 from pathlib import Path
 
 from ...benchmarks import registry
+from ...benchmarks.vlsafety import family
 from ...data import store
 from ...errors import DataError
 from ..config import load
 from ..llm import TextLLM, make_limiter
 from ..output import VERSION, atomic_write, config_digest, write_card
 from ..workspace import Workspace
-from . import augment, family, generation, preprocess
+from . import augment, generation, preprocess
 from .config import VLSafetyConfig
 from .source import changes, describe_changes, open_source
 from .taxonomy import describe, resolve, to_categories

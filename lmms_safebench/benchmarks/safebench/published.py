@@ -1,4 +1,4 @@
-"""The SafeBench paper's published numbers (``assets/paper``), matched to run model names.
+"""The SafeBench paper's published numbers (``published/*.csv``), matched to run model names.
 
 A run's model matches a paper model when the paper's name, reduced to lower-case letters and
 digits, is contained in the run's (``llava-hf/llava-v1.6-mistral-7b-hf`` matches
@@ -12,9 +12,9 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from ..benchmarks.safebench import CATEGORIES
+from .taxonomy import CATEGORIES
 
-_DIR = Path(__file__).resolve().parent.parent / "assets" / "paper"
+_DIR = Path(__file__).resolve().parent / "published"
 CITATION = "Ying et al., SafeBench (arXiv:2410.18927), main table"
 AUDIO_CITATION = "Ying et al., SafeBench (arXiv:2410.18927), audio MiniBench table"
 

@@ -22,7 +22,6 @@ record is not written, and everything else is built (see :class:`.store.Problem`
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import Counter
@@ -32,21 +31,13 @@ from pathlib import Path
 from loguru import logger
 from tqdm import tqdm
 
-from .. import paths
-from ..benchmarks import mmsafetybench as mmsb
-from ..errors import DataError
-from ..settings import current
-from . import store, typography
+from ... import paths
+from ...data import store, typography
+from ...errors import DataError
+from . import taxonomy as mmsb
 
 FORMAT_VERSION = 1
 TINY_LIST_NAME = "TinyVersion_ID_List.json"
-def raw_url(commit: str, path: str) -> str:
-    """Where ``--source github`` fetches a file: ``<base>/<repo>/<commit>/<path>``. SAFEBENCH_GITHUB_RAW replaces
-    the base (a mirror, or a file:// copy of the repository for offline use)."""
-    base = current().github_raw
-    return f"{base}/{mmsb.UPSTREAM_REPO}/{commit}/{path}"
-
-
 @dataclass
 class BuildReport:
     directory: Path
@@ -98,9 +89,9 @@ def download_upstream(commit: str) -> Path:
     root = paths.downloads_dir() / "mmsafetybench" / commit
     qdir = root / "data" / "processed_questions"
     for sc in tqdm(mmsb.SCENARIOS, desc="Downloading MM-SafetyBench questions", unit="file"):
-        store.download(raw_url(commit, f"data/processed_questions/{sc.upstream}.json"), qdir / f"{sc.upstream}.json")
+        store.download(store.github_raw_url(mmsb.UPSTREAM_REPO, commit, f"data/processed_questions/{sc.upstream}.json"), qdir / f"{sc.upstream}.json")
     try:
-        store.download(raw_url(commit, TINY_LIST_NAME), root / TINY_LIST_NAME)
+        store.download(store.github_raw_url(mmsb.UPSTREAM_REPO, commit, TINY_LIST_NAME), root / TINY_LIST_NAME)
     except DataError as exc:
         logger.warning(f"tiny-subset list not downloaded ({exc}); tiny tasks will need --tiny-list")
     return root
@@ -129,30 +120,9 @@ def find_tiny_list(root: Path, question_dir: Path) -> tuple[Path | None, Path | 
     return None, beyond
 
 
-def _read_json(path: Path):
-    """Parsed JSON in which every object keeps the keys it repeats (``.repeated``), which plain
-    ``json.loads`` would silently collapse to the last copy. Raises DataError naming the file."""
-    text = store.read_text(path)
-    try:
-        return json.loads(text, object_pairs_hook=_KeyedObject.from_pairs)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None
-
-
-class _KeyedObject(dict):
-    repeated: Counter
-
-    @classmethod
-    def from_pairs(cls, pairs) -> _KeyedObject:
-        obj, counts = cls(), Counter(key for key, _ in pairs)
-        obj.update(pairs)
-        obj.repeated = Counter({key: n for key, n in counts.items() if n > 1})
-        return obj
-
-
 def read_tiny_list(path: Path) -> dict[str, set[str]]:
     """``{upstream scenario: {ids}}`` from the official tiny list."""
-    entries = _read_json(path)
+    entries = store.read_json(path)
     try:
         return {e["Scenario"]: {str(i) for i in e["Sampled_ID_List"]} for e in entries}
     except (KeyError, TypeError) as exc:
@@ -175,7 +145,7 @@ def read_question_file(path: Path, sc: mmsb.Scenario,
                        required: frozenset = REQUIRED_FIELDS) -> tuple[list[dict], list[store.Problem]]:
     """The valid records of one scenario file, and a problem for each record or field left out. A file
     that cannot be read as a JSON object raises DataError naming it."""
-    raw = _read_json(path)
+    raw = store.read_json(path)
     if not isinstance(raw, dict):
         raise DataError(f"{path}: expected an object keyed by question id, got {_json_type(raw)}")
     records, problems = [], []
@@ -503,8 +473,11 @@ def build(source: str | None = None, sd_images: str | Path | None = None, data_r
 
 
 def _without_path(exc: Exception, path: Path) -> str:
-    """A DataError's message without the leading ``<path>: `` (the problem names the file already)."""
-    return str(exc).removeprefix(f"{path}: ")
+    """A DataError's message without the leading ``<path>: `` (the problem names the file already); a position in
+    the file (``<path>:<line>:<column>: ``) stays, as words."""
+    where, what = store.located(exc, path)
+    line, _, column = where.removeprefix(str(path)).strip(":").partition(":")
+    return f"{what} (line {line}" + (f", column {column})" if column else ")") if line else what
 
 
 def _nothing_built(problems: list) -> str:

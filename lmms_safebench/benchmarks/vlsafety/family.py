@@ -25,15 +25,11 @@ import json
 from functools import partial
 from pathlib import Path
 
-from ...benchmarks import registry
-from ...benchmarks import safebench as sb
-from ...benchmarks.base import CaseSpec
+from loguru import logger
+
 from ...data import store
 from ...errors import DataError
-from ...harness.taskwriter import Variant, lmms_eval_template, safebench_family, support_files, top_groups
-from ...scoring.metrics import TABLES
-from ..families import _sb_taxonomy, checklist
-from ..output import (
+from ...generate.output import (
     SCRIPT,
     VERSION,
     key_of,
@@ -41,8 +37,19 @@ from ..output import (
     taxonomy_to_dict,
     write_card,
     write_manifest,
+    write_parquet,
     write_tasks,
 )
+from ...harness.taskwriter import lmms_eval_template, support_files, top_groups
+from ...scoring.metrics import TABLES
+from .. import registry
+from .. import safebench as sb
+from ..base import CaseSpec
+from ..base import Category as BaseCategory
+from ..safebench.data import features as safebench_features
+from ..safebench.data import load_docs
+from ..safebench.family import checklist, taxonomy_of
+from ..safebench.tasks import Variant, family
 
 FAMILY = "vlsafety"
 POOL, FINAL = "pool", "final"
@@ -58,9 +65,7 @@ lmms_eval_specific_kwargs:
 
 
 def features():
-    import datasets
-
-    from ...data.safebench import features as safebench_features
+    import datasets  # heavy: only when a benchmark is written
 
     return datasets.Features({**safebench_features(), **{c: datasets.Value("string") for c in EXTRA_COLUMNS}})
 
@@ -74,7 +79,7 @@ class VLSafety(sb.SafeBench):
 
     def __init__(self, key: str, folder: Path, manifest: dict):
         categories = taxonomy_from_dict(manifest["taxonomy"])
-        scenarios, cats = _sb_taxonomy(categories)
+        scenarios, cats = taxonomy_of(categories)
         self.name, self.folder = manifest["name"], Path(folder)
         super().__init__(scenarios, cats, checklist(categories), loader=partial(_load, folder=self.folder, name=self.name),
                          case_prefix=key, key=key, title=manifest.get("title", self.name),
@@ -91,7 +96,7 @@ class VLSafety(sb.SafeBench):
         return sb.Selector("image", parts[1], "default", None if slug == "all" else self._by_slug[slug])
 
     def categories(self, board: str):
-        return [sb.BaseCategory(c.slug, c.abbr, c.title) for c in self._categories]
+        return [BaseCategory(c.slug, c.abbr, c.title) for c in self._categories]
 
     def load_docs(self, selector: sb.Selector):
         if selector.set == FINAL and not self.selected:
@@ -121,9 +126,7 @@ class VLSafety(sb.SafeBench):
 
 
 def _load(selector, folder: Path, name: str):
-    from ...data import safebench as data
-
-    return data.load_docs(selector, directory=folder,
+    return load_docs(selector, directory=folder,
                           build_command=f"lmms-safebench generate vlsafety CONFIG --images SOURCE --name {name}")
 
 
@@ -132,7 +135,7 @@ def _load(selector, folder: Path, name: str):
 def tasks(name: str, title: str, categories, pool_slugs, final_slugs=()) -> dict:
     """The lmms-eval task folder: the pool variant, and the final variant with its umbrella when chosen."""
     key, prefix = key_of(name), f"safebench_gen_{name}"
-    scenarios, cats = _sb_taxonomy(categories)
+    scenarios, cats = taxonomy_of(categories)
     table = TABLES["safebench"]
     build = f"`lmms-safebench generate vlsafety ... --name {name}`"
     files = {"_default_template_yaml": lmms_eval_template(SCRIPT, build, title, table, VERSION, MODEL_BLOCKS,
@@ -143,7 +146,7 @@ def tasks(name: str, title: str, categories, pool_slugs, final_slugs=()) -> dict
         if not present:
             continue
         kept = [c for c in cats if any(s.category.slug == c.slug for s in present)]
-        files.update(safebench_family(SCRIPT, key, prefix, title, present, kept,
+        files.update(family(SCRIPT, key, prefix, title, present, kept,
                                       [Variant(variant, f"image.{variant}.default", vtitle)], table, VERSION,
                                       umbrella=umbrella))
     return {"lmms_eval": files}
@@ -154,8 +157,6 @@ def write_pool(folder: Path, name: str, title: str, categories, rows_by_scenario
     """The pool's parquet files, manifest and tasks. ``rows``: per subcategory, ``{"id", "query", "image": bytes or
     a path (read when its subcategory is written, so one subcategory's images are in memory at a time),
     <EXTRA_COLUMNS>}``. A final set chosen earlier is kept when every selected sample is still in the pool."""
-    from ..output import write_parquet
-
     key = key_of(name)
     earlier = store.read_manifest(folder) or {}
     scenarios_meta, total = {}, 0
@@ -188,8 +189,6 @@ def write_pool(folder: Path, name: str, title: str, categories, rows_by_scenario
             total += len(rows)
     final = earlier.get("final")
     if final and not set(final.get("selected") or ()) <= keys:
-        from loguru import logger
-
         logger.warning(f"{name}: the regenerated pool no longer holds every sample of the final set chosen earlier; "
                        f"the final set is dropped (choose it again with lmms-safebench select ... --name {name})")
         final = None

@@ -36,10 +36,10 @@ from pathlib import Path
 from loguru import logger
 from tqdm import tqdm
 
-from .. import paths
-from ..benchmarks import safebench as sb
-from ..errors import DataError
-from . import store
+from ... import paths
+from ...data import store
+from ...errors import DataError
+from . import taxonomy as sb
 
 FORMAT_VERSION = 1
 BUILD_COMMAND = "lmms-safebench build safebench"

@@ -1,0 +1,75 @@
+"""MM-SafetyBench's adapter: what the tasks, ``judge`` and ``report`` ask of the benchmark (see :mod:`..base`)."""
+
+from __future__ import annotations
+
+from ...data.typography import stack_vertically
+from ..base import Benchmark, CaseSpec
+from ..base import Scenario as BaseScenario
+from . import data
+from .taxonomy import NAME, SCENARIOS, Scenario, Selector, query_text
+
+
+class MMSafetyBench(Benchmark):
+    """MM-SafetyBench for the tasks, ``judge`` and ``report``: per-scenario criteria, one judge by default."""
+
+    key = NAME
+    title = "MM-SafetyBench"
+    task_prefix = "safebench_mmsb"
+    default_protocol = "single"
+    table = "mmsafetybench"
+
+    def __init__(self, scenarios=SCENARIOS, loader=None, case_prefix: str = NAME, key: str = NAME,
+                 title: str = "MM-SafetyBench", task_prefix: str = "safebench_mmsb"):
+        self.key, self.title, self.task_prefix = key, title, task_prefix
+        self._scenarios = tuple(scenarios)
+        self._by_slug = {s.slug: s for s in self._scenarios}
+        self._loader = loader  # None: the official build under $SAFEBENCH_DATA
+        self._case_prefix = case_prefix
+
+    def scenarios(self) -> list[BaseScenario]:
+        return [BaseScenario(s.slug, s.title, "") for s in self._scenarios]
+
+    def has_sri(self) -> bool:
+        return False  # SRI is SafeBench's index; MM-SafetyBench reports ASR
+
+    def parse(self, selector: str) -> Selector:
+        return Selector.parse(selector, self._by_slug)
+
+    def load_docs(self, selector: Selector):
+        return self.label((self._loader or data.load_docs)(selector), selector)
+
+    def doc_to_visual(self, doc: dict, kwargs: dict | None = None) -> list:
+        kind = doc["kind"]
+        if kind == "sd":
+            return [doc["sd_image"].convert("RGB")]
+        if kind == "typo":
+            return [doc["typo_image"].convert("RGB")]
+        if kind == "sd_typo":
+            return [stack_vertically(doc["sd_image"], doc["typo_image"])]
+        return []
+
+    def doc_to_text(self, doc: dict, kwargs: dict | None = None) -> str:
+        kwargs = kwargs or {}
+        return f"{kwargs.get('pre_prompt', '')}{query_text(doc)}{kwargs.get('post_prompt', '')}"
+
+    def _scenario(self, slug) -> Scenario:
+        sc = self._by_slug.get(slug)
+        if sc is None:
+            raise ValueError(f"unknown {self.title} scenario {slug!r}")
+        return sc
+
+    def case(self, doc: dict) -> CaseSpec:
+        sc = self._scenario(doc.get("scenario_slug"))
+        variant = doc.get("variant") or f"{doc.get('kind')}.{'defended' if doc.get('defended') else 'plain'}"
+        return CaseSpec(f"{self._case_prefix}/{sc.upstream}/{doc.get('id')}",
+                        doc.get("question") or doc.get("query", ""), sc.criterion, sc.slug, sc.slug,
+                        self.default_protocol, self.table, (variant, sc.slug))
+
+    def case_from_logged(self, case: dict, variant: str) -> CaseSpec:
+        sc = self._scenario(case.get("scenario"))
+        return CaseSpec(str(case.get("key")), case.get("question", ""), sc.criterion, sc.slug,
+                        case.get("category", sc.slug), self.default_protocol, self.table,
+                        tuple(case.get("path") or ()) or (variant, sc.slug))
+
+    def table_for(self, variant: str) -> str:
+        return self.table
