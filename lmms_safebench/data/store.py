@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -251,7 +252,12 @@ def quiet_datasets():
 
 
 def write_manifest(directory: Path, manifest: dict) -> None:
-    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    """Write ``manifest.json`` whole, by a rename: a reader never sees half of it, and every rewrite is a new file
+    (the registry keeps a generated benchmark's adapter while the file it was built from is unchanged)."""
+    path = directory / MANIFEST
+    tmp = path.with_name(f".{MANIFEST}.{os.getpid()}.{threading.get_ident()}.part")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def download(url: str, target: Path, timeout: float = 60.0) -> Path:

@@ -73,7 +73,7 @@ class Selection(Benchmark):
         return self.source.table_for(variant)
 
 
-def selection_adapter(key: str, folder: Path, manifest: dict) -> Selection:
+def from_manifest(key: str, folder: Path, manifest: dict) -> Selection:
     source = registry.get(manifest["source"])
     return Selection(source, key, manifest.get("title", key), f"safebench_sel_{manifest['name']}", manifest["selected"],
                      manifest.get("board", ""))
@@ -129,8 +129,4 @@ def write_selection(folder: Path, name: str, source: Benchmark, board: str, sele
                 "tasks": top_groups(files), **extra}
     write_manifest(folder, manifest)
     write_tasks(folder, {"lmms_eval": files})
-    registry.reset()
     return manifest
-
-
-registry.register_family("selection", selection_adapter)

@@ -12,7 +12,6 @@ from pathlib import Path
 from ...generate.output import SCRIPT, VERSION, key_of, write_manifest, write_parquet, write_tasks
 from ...harness.taskwriter import lm_eval_template, lmms_eval_template, support_files
 from ...scoring.metrics import TABLES
-from .. import registry
 from . import taxonomy as tx
 from .adapter import MMSafetyBench
 from .data import features, load_docs
@@ -67,7 +66,6 @@ def write(folder: Path, name: str, title: str, scenario_list: list[dict], record
                 "pairing": dict(tx.DEFAULT_PAIRING), **extra}
     write_manifest(folder, manifest)
     write_tasks(folder, tasks(name, title, scenarios_of(manifest), available))
-    registry.reset()
     return manifest
 
 
@@ -96,6 +94,3 @@ def from_manifest(key: str, folder: Path, manifest: dict) -> MMSafetyBench:
 def _load(selector, folder: Path, name: str):
     return load_docs(selector, directory=folder,
                           build_command=f"lmms-safebench generate mmsafetybench CONFIG --name {name}")
-
-
-registry.register_family("mmsafetybench", from_manifest)

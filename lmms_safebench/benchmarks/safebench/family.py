@@ -23,7 +23,6 @@ from ...generate.output import (
 from ...harness.taskwriter import lm_eval_template, lmms_eval_template, support_files
 from ...jury.case import Criterion
 from ...scoring.metrics import TABLES
-from .. import registry
 from . import taxonomy as tx
 from .adapter import SafeBench
 from .data import features, load_docs
@@ -83,7 +82,6 @@ def write(folder: Path, name: str, title: str, categories: list[TaxCategory],
                 "modalities": modalities, **extra}
     write_manifest(folder, manifest)
     write_tasks(folder, tasks(name, title, categories, modalities))
-    registry.reset()
     return manifest
 
 
@@ -116,6 +114,3 @@ def from_manifest(key: str, folder: Path, manifest: dict) -> SafeBench:
 
 def _load(selector, folder: Path, name: str):
     return load_docs(selector, directory=folder, build_command=f"lmms-safebench generate safebench CONFIG --name {name}")
-
-
-registry.register_family("safebench", from_manifest)

@@ -42,7 +42,6 @@ from ...generate.output import (
 )
 from ...harness.taskwriter import lmms_eval_template, support_files, top_groups
 from ...scoring.metrics import TABLES
-from .. import registry
 from .. import safebench as sb
 from ..base import CaseSpec
 from ..base import Category as BaseCategory
@@ -209,7 +208,6 @@ def _write(folder: Path, manifest: dict, categories) -> None:
     manifest["tasks"] = top_groups(files["lmms_eval"])
     write_manifest(folder, manifest)
     write_tasks(folder, files)
-    registry.reset()
 
 
 # ------------------------------------------------------------------------------------------ the final set
@@ -243,6 +241,3 @@ def attach_selection(folder: Path, card: dict) -> None:
         whole = {"name": card.get("name"), "title": card.get("title")}
     whole["final"] = {k: v for k, v in card.items() if k not in ("name", "title")}
     write_card(folder, whole)
-
-
-registry.register_family(FAMILY, VLSafety)
