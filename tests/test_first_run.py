@@ -125,7 +125,7 @@ def minibench_results(tmp_path, monkeypatch) -> dict:
             for name, value in hooks.process_results(doc, [answer]).items():
                 values.setdefault(name, []).append(value)
     row = {"alias": "safebench_mini_image"}
-    for name, (aggregate, _) in metrics.TABLES["safebench_mini"].items():
+    for name, (aggregate, _) in registry.get("safebench").metric_table("image.mini.default").items():
         row[f"{name},none"] = aggregate(values[name])
         row[f"{name}_stderr,none"] = "N/A"
     group = {"alias": "safebench_mini", **{key: metrics.combine([value]) if not key.endswith("_stderr,none")

@@ -13,9 +13,10 @@ task reads (its variant, then its scenario or ``all``), e.g. ``safebench.image.f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..jury.case import Criterion
+from ..scoring.metrics import MetricSpec
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,16 @@ class CaseSpec:
     scenario: str
     category: str  # the report's averaging unit: a category, or the scenario itself
     protocol: str  # the benchmark's default protocol when only a judge endpoint is configured
-    table: str  # which metric table (lmms_safebench.scoring.metrics.TABLES) the task reports
+    table: dict[str, MetricSpec]  # the metric table the sample's task reports (Benchmark.metric_table)
     path: tuple[str, ...] = ()  # the scenario's place in the benchmark's tree (see lmms_safebench.scoring.tree)
+    tags: dict[str, str] = field(default_factory=dict)  # benchmark-specific facts for its metrics (Outcome.tags)
 
     def logged(self) -> dict:
-        return {"key": self.key, "scenario": self.scenario, "category": self.category, "question": self.question,
-                "path": list(self.path)}
+        out = {"key": self.key, "scenario": self.scenario, "category": self.category, "question": self.question,
+               "path": list(self.path)}
+        if self.tags:  # only when set: a harm benchmark's logged cases stay what they were
+            out["tags"] = dict(self.tags)
+        return out
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,14 @@ class Benchmark:
         logged before paths existed)."""
         raise NotImplementedError
 
-    def table_for(self, variant: str) -> str:
-        """The metric table a task of ``variant`` reports (a key of lmms_safebench.scoring.metrics.TABLES)."""
+    # ---------------------------------------------------------------- metrics
+    def metric_table(self, variant: str) -> dict[str, MetricSpec]:
+        """The metrics a task of ``variant`` reports, ``{name: MetricSpec(aggregation, higher_is_better)}``, built from
+        :mod:`lmms_safebench.scoring.metrics` (or functions of the benchmark's own). The task YAMLs list exactly
+        this table; inline runs, ``judge`` and ``report`` aggregate with it."""
         raise NotImplementedError
+
+    def metrics(self) -> dict[str, MetricSpec]:
+        """Every metric any task of the benchmark reports: what ``!function utils.<name>`` resolves to in its task
+        folders. Override when variants report different tables."""
+        return dict(self.metric_table(""))

@@ -4,7 +4,7 @@ Flow per sample: ``process_docs`` (lmms-eval) / ``custom_dataset`` (lm-eval) fin
 adapter from the task's ``dataset_name`` and loads its documents (after checking that a jury is
 configured, so a run without one stops before inference) -> the harness asks the model ->
 ``process_results`` finds the adapter from the document and hands the answer to the jury -> the metric
-functions of :mod:`.metrics` aggregate the outcomes. ``process_results`` never raises: lmms-eval aborts a
+aggregations of the adapter's metric table sum them up. ``process_results`` never raises: lmms-eval aborts a
 whole run when it does. A task that cannot start (no jury, data not built, a bad setting) ends the whole
 run before inference with :class:`CannotStart`: a non-zero exit whose last line says what to do.
 """
@@ -170,10 +170,12 @@ def answer_text(results) -> str:
     return answer if isinstance(answer, str) else ("" if answer is None else str(answer))
 
 
-def _values(table: str, judged: dict, outcome: Outcome) -> dict:
-    """``{metric name: per-sample value}`` for ``table``: the verdict under ``jury``, the outcome elsewhere."""
+def _values(table: dict, judged: dict, outcome: Outcome) -> dict:
+    """``{metric name: per-sample value}`` for ``table``: the verdict for a metric that reads verdicts (the ``jury``
+    record), the outcome for the others."""
     record = outcome.to_dict()
-    return {name: (judged if name == "jury" else record) for name in metrics.TABLES[table]}
+    return {name: (judged if metrics.reads(spec.aggregation) == metrics.VERDICT else record)
+            for name, spec in table.items()}
 
 
 def judge_case(spec: CaseSpec, answer: str, jury=None) -> dict:
@@ -190,15 +192,34 @@ def judge_case(spec: CaseSpec, answer: str, jury=None) -> dict:
     judged["case"] = spec.logged()
     refusal = None if judged["status"] == INFERENCE_FAILED else is_refusal(answer)
     outcome = Outcome(judged["status"], judged.get("unsafe"), judged.get("rating"), refusal, spec.scenario,
-                      spec.category, spec.path)
+                      spec.category, spec.path, label=judged.get("label"), tags=dict(spec.tags))
     return _values(spec.table, judged, outcome)
 
 
-def unjudged_values(table: str, reason: str, scenario: str, cause: str = MALFORMED_DOCUMENT,
+def unjudged_values(table: dict, reason: str, scenario: str, cause: str = MALFORMED_DOCUMENT,
                     path: tuple[str, ...] = ()) -> dict:
     """``{metric name: per-sample value}`` of a sample that could not be judged (counted, never safe)."""
     judged = JudgedSample(UNJUDGED, reason=reason, cause=cause).to_dict()
     return _values(table, judged, Outcome(UNJUDGED, None, None, None, scenario, scenario, path or (scenario,)))
+
+
+def any_table() -> dict:
+    """Every metric of every registered benchmark: the values of a sample whose benchmark is unknown (whatever its
+    task's metric list, each metric finds its value; the sample is counted unjudged)."""
+    table: dict = {}
+    for adapter in registry.builtins():
+        for name, spec in adapter.metrics().items():
+            table.setdefault(name, spec)
+    return table
+
+
+def aggregation(benchmark: str, name: str):
+    """The aggregation of metric ``name`` in ``benchmark``'s tasks: what a task folder's ``utils.<name>`` is. An
+    unknown metric is an AttributeError (the folder's module has no such attribute)."""
+    try:
+        return registry.get(benchmark).metrics()[name].aggregation
+    except KeyError:
+        raise AttributeError(f"benchmark {benchmark!r} reports no metric {name!r}") from None
 
 
 def process_results(doc: dict, results) -> dict:
@@ -207,12 +228,12 @@ def process_results(doc: dict, results) -> dict:
         adapter = _adapter(doc)
     except Exception as exc:  # unknown, misnamed or broken (e.g. a manifest that no longer loads)
         logger.error(f"lmms-safebench: no benchmark for a document ({type(exc).__name__}: {exc})")
-        return unjudged_values(metrics.ALL, f"unknown benchmark: {type(exc).__name__}: {exc}",
+        return unjudged_values(any_table(), f"unknown benchmark: {type(exc).__name__}: {exc}",
                                str(doc.get("scenario_slug")))
     try:
         spec = adapter.case(doc)
     except Exception as exc:
-        table = adapter.table_for(str(doc.get("variant") or ""))
+        table = adapter.metric_table(str(doc.get("variant") or ""))
         return unjudged_values(table, f"malformed document: {type(exc).__name__}: {exc}",
                                str(doc.get("scenario_slug")))
     return judge_case(spec, answer_text(results))

@@ -1,11 +1,11 @@
 """What the harnesses print for this package's metrics: short summaries of the record-valued ones.
 
-lmms-eval and lm-eval print a table of every metric of every task (their ``utils.make_table``). Two of ours
-are records, not numbers: ``jury`` (:class:`~lmms_safebench.scoring.agreement.JuryReport`) and ``by_scenario``;
-printed whole they make lines of hundreds of characters. The table writer (pytablewriter) turns any dict
+lmms-eval and lm-eval print a table of every metric of every task (their ``utils.make_table``). Some metrics are
+records, not numbers: ``jury`` (:class:`~lmms_safebench.scoring.agreement.JuryReport`) and breakdowns such as
+``by_scenario``; printed whole they make lines of hundreds of characters. The table writer (pytablewriter) turns any dict
 into a plain dict before printing it, so a record cannot print itself short. :func:`install` therefore
-wraps the harnesses' ``make_table`` so that it prints a copy of the results in which those records are
-one-line summaries. The results dict it is given is not changed, so the results file (written from it)
+wraps the harnesses' ``make_table`` so that it prints a copy of the results in which every record (a dict value) is a
+one-line summary. The results dict it is given is not changed, so the results file (written from it)
 keeps every record whole.
 """
 
@@ -16,15 +16,16 @@ import sys
 
 from ..scoring.agreement import JuryReport
 
-RECORD_METRICS = ("jury", "by_scenario")
 _WRAPPED = "_lmms_safebench_short_records"
 
 
 def summary(metric: str, value: dict) -> str:
-    """The one line printed for a record-valued metric."""
-    if metric == "jury":
+    """The one line printed for a record-valued metric: a jury report's own summary; for a breakdown
+    (``by_<thing>``: one entry per thing), how many there are."""
+    if "identities" in value:
         return JuryReport(value).summary()
-    return f"{len(value)} scenarios (see the results file)"
+    what = f"{metric.removeprefix('by_')}s" if metric.startswith("by_") else "entries"
+    return f"{len(value)} {what} (see the results file)"
 
 
 def shorten(results: dict) -> dict:
@@ -43,7 +44,7 @@ def _shorten_row(row):
     out = {}
     for key, value in row.items():
         metric = key.partition(",")[0]
-        out[key] = summary(metric, value) if metric in RECORD_METRICS and isinstance(value, dict) else value
+        out[key] = summary(metric, value) if isinstance(value, dict) else value
     return out
 
 

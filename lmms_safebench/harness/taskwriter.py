@@ -25,7 +25,9 @@ generic hooks; all state (the jury, its cache, loaded data) lives in the ``lmms_
 """
 
 from lmms_safebench.harness import hooks as _hooks
-from lmms_safebench.scoring.metrics import combine, task_aggregations  # noqa: F401  (combine: the group YAMLs' aggregation)
+from lmms_safebench.scoring.tree import combine  # noqa: F401  (the group YAMLs' aggregation)
+
+BENCHMARK = {benchmark}  # the registry key of the benchmark whose tasks these are
 
 process_docs = _hooks.process_docs  # lmms-eval
 load_docs = _hooks.custom_dataset  # lm-eval
@@ -35,19 +37,15 @@ doc_to_messages = _hooks.doc_to_messages
 doc_to_target = _hooks.doc_to_target  # the document's fingerprint, logged as `target`
 process_results = _hooks.process_results
 
-# One aggregation per metric of the templates' metric_list.
-globals().update(task_aggregations())
+
+def __getattr__(name):
+    """The aggregation of each metric of the templates' metric_list, from the benchmark's metric table."""
+    return _hooks.aggregation(BENCHMARK, name)
 '''
 PLACEHOLDER = '{"placeholder": "documents come from process_docs; see _default_template_yaml"}\n'
 
-# lm-eval groups can only average their sub-tasks (weighted by size or not), so they carry the rates
-# whose average means something: the mean over scenarios for `asr`, size-weighted means for the rest
-# (exact pooled rates when every sample was judged). Counts and the jury report stay per task there.
-LM_EVAL_GROUP_WEIGHTING = {"asr": False, "sri": False, "asr_pooled": True, "judged": True, "refusal_rate": True}
-
-
 def metric_list_yaml(table: dict) -> str:
-    """``table`` is one of :data:`lmms_safebench.scoring.metrics.TABLES`."""
+    """A task's ``metric_list``: its metric table (``{name: MetricSpec}``, :meth:`Benchmark.metric_table`)."""
     lines = ["metric_list:"]
     for name, (_, higher_is_better) in table.items():
         lines.append(f"  - metric: {name}")
@@ -115,9 +113,10 @@ def lmms_eval_template(script: str, build: str, title: str, table: dict, version
         else "", model_blocks=model_blocks, metric_list=metric_list_yaml(table), version=version)
 
 
-def support_files(script: str, lmms_eval: bool) -> dict[str, str]:
-    """The thin ``utils.py`` of a task folder and, for lmms-eval, its placeholder dataset."""
-    out = {"utils.py": UTILS_PY.format(script=script)}
+def support_files(script: str, benchmark: str, lmms_eval: bool) -> dict[str, str]:
+    """The thin ``utils.py`` of a task folder of ``benchmark`` (its registry key) and, for lmms-eval, its placeholder
+    dataset."""
+    out = {"utils.py": UTILS_PY.format(script=script, benchmark=quoted(benchmark))}
     if lmms_eval:
         out["_placeholder.jsonl"] = PLACEHOLDER
     return out
@@ -140,20 +139,22 @@ def selector_lines(dataset_name: str, lm_eval: bool) -> list[str]:
 
 
 def group_yaml(script: str, group: str, alias: str, tasks: list[str], table: dict, callable_aggregation: bool,
-               version: str, skip: tuple = ()) -> str:
-    """A group over ``tasks``. lmms-eval accepts a callable group aggregation (exact values by the tree rule
-    of lmms_safebench.scoring.tree); lm-eval only averages, so its groups use the plain mean (documented)."""
+               version: str) -> str:
+    """A group over ``tasks``, combining every metric of ``table`` that groups combine. lmms-eval accepts a callable
+    group aggregation (exact values by the tree rule of lmms_safebench.scoring.tree); lm-eval only averages, so its
+    groups carry the metrics whose average means something (each metric function says how: ``lm_eval_group``, the
+    mean over tasks or the size-weighted mean; documented), and leave counts and records per task."""
     lines = [HEADER.format(script=script).rstrip(), f"group: {group}", f"group_alias: {quoted(alias)}", "task:"]
     lines += [f"  - {t}" for t in tasks]
     lines.append("aggregate_metric_list:")
-    for name in table:
-        if name in skip:
+    for name, spec in table.items():
+        if not getattr(spec.aggregation, "in_groups", True):
             continue
         if callable_aggregation:
             lines += [f"  - metric: {name}", "    aggregation: !function utils.combine"]
-        elif name in LM_EVAL_GROUP_WEIGHTING:
+        elif getattr(spec.aggregation, "lm_eval_group", None) is not None:
             lines += [f"  - metric: {name}", "    aggregation: mean",
-                      f"    weight_by_size: {str(LM_EVAL_GROUP_WEIGHTING[name]).lower()}"]
+                      f"    weight_by_size: {str(spec.aggregation.lm_eval_group).lower()}"]
     lines += ["metadata:", f"  version: {version}"]
     return "\n".join(lines) + "\n"
 

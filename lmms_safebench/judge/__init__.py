@@ -33,7 +33,7 @@ from ..jury import runtime
 from ..jury.config import resolve_jury_config
 from ..jury.engine import Jury
 from ..jury.limits import EndpointLimiter
-from ..scoring import agreement, metrics
+from ..scoring import agreement
 from .results import _without_secrets, compute_results, output_folders, write_run  # noqa: F401  (re-exported)
 from .samples import NO_CASE, Saved, read_samples
 
@@ -69,21 +69,22 @@ class Juries:
             jury.close()
 
 
-def _table(item: Saved) -> str:
-    """The metric table of the sample's task (every metric when the task is unknown)."""
-    if item.info is None:
-        return metrics.ALL
+def _table(item: Saved) -> dict:
+    """The metric table of the sample's task (every metric when the task or its benchmark is unknown)."""
+    if item.spec is not None:
+        return item.spec.table
     try:
-        return registry.get(item.info.benchmark).table_for(item.info.variant)
-    except KeyError:
-        return metrics.ALL
+        return registry.get(item.info.benchmark).metric_table(item.info.variant)
+    except (AttributeError, KeyError):  # no task info, or a benchmark that is gone
+        return hooks.any_table()
 
 
 def judge_all(saved: list[Saved], juries: Juries, workers: int, progress: bool = True) -> None:
     """Fill ``values`` of every sample; samples are judged concurrently (``workers`` at a time)."""
     for item in saved:
+        item.table = _table(item)
         if item.spec is None:
-            item.values = hooks.unjudged_values(_table(item), item.problem or "no case", "unknown",
+            item.values = hooks.unjudged_values(item.table, item.problem or "no case", "unknown",
                                                 item.cause or NO_CASE)
     todo = [item for item in saved if item.spec is not None]
     for protocol in sorted({item.spec.protocol for item in todo}):

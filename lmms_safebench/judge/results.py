@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..harness import outputs, taskindex
+from ..harness import hooks, outputs, taskindex
 from ..redact import is_secret_name, redact_url
 from ..scoring import metrics
 from .samples import Saved
@@ -17,15 +17,16 @@ def task_metrics(items: list[Saved]) -> dict:
     """One task's values: each metric's aggregation over the per-sample values, as the harness does."""
     tables = {name for item in items for name in item.values}
     per_metric = {name: [item.values[name] for item in items if name in item.values] for name in tables}
-    aggregations = metrics.task_aggregations()
+    aggregations = {name: spec.aggregation for item in items for name, spec in (item.table or {}).items()}
     return {name: aggregations[name](values) for name, values in per_metric.items()}
 
 
-def group_metrics(leaves: list[dict]) -> dict:
+def group_metrics(leaves: list[dict], per_task: set[str] = frozenset()) -> dict:
     """A group's values from its leaf tasks' values, as lmms-eval computes them (it aggregates a group over
-    its leaf tasks, not its direct children), with the aggregation the group YAMLs use."""
-    shared = set.intersection(*(set(c) for c in leaves)) - {"by_scenario"}
-    return {name: metrics.combine([c[name] for c in leaves]) for name in sorted(shared)}
+    its leaf tasks, not its direct children), with the aggregation the group YAMLs use; ``per_task``: the metrics
+    no group combines (a per-task record such as ``by_scenario``)."""
+    shared = set.intersection(*(set(c) for c in leaves))
+    return {name: metrics.combine([c[name] for c in leaves]) for name in sorted(shared) if name not in per_task}
 
 
 def _leaves(name: str, groups: dict[str, tuple[str, ...]]) -> list[str]:
@@ -42,9 +43,11 @@ def compute_results(saved: list[Saved]) -> tuple[dict, dict]:
     values = {task: task_metrics(items) for task, items in sorted(by_task.items())}
     sizes = {task: len(items) for task, items in by_task.items()}
     groups = taskindex.complete_groups(set(values))
+    per_task = {name for item in saved for name, spec in (item.table or {}).items()
+                if not getattr(spec.aggregation, "in_groups", True)}
     for group in groups:
         leaves = _leaves(group, groups)
-        values[group] = group_metrics([values[leaf] for leaf in leaves])
+        values[group] = group_metrics([values[leaf] for leaf in leaves], per_task)
         sizes[group] = sum(sizes[leaf] for leaf in leaves)
     results = {}
     for name, table in values.items():
@@ -89,7 +92,8 @@ def write_run(run: outputs.Run, saved: list[Saved], folder: Path, juries, stamp:
     results, group_subtasks = compute_results(saved)
     source = run.results()
     folder.mkdir(parents=True, exist_ok=True)
-    metric_names = set(metrics.task_aggregations())
+    # Drop the metric values the log carries (an inline run's verdicts): this judge's values replace them.
+    metric_names = {name for item in saved for name in (item.table or {})} | set(hooks.any_table())
     for task in sorted({item.task for item in saved}):
         with open(folder / f"{stamp}_samples_{task}.jsonl", "w", encoding="utf-8") as handle:
             for item in (i for i in saved if i.task == task):

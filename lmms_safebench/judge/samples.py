@@ -33,6 +33,7 @@ class Saved:
     problem: str | None = None  # why no case could be built (the sample is then counted unjudged)
     cause: str | None = None  # the problem's cause (NO_CASE, UNKNOWN_TASK, DOC_MISMATCH, UNVERIFIABLE)
     values: dict | None = None  # {metric: per-sample value} once judged
+    table: dict | None = None  # the metric table its values are for (the task's; every metric for an unknown task)
 
     @property
     def where(self) -> str:

@@ -43,6 +43,10 @@ class Outcome:
     path: tuple[str, ...]
     """The scenario's place in the benchmark's tree, from the variant down (see :mod:`lmms_safebench.scoring.tree`)."""
     schema: int = SCHEMA
+    label: str | None = None
+    """The verdict's label under a rubric whose verdicts record one (None for the harm rubric: ``unsafe`` says it)."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """Benchmark-specific facts about the sample (a stimulus type, a pair id, a context), from its case."""
 
     @property
     def unit(self) -> tuple[str, ...]:
@@ -54,18 +58,25 @@ class Outcome:
         return (self.scenario,)
 
     def to_dict(self) -> dict:
-        return {"status": self.status, "unsafe": self.unsafe, "rating": self.rating, "refusal": self.refusal,
-                "scenario": self.scenario, "category": self.category, "path": list(self.path),
-                "schema": self.schema}
+        out = {"status": self.status, "unsafe": self.unsafe, "rating": self.rating, "refusal": self.refusal,
+               "scenario": self.scenario, "category": self.category, "path": list(self.path), "schema": self.schema}
+        # Written only when set, so the records of harm benchmarks stay what they were.
+        if self.label is not None:
+            out["label"] = self.label
+        if self.tags:
+            out["tags"] = dict(self.tags)
+        return out
 
     @classmethod
     def from_dict(cls, data) -> "Outcome":
         if isinstance(data, Outcome):
             return data
         scenario = str(data.get("scenario"))
+        tags = data.get("tags")
         return cls(status=str(data.get("status")), unsafe=data.get("unsafe"), rating=data.get("rating"),
                    refusal=data.get("refusal"), scenario=scenario, category=str(data.get("category") or scenario),
-                   path=_path(data.get("path")), schema=int(data.get("schema") or 1))
+                   path=_path(data.get("path")), schema=int(data.get("schema") or 1), label=data.get("label"),
+                   tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {})
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from ..benchmarks.safebench.tasks import Variant
 from ..benchmarks.safebench.tasks import family as safebench_family
 from ..errors import DataError
 from ..harness.taskwriter import lmms_eval_template, support_files, top_groups
-from ..scoring.metrics import TABLES
 
 _MEDIA = ("image", "audio_female", "audio_male", "sd_image", "typo_image")
 
@@ -69,8 +68,11 @@ class Selection(Benchmark):
     def case_from_logged(self, case: dict, variant: str) -> CaseSpec:
         return self.source.case_from_logged(case, variant)
 
-    def table_for(self, variant: str) -> str:
-        return self.source.table_for(variant)
+    def metric_table(self, variant: str) -> dict:
+        return self.source.metric_table(variant)
+
+    def metrics(self) -> dict:
+        return self.source.metrics()
 
 
 def from_manifest(key: str, folder: Path, manifest: dict) -> Selection:
@@ -98,7 +100,7 @@ def write_selection(folder: Path, name: str, source: Benchmark, board: str, sele
 
     key, prefix = key_of(name), f"safebench_sel_{name}"
     variant = selectable(source, board)
-    table = TABLES[source.table_for(variant)]
+    table = source.metric_table(variant)
     title = f"{source.title} selection {name}"
     build = f"`lmms-safebench select ... --from {board} --name {name}`"
     present = sorted(set(scenarios))
@@ -111,7 +113,7 @@ def write_selection(folder: Path, name: str, source: Benchmark, board: str, sele
             scen = [Scenario(s.slug, s.title, "all") for s in scen]
         files = {"_default_template_yaml": lmms_eval_template(SCRIPT, build, title, table, VERSION,
                                                               SAFEBENCH_MODEL_BLOCKS, chat_messages=True),
-                 **support_files(SCRIPT, lmms_eval=True)}
+                 **support_files(SCRIPT, key, lmms_eval=True)}
         files.update(safebench_family(SCRIPT, key, prefix, title, scen,
                                       [c for c in cats if any(s.category == c.slug for s in scen)],
                                       [Variant(vname, variant, vname)], table, VERSION, umbrella=[vname]))
@@ -119,7 +121,7 @@ def write_selection(folder: Path, name: str, source: Benchmark, board: str, sele
         kind, subset, prompt = variant.split(".")
         blocks = "lmms_eval_specific_kwargs:\n  default:\n    pre_prompt: \"\"\n    post_prompt: \"\"\n"
         files = {"_default_template_yaml": lmms_eval_template(SCRIPT, build, title, table, VERSION, blocks),
-                 **support_files(SCRIPT, lmms_eval=True)}
+                 **support_files(SCRIPT, key, lmms_eval=True)}
         files.update(mmsb_family(SCRIPT, key, prefix, title, [s for s in source.scenarios() if s.slug in present],
                                  (kind,), (subset,), (prompt,), table, VERSION))
     else:  # unreachable: selectable() admits these two families only

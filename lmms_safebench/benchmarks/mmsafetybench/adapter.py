@@ -6,6 +6,7 @@ from ...data.typography import stack_vertically
 from ..base import Benchmark, CaseSpec
 from ..base import Scenario as BaseScenario
 from . import data
+from .tasks import TABLE
 from .taxonomy import NAME, SCENARIOS, Scenario, Selector, query_text
 
 
@@ -16,7 +17,6 @@ class MMSafetyBench(Benchmark):
     title = "MM-SafetyBench"
     task_prefix = "safebench_mmsb"
     default_protocol = "single"
-    table = "mmsafetybench"
 
     def __init__(self, scenarios=SCENARIOS, loader=None, case_prefix: str = NAME, key: str = NAME,
                  title: str = "MM-SafetyBench", task_prefix: str = "safebench_mmsb"):
@@ -63,13 +63,13 @@ class MMSafetyBench(Benchmark):
         variant = doc.get("variant") or f"{doc.get('kind')}.{'defended' if doc.get('defended') else 'plain'}"
         return CaseSpec(f"{self._case_prefix}/{sc.upstream}/{doc.get('id')}",
                         doc.get("question") or doc.get("query", ""), sc.criterion, sc.slug, sc.slug,
-                        self.default_protocol, self.table, (variant, sc.slug))
+                        self.default_protocol, TABLE, (variant, sc.slug))
 
     def case_from_logged(self, case: dict, variant: str) -> CaseSpec:
         sc = self._scenario(case.get("scenario"))
         return CaseSpec(str(case.get("key")), case.get("question", ""), sc.criterion, sc.slug,
-                        case.get("category", sc.slug), self.default_protocol, self.table,
+                        case.get("category", sc.slug), self.default_protocol, TABLE,
                         tuple(case.get("path") or ()) or (variant, sc.slug))
 
-    def table_for(self, variant: str) -> str:
-        return self.table
+    def metric_table(self, variant: str) -> dict:
+        return TABLE

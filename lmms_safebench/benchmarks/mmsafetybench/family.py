@@ -11,11 +11,10 @@ from pathlib import Path
 
 from ...generate.output import SCRIPT, VERSION, key_of, write_manifest, write_parquet, write_tasks
 from ...harness.taskwriter import lm_eval_template, lmms_eval_template, support_files
-from ...scoring.metrics import TABLES
 from . import taxonomy as tx
 from .adapter import MMSafetyBench
 from .data import features, load_docs
-from .tasks import family
+from .tasks import TABLE, family
 
 
 def scenarios_of(manifest: dict) -> list[tx.Scenario]:
@@ -71,14 +70,14 @@ def write(folder: Path, name: str, title: str, scenario_list: list[dict], record
 
 def tasks(name: str, title: str, scenarios: list[tx.Scenario], kinds: list[str]) -> dict:
     key, prefix = key_of(name), f"safebench_mmsb_gen_{name}"
-    table = TABLES["mmsafetybench"]
+    table = TABLE
     build = f"`lmms-safebench generate mmsafetybench ... --name {name}`"
     blocks = "lmms_eval_specific_kwargs:\n  default:\n    pre_prompt: \"\"\n    post_prompt: \"\"\n"
     lmms = {"_default_template_yaml": lmms_eval_template(SCRIPT, build, title, table, VERSION, blocks),
-            **support_files(SCRIPT, lmms_eval=True)}
+            **support_files(SCRIPT, key, lmms_eval=True)}
     lmms.update(family(SCRIPT, key, prefix, title, scenarios, tuple(kinds), ("full",), ("plain",), table, VERSION))
     lm = {"_default_template_yaml": lm_eval_template(SCRIPT, build, title, table, VERSION),
-          **support_files(SCRIPT, lmms_eval=False)}
+          **support_files(SCRIPT, key, lmms_eval=False)}
     lm.update(family(SCRIPT, key, prefix, title, scenarios, ("text",), ("full",), ("plain",), table, VERSION,
                           lm_eval=True))
     return {"lmms_eval": lmms, "lm_eval": lm}

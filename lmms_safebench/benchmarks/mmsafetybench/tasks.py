@@ -12,7 +12,7 @@ from ...harness.taskwriter import (
     selector_lines,
     support_files,
 )
-from ...scoring.metrics import TABLES
+from ...scoring.metrics import ATTACK_SUCCESS, COVERAGE, JURY
 from .taxonomy import IMAGE_KINDS, NAME, SCENARIOS
 
 VERSION = "0.1"
@@ -23,6 +23,9 @@ lmms_eval_specific_kwargs:
     pre_prompt: ""
     post_prompt: ""
 """
+
+# What a task reports: ASR by the tree rule, coverage and the jury record (SRI is SafeBench's index).
+TABLE = {**ATTACK_SUCCESS, **COVERAGE, **JURY}
 
 KIND_TITLES = {"sd": "SD", "typo": "TYPO", "sd_typo": "SD+TYPO", "text": "text-only"}
 
@@ -64,9 +67,9 @@ def family(script: str, key: str, prefix: str, title: str, scenarios, kinds, sub
 
 def lmms_eval_files(script: str) -> dict[str, str]:
     """``tasks/lmms_eval/mmsafetybench``: every kind x subset (full, tiny) x prompt (plain, defended)."""
-    table = TABLES["mmsafetybench"]
+    table = TABLE
     out = {"_default_template_yaml": lmms_eval_template(script, BUILD, "MM-SafetyBench", table, VERSION, MODEL_BLOCKS),
-           **support_files(script, lmms_eval=True)}
+           **support_files(script, NAME, lmms_eval=True)}
     out.update(family(script, NAME, "safebench_mmsb", "MM-SafetyBench", SCENARIOS, IMAGE_KINDS, ("full", "tiny"),
                       ("plain", "defended"), table, VERSION))
     return out
@@ -74,9 +77,9 @@ def lmms_eval_files(script: str) -> dict[str, str]:
 
 def lm_eval_files(script: str) -> dict[str, str]:
     """``tasks/lm_eval/mmsafetybench``: the text-only kind, per subset and prompt."""
-    table = TABLES["mmsafetybench"]
+    table = TABLE
     out = {"_default_template_yaml": lm_eval_template(script, BUILD, "MM-SafetyBench", table, VERSION),
-           **support_files(script, lmms_eval=False)}
+           **support_files(script, NAME, lmms_eval=False)}
     out.update(family(script, NAME, "safebench_mmsb", "MM-SafetyBench", SCENARIOS, ("text",), ("full", "tiny"),
                       ("plain", "defended"), table, VERSION, lm_eval=True))
     return out

@@ -9,6 +9,7 @@ from ..base import Category as BaseCategory
 from ..base import Scenario as BaseScenario
 from . import data
 from .published import published as paper_numbers
+from .tasks import MINI_TABLE, TABLE
 from .taxonomy import CATEGORIES, CRITERION, MINI, NAME, SCENARIOS, Scenario, Selector, target_text
 
 
@@ -108,8 +109,11 @@ class SafeBench(Benchmark):
             raise ValueError(f"unknown {self.title} scenario {slug!r}")
         return scenario
 
-    def table_for(self, variant: str) -> str:
-        return "safebench_mini" if f".{MINI}." in f".{variant}." else "safebench"
+    def metric_table(self, variant: str) -> dict:
+        return MINI_TABLE if f".{MINI}." in f".{variant}." else TABLE
+
+    def metrics(self) -> dict:
+        return {**TABLE, **MINI_TABLE}
 
     def case(self, doc: dict) -> CaseSpec:
         scenario = self._scenario(doc.get("scenario_slug"))
@@ -119,7 +123,7 @@ class SafeBench(Benchmark):
         variant = doc.get("variant") or f"{doc.get('modality')}.{doc.get('set')}.{doc.get('mode')}"
         path = (variant, scenario.slug) if mini else (variant, unit, scenario.slug)
         return CaseSpec(f"{self._case_prefix}/{doc.get('set')}/{doc.get('id')}", doc["query"], self._criterion,
-                        scenario.slug, unit, self.default_protocol, self.table_for(variant), path)
+                        scenario.slug, unit, self.default_protocol, self.metric_table(variant), path)
 
     def case_from_logged(self, case: dict, variant: str) -> CaseSpec:
         scenario = self._scenario(case.get("scenario"))
@@ -129,4 +133,4 @@ class SafeBench(Benchmark):
         path = tuple(case.get("path") or ()) or ((variant, scenario.slug) if mini
                                                   else (variant, category, scenario.slug))
         return CaseSpec(key, case.get("question", ""), self._criterion, scenario.slug, category,
-                        self.default_protocol, "safebench_mini" if mini else "safebench", path)
+                        self.default_protocol, MINI_TABLE if mini else TABLE, path)

@@ -22,11 +22,10 @@ from ...generate.output import (
 )
 from ...harness.taskwriter import lm_eval_template, lmms_eval_template, support_files
 from ...jury.case import Criterion
-from ...scoring.metrics import TABLES
 from . import taxonomy as tx
 from .adapter import SafeBench
 from .data import features, load_docs
-from .tasks import MODEL_BLOCKS, Variant, family
+from .tasks import MODEL_BLOCKS, TABLE, Variant, family
 
 VARIANTS = {name: tx.VARIANTS[name] for name in tx.UMBRELLA}  # image, the two voices, text
 
@@ -88,16 +87,16 @@ def write(folder: Path, name: str, title: str, categories: list[TaxCategory],
 def tasks(name: str, title: str, categories: list[TaxCategory], modalities: list[str]) -> dict:
     key, prefix = key_of(name), f"safebench_gen_{name}"
     scenarios, cats = taxonomy_of(categories)
-    table = TABLES["safebench"]
+    table = TABLE
     build = f"`lmms-safebench generate safebench ... --name {name}`"
     variants = [Variant(v, f"{modality}.{tx.FULL}.{mode}", vtitle) for v, (modality, mode, vtitle)
                 in VARIANTS.items() if v in modalities]
     lmms = {"_default_template_yaml": lmms_eval_template(SCRIPT, build, title, table, VERSION, MODEL_BLOCKS,
-                                                         chat_messages=True), **support_files(SCRIPT, lmms_eval=True)}
+                                                         chat_messages=True), **support_files(SCRIPT, key, lmms_eval=True)}
     lmms.update(family(SCRIPT, key, prefix, title, scenarios, cats, variants, table, VERSION,
                                  umbrella=[v.name for v in variants]))
     lm = {"_default_template_yaml": lm_eval_template(SCRIPT, build, title, table, VERSION),
-          **support_files(SCRIPT, lmms_eval=False)}
+          **support_files(SCRIPT, key, lmms_eval=False)}
     lm.update(family(SCRIPT, key, prefix, title, scenarios, cats,
                                [v for v in variants if v.name == "text"], table, VERSION, lm_eval=True))
     return {"lmms_eval": lmms, "lm_eval": lm}

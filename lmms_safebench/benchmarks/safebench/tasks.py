@@ -17,11 +17,16 @@ from ...harness.taskwriter import (
     selector_lines,
     support_files,
 )
-from ...scoring.metrics import TABLES
+from ...scoring.metrics import ATTACK_SUCCESS, COVERAGE, JURY, PER_SCENARIO, SAFETY_RISK_INDEX
 from .taxonomy import CATEGORIES, MINI, NAME, SCENARIOS, UMBRELLA, VARIANTS
 
 VERSION = "0.1"
 BUILD = "`lmms-safebench build safebench`"
+
+# What a task reports: ASR and SRI by the tree rule, coverage, the jury record; MiniBench tasks span every scenario of
+# the set, so they also carry a per-scenario table.
+TABLE = {**ATTACK_SUCCESS, **COVERAGE, **SAFETY_RISK_INDEX, **JURY}
+MINI_TABLE = {**ATTACK_SUCCESS, **COVERAGE, **SAFETY_RISK_INDEX, **PER_SCENARIO, **JURY}
 
 
 @dataclass(frozen=True)
@@ -97,13 +102,13 @@ def lmms_eval_files(script: str) -> dict[str, str]:
     the "start with Sure" instruction; text), a YAML per scenario, 8 category groups and the variant's group; plus
     the umbrella ``safebench``. MiniBench: one task per variant over all of its scenarios (``safebench_mini_<variant>``,
     with a per-scenario table) and ``safebench_mini``."""
-    table, mini_table = TABLES["safebench"], TABLES["safebench_mini"]
+    table, mini_table = TABLE, MINI_TABLE
     out = {
         "_default_template_yaml": lmms_eval_template(script, BUILD, "SafeBench", table, VERSION, MODEL_BLOCKS,
                                                      chat_messages=True),
         "_mini_template_yaml": HEADER.format(script=script) + MINI_TEMPLATE.format(
             metric_list=metric_list_yaml(mini_table)),
-        **support_files(script, lmms_eval=True),
+        **support_files(script, NAME, lmms_eval=True),
     }
     out.update(family(script, NAME, "safebench", "SafeBench", SCENARIOS, CATEGORIES, variants("full"), table, VERSION,
                       umbrella=list(UMBRELLA)))
@@ -114,22 +119,21 @@ def lmms_eval_files(script: str) -> dict[str, str]:
             f"task_alias: {quoted(f'SafeBench MiniBench ({variant.title})')}",
             f"dataset_name: {NAME}.{variant.selector}.all"]) + "\n"
     out["_safebench_mini.yaml"] = group_yaml(script, "safebench_mini", "SafeBench MiniBench (image, audio, text)",
-                                             [f"safebench_mini_{v}" for v in UMBRELLA], mini_table, True, VERSION,
-                                             skip=("by_scenario",))
+                                             [f"safebench_mini_{v}" for v in UMBRELLA], mini_table, True, VERSION)
     return out
 
 
 def lm_eval_files(script: str) -> dict[str, str]:
     """``tasks/lm_eval/safebench``: ``safebench_text`` (8 category groups over 23 scenario tasks) and
     ``safebench_mini_text`` (one task over MiniBench's scenarios)."""
-    table = TABLES["safebench"]
+    table = TABLE
     out = {"_default_template_yaml": lm_eval_template(script, BUILD, "SafeBench", table, VERSION),
-           **support_files(script, lmms_eval=False)}
+           **support_files(script, NAME, lmms_eval=False)}
     out.update(family(script, NAME, "safebench", "SafeBench", SCENARIOS, CATEGORIES, variants("full", ["text"]), table,
                       VERSION, lm_eval=True))
     # Next to utils.py: lm-eval resolves a YAML's own `!function utils.*` in the YAML's folder.
     out["safebench_mini_text.yaml"] = HEADER.format(script=script) + "\n".join([
         "include: _default_template_yaml", "task: safebench_mini_text",
         'task_alias: "SafeBench MiniBench (text only)"', "dataset_kwargs:", f"  selector: {NAME}.text.mini.default.all",
-        metric_list_yaml(TABLES["safebench_mini"]).rstrip()]) + "\n"
+        metric_list_yaml(MINI_TABLE).rstrip()]) + "\n"
     return out

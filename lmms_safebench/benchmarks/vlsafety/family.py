@@ -41,14 +41,13 @@ from ...generate.output import (
     write_tasks,
 )
 from ...harness.taskwriter import lmms_eval_template, support_files, top_groups
-from ...scoring.metrics import TABLES
 from .. import safebench as sb
 from ..base import CaseSpec
 from ..base import Category as BaseCategory
 from ..safebench.data import features as safebench_features
 from ..safebench.data import load_docs
 from ..safebench.family import checklist, taxonomy_of
-from ..safebench.tasks import Variant, family
+from ..safebench.tasks import TABLE, Variant, family
 
 FAMILY = "vlsafety"
 POOL, FINAL = "pool", "final"
@@ -106,22 +105,25 @@ class VLSafety(sb.SafeBench):
             docs = docs.filter(lambda sample: f"{self.key}/{sample}" in self.selected, input_columns=["id"])
         return docs
 
-    def table_for(self, variant: str) -> str:
-        return "safebench"
+    def metric_table(self, variant: str) -> dict:
+        return TABLE
+
+    def metrics(self) -> dict:
+        return dict(TABLE)
 
     def case(self, doc: dict) -> CaseSpec:
         scenario = self._scenario(doc.get("scenario_slug"))
         variant = doc.get("variant") or f"image.{doc.get('set')}.default"
         category = scenario.category.slug
         return CaseSpec(f"{self.key}/{doc['id']}", doc["query"], self._criterion, scenario.slug, category,
-                        self.default_protocol, "safebench", (variant, category, scenario.slug))
+                        self.default_protocol, TABLE, (variant, category, scenario.slug))
 
     def case_from_logged(self, case: dict, variant: str) -> CaseSpec:
         scenario = self._scenario(case.get("scenario"))
         category = case.get("category") or scenario.category.slug
         path = tuple(case.get("path") or ()) or (variant, category, scenario.slug)
         return CaseSpec(str(case.get("key", "")), case.get("question", ""), self._criterion, scenario.slug, category,
-                        self.default_protocol, "safebench", path)
+                        self.default_protocol, TABLE, path)
 
 
 def _load(selector, folder: Path, name: str):
@@ -135,10 +137,10 @@ def tasks(name: str, title: str, categories, pool_slugs, final_slugs=()) -> dict
     """The lmms-eval task folder: the pool variant, and the final variant with its umbrella when chosen."""
     key, prefix = key_of(name), f"safebench_gen_{name}"
     scenarios, cats = taxonomy_of(categories)
-    table = TABLES["safebench"]
+    table = TABLE
     build = f"`lmms-safebench generate vlsafety ... --name {name}`"
     files = {"_default_template_yaml": lmms_eval_template(SCRIPT, build, title, table, VERSION, MODEL_BLOCKS,
-                                                          chat_messages=True), **support_files(SCRIPT, lmms_eval=True)}
+                                                          chat_messages=True), **support_files(SCRIPT, key, lmms_eval=True)}
     for variant, slugs, vtitle, umbrella in ((POOL, pool_slugs, "candidate pool", None),
                                              (FINAL, final_slugs, "final set", [FINAL])):
         present = [s for s in scenarios if s.slug in set(slugs)]
