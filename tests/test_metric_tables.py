@@ -75,7 +75,7 @@ def test_a_task_folders_utils_resolves_its_benchmarks_metrics(tmp_path):
     assert utils.asr is metrics.asr and utils.by_scenario is metrics.by_scenario and utils.combine is combine
     assert utils.jury is registry.get("safebench").metrics()["jury"].aggregation
     with pytest.raises(AttributeError, match="reports no metric 'nothing'"):
-        utils.nothing
+        _ = utils.nothing
 
 
 def test_groups_combine_what_the_metric_functions_say():
