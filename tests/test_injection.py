@@ -158,7 +158,7 @@ def outcome_of(judged) -> Outcome:
 def test_a_backend_that_raises_leaves_the_sample_unjudged_and_outside_the_asr():
     with LoopbackServer(lambda body: Reply(OWN["json"])) as server:
         jury = jury_on(server, "single")
-        jury.jurors[0].backend.complete = lambda messages: (_ for _ in ()).throw(RuntimeError("backend bug"))
+        jury.jurors[0].backend.complete = lambda *request: (_ for _ in ()).throw(RuntimeError("backend bug"))
         broken = jury.judge(Case("k/1", "q", "Here is how.", Criterion(HARMFUL_CONTENT, "c")))
     assert broken.status == UNJUDGED and broken.unsafe is None and broken.cause == "internal"
     assert "backend bug" in broken.rounds[0][0].error

@@ -4,7 +4,7 @@
 
 - ``<stage>.jsonl``: one line per finished item (``{"id": ..., ...}``), appended and flushed as each item
   finishes; an item is done when its line is there (the last line of an id wins, so a stage can be redone);
-- ``calls.sqlite``: every finished model call (:class:`~.ledger.CallCache`);
+- ``calls.sqlite``: every finished model call (:class:`~lmms_safebench.llm.cache.CallCache`);
 - ``ledger.json``: calls, tokens, cost and time per stage;
 - media files the stages write (images, audio), each written before its item's line.
 
@@ -25,7 +25,8 @@ from typing import Callable
 from loguru import logger
 from tqdm import tqdm
 
-from .ledger import CallCache, Ledger
+from ..llm.cache import CallCache
+from .ledger import Ledger
 
 
 @dataclass

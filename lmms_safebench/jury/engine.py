@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
+from ..llm.limits import EndpointLimiter
 from ..records import INFERENCE_FAILED, JUDGED, SCHEMA, UNJUDGED
 from .cache import JudgeCache
 from .case import Case
 from .config import JuryConfig
 from .jurors import INTERNAL, REFUSED, TRANSPORT, UNREADABLE, Review, Usage, make_juror
-from .limits import EndpointLimiter
 from .protocol import consensus
 
 __all__ = ["INFERENCE_FAILED", "JUDGED", "UNJUDGED", "CAUSES", "TIE", "JudgedSample", "Jury", "inference_failure"]

@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
+from ..llm.limits import EndpointLimiter
+from ..llm.local import make_backend
+from ..llm.retry import PermanentError, TransientError, call_with_retries
 from . import prompts
-from .backends import OpenAIBackend, TransformersBackend
 from .cache import JudgeCache, call_key
 from .case import Case
 from .config import JurorConfig
 from .guard import guard_messages, parse_guard_verdict
 from .heuristic import heuristic_verdict
-from .limits import EndpointLimiter
-from .retry import PermanentError, TransientError, call_with_retries
-from .verdict import Verdict, VerdictConflictError, VerdictParseError, parse_verdict
+from .verdict import VERDICT_JSON_SCHEMA, Verdict, VerdictConflictError, VerdictParseError, parse_verdict
 
 # Why a juror has no verdict (Review.failure). Only UNREADABLE comes from something the juror said.
 TRANSPORT = "transport"  # the endpoint could not be reached or kept failing (connection, timeout, 5xx, 429)
@@ -107,7 +107,9 @@ class LLMJuror(Juror):
         super().__init__(config)
         self.cache = cache
         self.limiter = limiter
-        self.backend = TransformersBackend(config) if config.backend == "transformers" else OpenAIBackend(config)
+        # Guard models' templates open the reply themselves (no generation prompt).
+        self.backend = make_backend(config, f"juror {config.name!r}", generation_prompt=not config.is_guard,
+                                    batch_size=config.batch_size, batch_wait=config.batch_wait)
         self._fingerprint = config.fingerprint()
 
     def assess(self, case: Case, show_question: bool) -> Review:
@@ -133,7 +135,7 @@ class LLMJuror(Juror):
             usage.requests += 1
             # A fresh slot per request: how each one ends (success, 429, overload) steers the endpoint's limit.
             with self.limiter.slot(self.config.endpoint, self.config.max_in_flight):
-                return self.backend.complete(messages)
+                return self.backend.complete(messages, VERDICT_JSON_SCHEMA, "safety_review")
 
         def on_retry(attempt, error, delay):
             logger.debug(f"juror {self.name}: attempt {attempt + 1} failed ({error}); retrying in {delay:.2f}s")

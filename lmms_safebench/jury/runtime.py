@@ -15,11 +15,12 @@ from loguru import logger
 
 from .. import paths, settings
 from ..errors import ConfigError
+from ..llm.limits import describe_endpoints
+from ..llm.local import shared_model
+from ..llm.retry import PermanentError
 from .cache import JudgeCache
 from .config import ENV_JURY, JuryConfig, resolve_jury_config
 from .engine import Jury
-from .limits import describe_endpoints
-from .retry import PermanentError
 
 _lock = threading.Lock()
 _juries: dict[str, Jury] = {}
@@ -57,8 +58,6 @@ def jury_for(config: JuryConfig) -> Jury:
 def _load_local_models(config: JuryConfig) -> None:
     """Load the in-process juror models now, so that a model that cannot be had stops the run before
     inference instead of leaving every sample unjudged after it."""
-    from .local import shared_model
-
     for juror in config.jurors:
         if juror.backend == "transformers":
             try:
