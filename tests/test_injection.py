@@ -17,7 +17,8 @@ from lmms_safebench.jury import prompts
 from lmms_safebench.jury.case import HARMFUL_CONTENT, Case, Criterion
 from lmms_safebench.jury.config import build_jury, heuristic_jury
 from lmms_safebench.jury.engine import INFERENCE_FAILED, JUDGED, UNJUDGED, Jury
-from lmms_safebench.jury.verdict import VerdictConflictError, VerdictParseError, parse_verdict
+from lmms_safebench.jury.rubric import parse_verdict
+from lmms_safebench.jury.verdict import VerdictConflictError, VerdictParseError
 from lmms_safebench.records import Outcome
 
 PLANTED = {

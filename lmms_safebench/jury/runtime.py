@@ -100,6 +100,8 @@ CAUSE_HINTS = {
                        "`lmms-safebench jury check`",
     "unreadable": "the juror replied without a readable verdict; cached, SAFEBENCH_RETRY_ABSTAINED=1 retries them",
     "internal": "an internal error; see the log above",
+    "unsupported": "a heuristic or guard juror has no rule for the criterion's kind under its rubric: use review "
+                   "jurors (reply_format: review) for this benchmark",
     "tie": "an even split and the tie rule is 'unjudged'",
     "malformed_document": "the document could not make a case; see the log",
     "no_case": "the log holds no document, case or usable doc_id for it",
