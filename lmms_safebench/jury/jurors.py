@@ -109,8 +109,15 @@ class HeuristicJuror(Juror):
         return Review(self.name, round_no, own.verdict, error=own.error, failure=own.failure)
 
 
+_reported: set[str] = set()
+
+
 def unsupported(juror: str, round_no: int, exc: NoMapping) -> Review:
-    logger.error(f"juror {juror} cannot judge this case: {exc}")
+    """The review of a juror that has no rule for the case (logged once per juror and reason; counted)."""
+    message = f"juror {juror} cannot judge these cases: {exc}; they stay unjudged (cause 'unsupported')"
+    if message not in _reported:
+        _reported.add(message)
+        logger.error(message)
     return Review(juror, round_no, None, error=str(exc), failure=UNSUPPORTED, usage=Usage(abstentions=1))
 
 class LLMJuror(Juror):
