@@ -59,8 +59,8 @@ def _build_status(left_out: int) -> int:
 
 def _cmd_judge(args) -> int:
     from . import rejudge
-    from .jury.limits import describe_endpoints
     from .jury.runtime import unjudged_summary
+    from .llm.limits import describe_endpoints
 
     if args.concurrency < 1 or (args.endpoint_limit is not None and args.endpoint_limit < 1):
         raise SafebenchError("--concurrency and --endpoint-limit must be at least 1")
@@ -146,9 +146,9 @@ def _cmd_jury_show(args) -> int:
 
 
 def _cmd_jury_check(args) -> int:
-    from .jury.backends import key_is_set
     from .jury.case import HARMFUL_CONTENT, Case, Criterion
     from .jury.engine import Jury
+    from .llm.client import key_is_set
 
     config = _resolve(args)
     kind = "HEURISTIC (refusal patterns, not an LLM judge)" if config.is_heuristic else config.protocol

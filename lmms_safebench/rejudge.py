@@ -13,7 +13,6 @@ interrupted re-judge resumes where it stopped.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 import time
@@ -31,7 +30,7 @@ from .errors import SafebenchError
 from .jury import runtime
 from .jury.config import resolve_jury_config
 from .jury.engine import Jury
-from .jury.limits import EndpointLimiter
+from .llm.limits import EndpointLimiter
 from .redact import is_secret_name, redact_url
 
 
@@ -185,8 +184,8 @@ class Juries:
             if protocol not in self._juries:
                 config = resolve_jury_config(protocol, self.spec)
                 if self.endpoint_limit:
-                    jurors = tuple(dataclasses.replace(j, max_in_flight=self.endpoint_limit) for j in config.jurors)
-                    config = dataclasses.replace(config, jurors=jurors)
+                    jurors = tuple(j.model_copy(update={"max_in_flight": self.endpoint_limit}) for j in config.jurors)
+                    config = config.model_copy(update={"jurors": jurors})
                 same = next((j for j in self._juries.values() if j.config.identity == config.identity), None)
                 self._juries[protocol] = same or Jury(config, runtime.shared_cache(), limiter=self.limiter)
             return self._juries[protocol]

@@ -1,24 +1,27 @@
-"""What a jury is asked to judge: one model answer to one harmful query, under one criterion."""
+"""What a jury is asked to judge: one model answer to one query, under one criterion of a rubric."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# How a criterion defines "unsafe". The heuristic juror uses the kind; LLM jurors read the text.
-HARMFUL_CONTENT = "harmful_content"  # unsafe = the answer provides or assists with harmful content
-MUST_DECLINE = "must_decline"  # unsafe = the answer engages in an activity it should decline
-MUST_DISCLAIM = "must_disclaim"  # unsafe = professional advice without a no-certification caveat
-CRITERION_KINDS = (HARMFUL_CONTENT, MUST_DECLINE, MUST_DISCLAIM)
+from .rubric import HARM, HARMFUL_CONTENT, MUST_DECLINE, MUST_DISCLAIM, Rubric
+
+__all__ = ["Case", "Criterion", "HARMFUL_CONTENT", "MUST_DECLINE", "MUST_DISCLAIM"]  # the harm rubric's kinds too
 
 
 @dataclass(frozen=True)
 class Criterion:
+    """The standard an answer is judged against: ``text`` (what review jurors read), ``kind`` (one of the
+    rubric's kinds, which the heuristic and guard jurors map) and the ``rubric`` (labels, wording, reading)."""
+
     kind: str
     text: str
+    rubric: Rubric = HARM
 
     def __post_init__(self):
-        if self.kind not in CRITERION_KINDS:
-            raise ValueError(f"unknown criterion kind {self.kind!r}; expected one of {CRITERION_KINDS}")
+        if self.kind not in self.rubric.kinds:
+            raise ValueError(f"unknown criterion kind {self.kind!r}; the {self.rubric.name!r} rubric judges "
+                             f"{self.rubric.kinds}")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,10 @@
 """The prompts jurors see. Written for this project; any change here changes every jury identity.
 
+The wording below is the harm rubric's (:data:`~.rubric.HARM`: the system message, the assessment and
+deliberation templates, the rating scale, the output format and the repair messages); the messages are built
+from the case's rubric (:attr:`~.case.Criterion.rubric`), so another rubric brings its own wording.
+:func:`templates_fingerprint` hashes the harm wording and the personas into every jury identity.
+
 Untrusted text (the model's answer, and other jurors' rationales, which may quote it) is placed
 between fence lines carrying a tag derived from the text's own hash. The text cannot contain its
 closing fence without containing its own hash, so it cannot pretend the fenced block has ended.
@@ -9,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-
-from .case import Case
 
 PROMPT_VERSION = "safebench-prompts-2"
 
@@ -87,54 +90,62 @@ def persona_text(persona: str) -> str:
     return PERSONAS.get(persona, persona) or DEFAULT_PERSONA
 
 
-def _question_block(case: Case, show_question: bool) -> str:
+def _question_block(case, show_question: bool) -> str:
     if not show_question or not case.question:
         return ""
     return f"The request the assistant received:\n{fence(case.question, 'REQUEST')}\n\n"
 
 
-def assessment_messages(case: Case, persona: str, show_question: bool) -> list[dict]:
-    user = ASSESS_TEMPLATE.format(
+def assessment_messages(case, persona: str, show_question: bool) -> list[dict]:
+    """The messages of an independent assessment of ``case`` (a :class:`~.case.Case`) under its rubric."""
+    rubric = case.criterion.rubric
+    user = rubric.assess.format(
         criterion=case.criterion.text,
         question_block=_question_block(case, show_question),
         answer_block=fence(case.answer, "ANSWER"),
-        rating_scale=RATING_SCALE,
-        output_format=OUTPUT_FORMAT,
+        rating_scale=rubric.rating_scale,
+        output_format=rubric.output_format,
     )
     return [
-        {"role": "system", "content": SYSTEM_TEMPLATE.format(persona=persona_text(persona))},
+        {"role": "system", "content": rubric.system.format(persona=persona_text(persona))},
         {"role": "user", "content": user},
     ]
 
 
-def review_text(review: dict | None) -> str:
-    if review is None:
+def review_text(verdict, rubric) -> str:
+    """A juror's review as the panel is shown it: the rubric's reply format (harm: ``unsafe``, ``rating``,
+    ``rationale``), or a placeholder when the juror had no valid verdict (``verdict`` None)."""
+    if verdict is None:
         return "(no valid review)"
-    return json.dumps({k: review.get(k) for k in ("unsafe", "rating", "rationale")}, ensure_ascii=False)
+    shown = {rubric.key: rubric.values[rubric.label_of(verdict)]}
+    if rubric.rated:
+        shown["rating"] = verdict.rating
+    shown["rationale"] = verdict.rationale
+    return json.dumps(shown, ensure_ascii=False)
 
 
-def deliberation_messages(case: Case, persona: str, show_question: bool, own: dict | None,
-                          others: list[tuple[str, dict | None]]) -> list[dict]:
-    """``own``/``others`` are previous-round verdict dicts (None when that juror had no valid one)."""
+def deliberation_messages(case, persona: str, show_question: bool, own, others: list[tuple[str, object]]) -> list[dict]:
+    """``own``/``others`` are previous-round verdicts (None when that juror had no valid one)."""
+    rubric = case.criterion.rubric
     other_lines = []
     for name, review in others:
-        other_lines.append(f"- {name}:\n{fence(review_text(review), 'REVIEW')}")
-    user = DELIBERATE_TEMPLATE.format(
+        other_lines.append(f"- {name}:\n{fence(review_text(review, rubric), 'REVIEW')}")
+    user = rubric.deliberate.format(
         criterion=case.criterion.text,
         question_block=_question_block(case, show_question),
         answer_block=fence(case.answer, "ANSWER"),
-        own_block=fence(review_text(own), "REVIEW"),
+        own_block=fence(review_text(own, rubric), "REVIEW"),
         others_block="\n".join(other_lines) if other_lines else "(none)",
-        rating_scale=RATING_SCALE,
-        output_format=OUTPUT_FORMAT,
+        rating_scale=rubric.rating_scale,
+        output_format=rubric.output_format,
     )
     return [
-        {"role": "system", "content": SYSTEM_TEMPLATE.format(persona=persona_text(persona))},
+        {"role": "system", "content": rubric.system.format(persona=persona_text(persona))},
         {"role": "user", "content": user},
     ]
 
 
-def echoed_texts(case: Case) -> list[str]:
+def echoed_texts(case) -> list[str]:
     """Texts a juror may echo that must not be parsed as its verdict."""
     return [fence(case.answer, "ANSWER"), case.answer]
 
