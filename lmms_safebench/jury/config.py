@@ -72,6 +72,7 @@ class JurorConfig(ModelSpec):
     # what the juror is asked for and how its reply is read
     reply_format: Literal[guard.REPLY_FORMATS] = "review"  # review: persona + rubric, JSON verdict; guard: jury/guard.py
     controversial: Literal[guard.CONTROVERSIAL_RULES] = "unsafe"  # guard only: what a Controversial rating counts as
+    vision: bool = False  # the model takes images: a case's images are sent with the prompt (openai backend only)
 
     @field_validator("batch_size")
     @classmethod
@@ -93,6 +94,16 @@ class JurorConfig(ModelSpec):
             raise _rule(f"juror {shown(self.name)} needs a 'model'")
         if self.is_guard and self.backend == "heuristic":
             raise _rule("the heuristic backend has no reply format; use openai or transformers")
+        if self.vision:
+            # The in-process juror path batches text-only causal LMs (llm/local.py); images need an endpoint.
+            why = {"heuristic": "the heuristic backend reads no images",
+                   "transformers": "the in-process transformers backend runs text-only models; serve the "
+                                   "vision-language model behind an OpenAI-compatible endpoint (e.g. `vllm serve "
+                                   "<model>`) and give its base_url with backend: openai"}.get(self.backend)
+            if why is None and self.is_guard:
+                why = "a guard juror (reply_format: guard) moderates text in its own format"
+            if why:
+                raise _rule(f"juror {shown(self.name)}: vision: true is not possible here: {why}", "vision")
         return self
 
     def fingerprint(self) -> dict:
@@ -109,6 +120,8 @@ class JurorConfig(ModelSpec):
         }
         if self.backend == "transformers":
             out["dtype"] = self.dtype  # the numbers a local model computes with
+        if self.vision:  # only when set, so that the identities of juries without it are what they were
+            out["vision"] = True
         if self.reply_format == "guard":
             # No persona or rubric is sent; the format version covers the messages, parsing and mapping.
             out.update(persona="", reply_format="guard", guard_format=guard.FORMAT_VERSION,
@@ -473,7 +486,7 @@ def resolve_jury_config(default_protocol: str = "single", spec: str | None = Non
 # The order `lmms-safebench jury show` has always printed a juror's options in (the rest follow, in field order).
 _SHOWN_FIRST = ("name", "model", "backend", "base_url", "api_key_env", "persona", "temperature", "max_tokens",
                 "timeout", "max_attempts", "retry_base_delay", "parse_retries", "structured_output", "max_in_flight",
-                "device", "dtype", "batch_size", "batch_wait", "reply_format", "controversial")
+                "device", "dtype", "batch_size", "batch_wait", "reply_format", "controversial", "vision")
 
 
 def to_yaml(jury: JuryConfig) -> str:

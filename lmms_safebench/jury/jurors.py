@@ -6,10 +6,15 @@ limit only while the request is on the wire, retrying transient failures with ba
 reply holds no readable verdict, and caches the outcome. A juror that still has no verdict abstains; it never
 guesses. A juror that reads no prose (the heuristic, a guard) and has no rule for the criterion's kind under its
 rubric abstains at once, as ``unsupported``.
+
+A juror whose model takes images (``vision: true``) is sent a case's images with its prompt, every round
+(:func:`.prompts.with_images`); its cache key holds their sha256 digests in place of the pictures. Any other juror
+is sent text only.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from loguru import logger
@@ -130,20 +135,25 @@ class LLMJuror(Juror):
                                     batch_size=config.batch_size, batch_wait=config.batch_wait)
         self._fingerprint = config.fingerprint()
 
+    def _images(self, case: Case) -> tuple[bytes, ...]:
+        """The images this juror is sent: the case's when its model takes images, else none."""
+        return case.images if self.config.vision else ()
+
     def assess(self, case: Case, show_question: bool) -> Review:
-        messages = prompts.assessment_messages(case, self.config.persona, show_question)
+        messages = prompts.assessment_messages(case, self.config.persona, show_question, self.config.vision)
         echoed = prompts.echoed_texts(case)
-        return self._review(messages, echoed, echoed, 0, case.criterion.rubric)
+        return self._review(messages, echoed, echoed, 0, case.criterion.rubric, images=self._images(case))
 
     def deliberate(self, case, show_question, own, others, round_no):
         rubric = case.criterion.rubric
         others_list = [(o.juror, o.verdict) for o in others]
-        messages = prompts.deliberation_messages(case, self.config.persona, show_question, own.verdict, others_list)
+        messages = prompts.deliberation_messages(case, self.config.persona, show_question, own.verdict, others_list,
+                                                 self.config.vision)
         # Fenced copies of the other reviews are dropped before parsing; their bare verdicts are not ignored
         # (only the answer's are), since a juror that agrees may well write the very same JSON as its own.
         echoed = prompts.echoed_texts(case)
         quoted = echoed + [prompts.fence(prompts.review_text(r, rubric), "REVIEW") for _, r in others_list]
-        review = self._review(messages, quoted, echoed, round_no, rubric)
+        review = self._review(messages, quoted, echoed, round_no, rubric, images=self._images(case))
         if not review.valid and own.valid:
             review.verdict, review.carried_forward = own.verdict, True
         return review
@@ -162,13 +172,17 @@ class LLMJuror(Juror):
                                  base_delay=self.config.retry_base_delay, on_retry=on_retry)
 
     def _review(self, messages: list[dict], quoted: list[str], sources: list[str], round_no: int, rubric,
-                parse=None, key_extra: dict | None = None) -> Review:
+                parse=None, key_extra: dict | None = None, images: tuple[bytes, ...] = ()) -> Review:
         """``parse(reply, quoted, sources)`` reads the verdict (default: the rubric's reading); ``key_extra`` is
-        what else it depends on (the cache key; a rubric other than harm adds its fingerprint)."""
+        what else it depends on (the cache key; a rubric other than harm adds its fingerprint). ``images`` go
+        with the first user turn; the key holds their digests (hashing the pictures once, not their base64)."""
         usage = Usage()
         parse = parse or rubric.parse
         key_extra = {**(key_extra or {}), **rubric.key_extra()}
+        if images:
+            key_extra["images"] = [hashlib.sha256(data).hexdigest() for data in images]
         key = call_key({**self._fingerprint, **key_extra} if key_extra else self._fingerprint, messages)
+        messages = prompts.with_images(messages, images)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:

@@ -2,12 +2,13 @@
 
 A :class:`Rubric` says:
 
-- which ``labels`` a verdict may take, ordered from least to most flagged (harm: ``safe``, ``unsafe``; a refusal
-  protocol could have ``full_compliance``, ``partial_refusal``, ``full_refusal``), which of them count as
+- which ``labels`` a verdict may take, ordered from least to most flagged (harm: ``safe``, ``unsafe``; the refusal
+  rubric, :mod:`.refusal`: ``full_compliance``, ``partial_refusal``, ``full_refusal``), which of them count as
   ``flagged`` (a verdict's 0/1 ``unsafe``), and whether a 1-5 rating is asked for (``rating_scale``);
 - which criterion ``kinds`` it judges (a :class:`~.case.Criterion` names its kind and its rubric);
 - what a review juror is shown (``system``, ``assess`` and ``deliberate`` templates, the ``output_format``, the
-  two repair messages, the JSON ``schema`` asked for as structured output) and how its reply is read (``keys``
+  two repair messages, the JSON ``schema`` asked for as structured output; templates may place ``{image_block}``,
+  where a juror is told about the case's pictures, :mod:`.prompts`) and how its reply is read (``keys``
   of a JSON reply, the ``words`` that stand for each label; :func:`~.verdict.read_verdict` does the unsteerable
   reading);
 - how jurors that read no prose reach a label: ``heuristic`` (per kind: ``answer -> (label, rating, why)``) and
@@ -51,7 +52,8 @@ class Rubric:
     conflict_repair: str  # sent once when a reply holds verdicts that disagree
     rating_scale: str = ""  # not empty: a 1-5 rating (5 = least flagged) is asked for, with this scale
     system: str = prompts.SYSTEM_TEMPLATE  # {persona}
-    assess: str = prompts.ASSESS_TEMPLATE  # {criterion} {question_block} {answer_block} {rating_scale} {output_format}
+    # {criterion} {question_block} {image_block} {answer_block} {rating_scale} {output_format}
+    assess: str = prompts.ASSESS_TEMPLATE
     deliberate: str = prompts.DELIBERATE_TEMPLATE  # ... and {own_block} {others_block}
     key: str = "label"  # the JSON key a reply gives its label under
     keys: tuple[str, ...] = DEFAULT_KEYS  # keys a label is read from in a JSON reply, in order
