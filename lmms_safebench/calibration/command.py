@@ -340,11 +340,11 @@ def _print_compare(section: dict) -> None:
     rows = []
     for r in section["rows"]:
         tokens = r.get("tokens_per_item")
-        mark = ("best" if r["name"] == choice["best"] else "") + (
-            " cheapest within best" if r["name"] == choice["cheapest"] else
-            (" within best" if r["name"] in choice["within"] else ""))
+        marks = (["best kappa"] if r["name"] == choice["best"] else []) + (
+            ["cheapest within the best's interval"] if r["name"] == choice["cheapest"] else
+            ["within the best's interval"] if r["name"] in choice["within"] and r["name"] != choice["best"] else [])
         rows.append([r["name"], f"{r['calls_per_item']:.2f}", f"{tokens['total']:.0f}" if tokens else "?",
-                     cell(r["kappa"]), cell(r["sensitivity"]), cell(r["specificity"]), cell(r["f1"]), mark.strip()])
+                     cell(r["kappa"]), cell(r["sensitivity"]), cell(r["specificity"]), cell(r["f1"]), "; ".join(marks)])
     print("\ncompare (the same reviews; no extra call):")
     print(table(["configuration", "calls/item", "tokens/item", "kappa", "sensitivity", "specificity", "F1", ""], rows))
     eff = section["effective_jurors"]
