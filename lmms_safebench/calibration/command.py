@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections import Counter
 from pathlib import Path
 
 from ..errors import DataError, SafebenchError
@@ -138,7 +139,7 @@ def _main(args) -> int:
     for note in labelled.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.canary is not None:
-        return _canary(args, labelled, config)
+        return _canary(args, labelled, config, criterion.rubric)
     items = _subset(labelled, args.limit)
     path = records.record_path(config.identity, labelled.name, labelled.revision, len(items))
     previous = _previous(path)
@@ -196,7 +197,7 @@ def _status(record: dict) -> int:
 
 # ------------------------------------------------------------------------------------------ the canary
 
-def _canary(args, labelled: LabelledSet, config) -> int:
+def _canary(args, labelled: LabelledSet, config, rubric) -> int:
     stored = records.find_calibration(config.identity, labelled.name, labelled.revision)
     if stored is None:
         others = records.calibrations(config.identity)
@@ -222,7 +223,7 @@ def _canary(args, labelled: LabelledSet, config) -> int:
         accounting = jury.accounting()
     finally:
         jury.close()
-    verdicts = running.read_verdicts(samples, config, running.criterion_for(labelled).rubric)
+    verdicts = running.read_verdicts(samples, config, rubric)
     labels = tuple(labelled.labels)
     ids = [item.id for item in subset]
     gold = records.binary_view(labels, [item.label for item in subset])
@@ -240,7 +241,7 @@ def _canary(args, labelled: LabelledSet, config) -> int:
         "calls": sum(j.get("calls", 0) for j in accounting.get("jurors", {}).values()),
         "threshold": args.drift_threshold, "record_age_days": stored.age_days, "max_age_days": args.max_age_days,
         "stale": stale, "jury": result, "jurors": jurors,
-        "unjudged_by_cause": _count(c for c in verdicts.consensus_causes if c)}
+        "unjudged_by_cause": dict(sorted(Counter(c for c in verdicts.consensus_causes if c).items()))}
     records.add_canary(stored, summary)
     if args.output:
         records.write(summary, Path(args.output))
@@ -251,13 +252,6 @@ def _canary(args, labelled: LabelledSet, config) -> int:
         print(unjudged_summary(summary["unjudged_by_cause"]), file=sys.stderr)
         return 1
     return 0
-
-
-def _count(values) -> dict:
-    out: dict[str, int] = {}
-    for value in values:
-        out[value] = out.get(value, 0) + 1
-    return dict(sorted(out.items()))
 
 
 # ------------------------------------------------------------------------------------------ printing

@@ -157,25 +157,12 @@ def _per_call(use: dict, previous: dict | None) -> dict:
 def _cost(use: dict, per_call: dict, items: int, jurors: list[str], phases: tuple[str, ...]) -> dict:
     """Calls and tokens per item of the reviews of ``jurors`` in ``phases``; tokens None when a phase that needed
     calls has no measured tokens per call."""
-    calls = sum(use[j][p]["calls"] for j in jurors for p in phases)
-    tokens = {"prompt": 0.0, "completion": 0.0}
-    for j in jurors:
-        for p in phases:
-            if not use[j][p]["calls"]:
-                continue
-            rate = per_call[j][p]
-            if rate is None:
-                tokens = None
-                break
-            for kind in ("prompt", "completion"):
-                tokens[kind] += use[j][p]["calls"] * rate[kind]
-        if tokens is None:
-            break
+    needed = [(use[j][p]["calls"], per_call[j][p]) for j in jurors for p in phases if use[j][p]["calls"]]
     per_item = (lambda x: x / items) if items else (lambda x: math.nan)
-    out = {"calls_per_item": per_item(calls), "tokens_per_item": None}
-    if tokens is not None:
-        out["tokens_per_item"] = {k: per_item(v) for k, v in tokens.items()}
-        out["tokens_per_item"]["total"] = out["tokens_per_item"]["prompt"] + out["tokens_per_item"]["completion"]
+    out = {"calls_per_item": per_item(sum(n for n, _ in needed)), "tokens_per_item": None}
+    if all(rate is not None for _, rate in needed):
+        tokens = {kind: per_item(sum(n * rate[kind] for n, rate in needed)) for kind in ("prompt", "completion")}
+        out["tokens_per_item"] = {**tokens, "total": tokens["prompt"] + tokens["completion"]}
     return out
 
 
@@ -195,10 +182,11 @@ def _row(name: str, kind: str, report: dict, spend: dict) -> dict:
             "undefined": report["undefined"], **spend}
 
 
-def compare(labels: tuple, gold: list, verdicts, config, use: dict, per_call: dict, consensus: dict, *,
-            resamples: int = RESAMPLES, seed: int = SEED) -> dict:
-    """The ``compare`` section (see the module docstring): every configuration from the same reviews, no new call.
-    On a refusal set it compares the binary view."""
+def compare(labels: tuple, gold: list, verdicts, config, use: dict, per_call: dict, consensus: dict, jurors: dict,
+            *, resamples: int = RESAMPLES, seed: int = SEED) -> dict:
+    """The ``compare`` section (see the module docstring): every configuration from the same reviews, no new call;
+    ``consensus`` and ``jurors`` are the sections :func:`build` made of them. On a refusal set it compares the binary
+    view."""
     names = [j.name for j in config.jurors]
     items = len(gold)
     gold01 = binary_view(labels, gold)
@@ -207,9 +195,7 @@ def compare(labels: tuple, gold: list, verdicts, config, use: dict, per_call: di
     options = dict(resamples=resamples, seed=seed)
     rows = []
     for name in names:
-        report = binary_report(gold01, binary_view(labels, verdicts.jurors[name]["round_one"]),
-                               causes=verdicts.jurors[name]["round_one_causes"], **options)
-        rows.append(_row(name, "juror alone (its round-one verdicts)", report,
+        rows.append(_row(name, "juror alone (its round-one verdicts)", jurors[name]["round_one"]["binary"],
                          _cost(use, per_call, items, [name], ("assess",))))
     round_one = _cost(use, per_call, items, names, ("assess",))
     majority = majority_vote(votes, tie=config.tie, quorum=config.quorum)
@@ -264,8 +250,8 @@ def build(labelled, items: list, config, criterion, verdicts, use: dict, *, seco
         "consensus": consensus,
         "jurors": jurors,
         "cost": spent,
-        "compare": compare(labels, gold, verdicts, config, use, spent["tokens_per_call"], consensus, **options)
-        if with_compare else None,
+        "compare": compare(labels, gold, verdicts, config, use, spent["tokens_per_call"], consensus, jurors,
+                           **options) if with_compare else None,
         "run": {"seconds": seconds, "calls": sum(c.get("calls", 0) for c in counts.values()),
                 "cache_hits": sum(c.get("cache_hits", 0) for c in counts.values()),
                 "counts": accounting.get("counts"), "endpoints": accounting.get("endpoints")},
