@@ -1,8 +1,8 @@
 """Running a jury on a labelled set (``lmms-safebench jury calibrate``), and reading its verdicts back per item.
 
 Cases. Each item becomes one :class:`~lmms_safebench.jury.case.Case`: the request is the item's prompt, followed
-by the description of its image when the set gives one (the jurors read text: MSTS describes its images, so its
-jurors see the prompt and the description, as the set's annotators did); the answer is the item's response. An
+by the description of its image when the set gives one (the jurors read text; MSTS's file describes each image in
+words, so its jurors see the prompt and that description); the answer is the item's response. An
 item's image bytes are never shown to the jurors; how many items had an image and no description is counted
 (:func:`unseen_images`). Harm sets are judged under the harm rubric with a criterion written for the set
 (:data:`HARM_CRITERIA`, this project's wording; a user's file gets :data:`DEFAULT_HARM_CRITERION`); refusal sets
