@@ -405,9 +405,6 @@ def _refusal_verdict(i: int) -> str:
     return _refusal_gold(i) if i % 5 else REFUSAL_LABELS[(i + 1) % 3]  # wrong on every fifth item
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="lmms_safebench.jury.refusal (REFUSAL, refusal_criterion) has not landed yet: refusal "
-                          "sets stop with a clear error until it does")
 def test_a_refusal_set_reports_the_three_class_kappa_and_the_binary_collapse(capsys, tmp_path, monkeypatch):
     def responder(body):
         i = int(re.search(r"\[item (\d+)\]", FENCE.search(user_text(body)).group(1)).group(1))
