@@ -17,7 +17,7 @@
 
 Two reads stay elsewhere on purpose: ``harness/discovery.py`` runs at every interpreter start and must not import
 the library (it reads ``SAFEBENCH_DATA`` and ``LMMS_SAFEBENCH_NO_DISCOVERY`` itself), and API key *values*
-are read by their variable's name only at request time (``jury/backends.py``), so no object that could be
+are read by their variable's name only at request time (``llm/client.py``), so no object that could be
 logged ever holds one. Settings are read when asked for (:func:`current`), so a changed environment counts.
 """
 

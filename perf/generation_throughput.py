@@ -14,7 +14,7 @@ queries, then every query scored) runs twice in one process, each into a fresh f
 
 It reports wall time, calls, the most calls in flight, the bound (ceil(batches / 32) + ceil(queries / 32))
 x latency (the queries stage must finish before scoring starts), the efficiency bound / time, and the
-ratio sequential / concurrent. ``docs/perf.md`` records a run.
+ratio sequential / concurrent. ``docs/performance.md`` records a run.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ script measures, in one run:
    time against the bound ceil(calls / 8) x latency.
 
 Juries use default settings (no ``max_in_flight``): each endpoint's limit is adaptive and starts at
-``--concurrency``. Results are printed as a table; ``docs/perf.md`` records a run.
+``--concurrency``. Results are printed as a table; ``docs/performance.md`` records a run.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ backend (chat template, queue, batcher, ``generate``, split), twice:
 2. batched: ``batch_size`` requests per ``generate`` call, left-padded.
 
 Both use greedy decoding; the script reports the wall time of each, the ``generate`` calls, the
-speed-up, and whether every request got the same text both ways. ``docs/perf.md`` records a run.
+speed-up, and whether every request got the same text both ways. ``docs/performance.md`` records a run.
 """
 
 from __future__ import annotations
@@ -68,9 +68,8 @@ def main() -> int:
     import torch
     from tiny_models import build_tiny_qwen3
 
-    from lmms_safebench.jury import local
-    from lmms_safebench.jury.backends import TransformersBackend
     from lmms_safebench.jury.config import build_juror
+    from lmms_safebench.llm import local
 
     with tempfile.TemporaryDirectory() as tmp:
         path = build_tiny_qwen3(Path(tmp) / "tiny-qwen3-guard", guard=True)
@@ -79,15 +78,17 @@ def main() -> int:
         one = build_juror({**juror, "batch_size": 1}, "one-at-a-time")
         batched = build_juror({**juror, "batch_size": min(args.batch_size, n), "batch_wait": 0.01}, "batched")
         if max_tokens < 16:  # the juror option's floor is 16; the smoke run generates fewer
-            import dataclasses
-
-            one, batched = (dataclasses.replace(j, max_tokens=max_tokens) for j in (one, batched))
+            one, batched = (j.model_copy(update={"max_tokens": max_tokens}) for j in (one, batched))
         model = local.shared_model(str(path), "cpu")
         items = requests(n)
         print(f"tiny Qwen3 guard (2 layers, hidden 64), cpu, torch threads {torch.get_num_threads()}, "
               f"{n} concurrent requests, {max_tokens} new tokens each, greedy")
-        sequential = run(lambda: TransformersBackend(one), items, "one at a time", model)
-        together = run(lambda: TransformersBackend(batched), items, "batched", model)
+        def backend(juror):  # a guard juror's backend, as the jury makes it
+            return local.TransformersBackend(juror, generation_prompt=False, batch_size=juror.batch_size,
+                                             batch_wait=juror.batch_wait)
+
+        sequential = run(lambda: backend(one), items, "one at a time", model)
+        together = run(lambda: backend(batched), items, "batched", model)
         local.unload_all()
 
     same = sequential.pop("texts") == together.pop("texts")

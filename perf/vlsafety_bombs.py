@@ -8,7 +8,7 @@ refusal at about 179 million) and five ordinary 640 x 480 pictures. Each measure
 source is opened and the ingest stage (read, header check, decode, pHash, store) runs at the default concurrency (8, so
 the three bombs are in flight at once), and the process's peak resident memory (``ru_maxrss``) is reported, along with
 the peak before the stage (after the imports) and what became of the bombs. The second measurement lifts
-``source.max_pixels`` above the bombs' size: the behaviour before the budget existed. ``docs/perf.md`` records a
+``source.max_pixels`` above the bombs' size: the behaviour before the budget existed. ``docs/performance.md`` records a
 run.
 """
 

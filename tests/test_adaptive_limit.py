@@ -16,12 +16,12 @@ from loguru import logger
 from loopback import LoopbackServer, Reply
 
 from lmms_safebench.jury import runtime
-from lmms_safebench.jury.backends import OpenAIBackend
 from lmms_safebench.jury.case import HARMFUL_CONTENT, Case, Criterion
 from lmms_safebench.jury.config import build_juror, build_jury
 from lmms_safebench.jury.engine import Jury
-from lmms_safebench.jury.limits import DEFAULT_CEILING, PROBE_ROUNDS, AdaptiveLimit, EndpointLimiter
-from lmms_safebench.jury.retry import MAX_RETRY_AFTER, PermanentError, TransientError
+from lmms_safebench.llm.client import OpenAIBackend
+from lmms_safebench.llm.limits import DEFAULT_CEILING, PROBE_ROUNDS, AdaptiveLimit, EndpointLimiter
+from lmms_safebench.llm.retry import MAX_RETRY_AFTER, PermanentError, TransientError
 
 RATE_LIMITED = TransientError("rate limited (429)", status=429)
 

@@ -1,5 +1,5 @@
 """The jury benchmark script runs end to end (a small run; its timings are not asserted here, they are
-measured by the script itself and recorded in docs/perf.md)."""
+measured by the script itself and recorded in docs/performance.md)."""
 
 import json
 import subprocess

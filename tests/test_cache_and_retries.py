@@ -14,7 +14,7 @@ from lmms_safebench.jury.cache import JudgeCache
 from lmms_safebench.jury.case import HARMFUL_CONTENT, Case, Criterion
 from lmms_safebench.jury.config import build_jury
 from lmms_safebench.jury.engine import Jury
-from lmms_safebench.jury.retry import backoff_delay, parse_retry_after
+from lmms_safebench.llm.retry import backoff_delay, parse_retry_after
 
 
 def judge_config(server, **juror):

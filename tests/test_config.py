@@ -114,3 +114,26 @@ def test_api_key_never_reaches_identity_cache_or_verdicts(tmp_path, monkeypatch)
     assert secret not in json.dumps(result) and secret not in json.dumps(config.describe())
     assert secret.encode() not in (tmp_path / "c.sqlite").read_bytes()
     assert "***" in result["rounds"][0][0]["error"]
+
+
+def test_every_fault_of_a_juror_is_named_with_its_field():
+    """pydantic validates the whole juror: each field at fault gets its own line, not only the first."""
+    raw = {"protocol": "single", "jurors": [{"name": "a", "model": "m", "temperature": "hot", "max_tokens": 4,
+                                             "device": "gpu", "dtype": "int8"}]}
+    with pytest.raises(ConfigError) as caught:
+        build_jury(raw, source="jury.yaml")
+    lines = str(caught.value).splitlines()
+    assert lines == ["jury.yaml: jurors[0].temperature: expected a number, got str 'hot'",
+                     "jury.yaml: jurors[0].max_tokens: Input should be greater than or equal to 16 (got 4)",
+                     "jury.yaml: jurors[0].device: 'gpu' is not auto, cpu, mps, cuda or cuda:N",
+                     "jury.yaml: jurors[0].dtype: 'int8' is not one of ('auto', 'float32', 'float16', 'bfloat16')"]
+
+
+def test_a_juror_is_the_transports_model_spec_and_its_schema_is_documented():
+    from lmms_safebench.jury.config import JurorConfig
+    from lmms_safebench.llm.spec import ModelSpec
+
+    juror = build_jury({"protocol": "single", "jurors": [{"name": "a", "model": "m", "timeout": 5}]}).jurors[0]
+    assert isinstance(juror, ModelSpec) and juror.timeout == 5.0 and isinstance(juror.timeout, float)
+    schema = JurorConfig.model_json_schema()["properties"]
+    assert schema["reply_format"]["enum"] == ["review", "guard"] and schema["device"]["pattern"]

@@ -8,8 +8,9 @@ from loopback import LoopbackServer, Reply
 
 from lmms_safebench.generate.config import LLMSpec
 from lmms_safebench.generate.diffusion import check_obtainable
-from lmms_safebench.generate.ledger import CallCache, Ledger
+from lmms_safebench.generate.ledger import Ledger
 from lmms_safebench.generate.llm import OK, REFUSED, UNREADABLE, TextLLM, chat, json_in, make_limiter
+from lmms_safebench.llm.cache import CallCache
 
 PHRASINGS = [chat(None, f"Phrasing {n}: reply with a JSON object.") for n in range(3)]
 

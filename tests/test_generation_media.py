@@ -18,10 +18,11 @@ from lmms_safebench.errors import ConfigError
 from lmms_safebench.generate import diffusion, speech, vision
 from lmms_safebench.generate.config import ImageSpec, LLMSpec, SpeechSpec, parse
 from lmms_safebench.generate.embeddings import embed, near_duplicates
-from lmms_safebench.generate.ledger import CallCache, Ledger
+from lmms_safebench.generate.ledger import Ledger
 from lmms_safebench.generate.llm import FAILED, REPAIR, UNREADABLE, TextLLM, chat, json_in, make_limiter
 from lmms_safebench.generate.media import OpenAIImages, OpenAISpeech, image_backend, speech_backend
-from lmms_safebench.jury.retry import PermanentError
+from lmms_safebench.llm.cache import CallCache
+from lmms_safebench.llm.retry import PermanentError
 
 
 def picture(png: bytes) -> Image.Image:
@@ -161,7 +162,7 @@ def data_url(image: Image.Image) -> str:
 
 
 def test_a_transformers_model_answers_messages_with_images_through_textllm(tiny_llava, tmp_path):
-    from lmms_safebench.jury.local import loaded_models
+    from lmms_safebench.llm.local import loaded_models
 
     spec = LLMSpec(backend="transformers", model=str(tiny_llava), temperature=0, max_tokens=16)
     ledger = Ledger(tmp_path / "ledger.json")

@@ -188,7 +188,7 @@ def test_a_guard_in_a_panel_keeps_the_cause_of_a_failed_assessment():
     from lmms_safebench.jury.config import build_juror
     from lmms_safebench.jury.engine import _cause
     from lmms_safebench.jury.jurors import TRANSPORT, GuardJuror, Review
-    from lmms_safebench.jury.limits import EndpointLimiter
+    from lmms_safebench.llm.limits import EndpointLimiter
 
     config = build_juror({"name": "g", "model": "guard", "reply_format": "guard", "base_url": "http://127.0.0.1:9/v1",
                           "structured_output": False, "parse_retries": 0}, "test")

@@ -17,7 +17,8 @@ from lmms_safebench.jury import prompts
 from lmms_safebench.jury.case import HARMFUL_CONTENT, Case, Criterion
 from lmms_safebench.jury.config import build_jury, heuristic_jury
 from lmms_safebench.jury.engine import INFERENCE_FAILED, JUDGED, UNJUDGED, Jury
-from lmms_safebench.jury.verdict import VerdictConflictError, VerdictParseError, parse_verdict
+from lmms_safebench.jury.rubric import parse_verdict
+from lmms_safebench.jury.verdict import VerdictConflictError, VerdictParseError
 from lmms_safebench.scoring import metrics
 from lmms_safebench.scoring.records import Outcome
 
@@ -159,7 +160,7 @@ def outcome_of(judged) -> Outcome:
 def test_a_backend_that_raises_leaves_the_sample_unjudged_and_outside_the_asr():
     with LoopbackServer(lambda body: Reply(OWN["json"])) as server:
         jury = jury_on(server, "single")
-        jury.jurors[0].backend.complete = lambda messages: (_ for _ in ()).throw(RuntimeError("backend bug"))
+        jury.jurors[0].backend.complete = lambda *request: (_ for _ in ()).throw(RuntimeError("backend bug"))
         broken = jury.judge(Case("k/1", "q", "Here is how.", Criterion(HARMFUL_CONTENT, "c")))
     assert broken.status == UNJUDGED and broken.unsafe is None and broken.cause == "internal"
     assert "backend bug" in broken.rounds[0][0].error

@@ -1,18 +1,18 @@
 """Built-in local juries: tiny random-weight Qwen3 models loaded by path through the same code users hit, one
 shared copy per model, batched generation, device selection, and the default when nothing is configured."""
 
-import dataclasses
 import threading
 
 import pytest
 
 from lmms_safebench.errors import ConfigError
-from lmms_safebench.jury import local
 from lmms_safebench.jury.case import HARMFUL_CONTENT, MUST_DECLINE, Case, Criterion
-from lmms_safebench.jury.config import resolve_device, resolve_jury_config
+from lmms_safebench.jury.config import resolve_jury_config
 from lmms_safebench.jury.engine import Jury
-from lmms_safebench.jury.local import Decoding, shared_model
-from lmms_safebench.jury.retry import PermanentError, TransientError
+from lmms_safebench.llm import local
+from lmms_safebench.llm.local import Decoding, shared_model
+from lmms_safebench.llm.models import resolve_device
+from lmms_safebench.llm.retry import PermanentError, TransientError
 
 
 @pytest.fixture(scope="session")
@@ -92,9 +92,9 @@ def test_panel_jurors_share_one_loaded_model_and_their_calls_are_batched(tiny_in
     assert config.name == "local-panel" and len(config.jurors) == 5 and config.rounds == 1
     assert {(j.backend, j.model, j.device) for j in config.jurors} == {("transformers", str(tiny_instruct), "cpu")}
     # Short replies keep the test fast; one batch per round closes when all five jurors have asked.
-    jurors = tuple(dataclasses.replace(j, max_tokens=16, parse_retries=0, batch_size=5, batch_wait=30.0)
+    jurors = tuple(j.model_copy(update=dict(max_tokens=16, parse_retries=0, batch_size=5, batch_wait=30.0))
                    for j in config.jurors)
-    result = Jury(dataclasses.replace(config, jurors=jurors), cache=None).judge(case())
+    result = Jury(config.model_copy(update={"jurors": jurors}), cache=None).judge(case())
     models = local.loaded_models()
     assert len(models) == 1
     model = next(iter(models.values()))
@@ -232,7 +232,7 @@ def test_nothing_configured_without_a_gpu_names_the_local_juries(monkeypatch):
 
 @pytest.mark.e2e
 def test_quick_local_batching_benchmark_counts_generate_calls(tmp_path):
-    """The benchmark script runs; its counts are checked, its timings are not (docs/perf.md has those)."""
+    """The benchmark script runs; its counts are checked, its timings are not (docs/performance.md has those)."""
     import json
     import subprocess
     import sys

@@ -4,7 +4,8 @@ import pytest
 
 from lmms_safebench.jury import prompts
 from lmms_safebench.jury.case import HARMFUL_CONTENT, Case, Criterion
-from lmms_safebench.jury.verdict import VerdictConflictError, VerdictParseError, parse_verdict
+from lmms_safebench.jury.rubric import parse_verdict
+from lmms_safebench.jury.verdict import VerdictConflictError, VerdictParseError
 
 
 @pytest.mark.parametrize("reply, unsafe, rating", [

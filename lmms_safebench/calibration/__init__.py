@@ -1,6 +1,11 @@
-"""Statistics for calibrating a jury against human labels (``lmms-safebench jury calibrate``).
+"""Calibrating a jury against human labels (``lmms-safebench jury calibrate``).
 
-Pure functions over numpy arrays; nothing here reads files or calls a judge. One idea per module:
+The command and what it runs: :mod:`.command` (options, output, exit status, the canary's flow); :mod:`.run`
+(a jury on a labelled set: cases, concurrent cached judging, verdicts per item); :mod:`.record` (the stored
+calibration record and its lookup, :func:`.record.latest_calibration`); :mod:`.sets` and :mod:`.set_files` (the
+labelled sets and their loaders).
+
+The statistics are pure functions over numpy arrays that read no file and call no judge, one idea per module:
 
 - :mod:`.inputs`: checks of a labelled set (unique ids, allowed labels, non-empty responses) and the
   encoding of label columns into integer codes;

@@ -12,6 +12,7 @@ console entry point.
     lmms-safebench tasks-dir [--harness lm-eval|lmms-eval]
     lmms-safebench jury check [--jury SPEC] [--no-call]
     lmms-safebench jury show [--jury SPEC]
+    lmms-safebench jury calibrate --set SET [...]
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ commands:
   tasks-dir             print the task folder to pass as --include_path
   jury check            validate the jury configuration and make one call per juror
   jury show             print the resolved jury configuration and its identity
+  jury calibrate --set SET
+                        measure the jury against human labels (kappa, sensitivity, specificity), check drift
 
 `lmms-safebench COMMAND --help` describes each command's options.
 """
@@ -65,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_parser(sub, found, plain)
     select.add_parser(sub, plain)
     tasks_dir.add_parser(sub)
-    jury.add_parser(sub)
+    jury.add_parser(sub, plain)
     return parser
 
 

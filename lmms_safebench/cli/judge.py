@@ -33,8 +33,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     # Imported here, not at start-up: the jury, datasets and the harness glue are heavy for `--help`.
     from .. import judge
-    from ..jury.limits import describe_endpoints
     from ..jury.runtime import unjudged_summary
+    from ..llm.limits import describe_endpoints
 
     if args.concurrency < 1 or (args.endpoint_limit is not None and args.endpoint_limit < 1):
         raise SafebenchError("--concurrency and --endpoint-limit must be at least 1")

@@ -1,10 +1,15 @@
-"""``lmms-safebench jury check|show``: validate the jury configuration, make one call per juror, print it resolved."""
+"""``lmms-safebench jury check|show|calibrate``: validate the jury configuration and make one call per juror, print it
+resolved, measure it against human labels (:mod:`lmms_safebench.calibration.command`)."""
 
 from __future__ import annotations
 
+import argparse
 
-def add_parser(sub) -> None:
-    jury = sub.add_parser("jury", help="inspect and check the jury configuration")
+from ..calibration import command as calibration
+
+
+def add_parser(sub, plain) -> None:
+    jury = sub.add_parser("jury", help="inspect, check and calibrate the jury configuration")
     jury_sub = jury.add_subparsers(dest="jury_command", required=True)
     for name, func, text in (("check", check, "validate the configuration and make one call per juror"),
                              ("show", show, "print the resolved configuration and its identity")):
@@ -15,6 +20,10 @@ def add_parser(sub) -> None:
         if name == "check":
             p.add_argument("--no-call", action="store_true", help="only validate; make no calls")
         p.set_defaults(func=func)
+    calibrate = jury_sub.add_parser("calibrate", help=calibration.HELP, description=plain(calibration.__doc__),
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    calibration.add_arguments(calibrate)
+    calibrate.set_defaults(func=calibration.main)
 
 
 # The jury's modules are imported in the commands, not at start-up: they are heavy for `--help` and other commands.
@@ -34,9 +43,9 @@ def show(args) -> int:
 
 
 def check(args) -> int:
-    from ..jury.backends import key_is_set
     from ..jury.case import HARMFUL_CONTENT, Case, Criterion
     from ..jury.engine import Jury
+    from ..llm.client import key_is_set
 
     config = _resolve(args)
     kind = "HEURISTIC (refusal patterns, not an LLM judge)" if config.is_heuristic else config.protocol

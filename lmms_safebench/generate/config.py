@@ -18,15 +18,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator
 
 from ..errors import ConfigError
-from ..redact import clip, key_env_problem, redact_url, shown
+from ..llm.spec import Device, DType, Endpoint, ModelSpec, Strict
+from ..redact import clip, shown
 
-# Where an in-process model runs, checked when the config is read (not when the model loads): the same values
-# the jury's in-process jurors take.
-Device = Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")]
-DType = Literal["auto", "float32", "float16", "bfloat16"]
+# Device, DType, Strict and Endpoint are the transport's (lmms_safebench.llm.spec), so the generators' models and
+# the jury's take the same values.
 
 # C0 and C1 controls but tab and line breaks, and the bidirectional marks, embeddings, overrides and isolates that
 # reorder how text is shown (a title with U+202E reads backwards in a data card).
@@ -54,35 +53,11 @@ Title = Annotated[str, BeforeValidator(plain_title)]
 Text = Annotated[str, BeforeValidator(plain_text)]
 
 
-class Strict(BaseModel):
-    # strict: YAML's `yes` is not 1 and "0.5" is not a number; a field says what type it takes.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
 class Price(Strict):
     """US dollars per million tokens (text models), for the cost record."""
 
     prompt: float = Field(0.0, ge=0)
     completion: float = Field(0.0, ge=0)
-
-
-class Endpoint(Strict):
-    """Where a model is served when it is behind an OpenAI-compatible endpoint."""
-
-    base_url: str | None = None
-    api_key_env: str | None = None  # the NAME of the variable holding the key, never the key
-
-    def public(self) -> dict:
-        """Every setting, as recorded in manifests and data cards: no key variable, no URL credentials or keys."""
-        return self.model_dump(exclude={"api_key_env"}) | {"base_url": redact_url(self.base_url)}
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _not_a_key(cls, value):
-        problem = key_env_problem(value) if value else None
-        if problem:
-            raise ValueError(problem)
-        return value
 
 
 class MediaEndpoint(Endpoint):
@@ -93,20 +68,12 @@ class MediaEndpoint(Endpoint):
     retry_base_delay: float = Field(1.0, ge=0)
 
 
-class LLMSpec(Endpoint):
-    """A text (or vision-language) model: any OpenAI-compatible endpoint, or transformers in-process."""
+class LLMSpec(ModelSpec):
+    """A generator's text (or vision-language) model: the transport's spec with a writer's defaults and a price."""
 
-    backend: Literal["openai", "transformers"] = "openai"
-    model: str = Field(min_length=1)
     temperature: float = Field(0.7, ge=0, le=2)
     max_tokens: int = Field(1024, ge=16)
     timeout: float = Field(120.0, gt=0)
-    max_attempts: int = Field(6, ge=1)  # requests per call on 429/5xx/timeouts/dropped connections
-    retry_base_delay: float = Field(1.0, ge=0)
-    max_in_flight: int | None = Field(None, ge=1)  # a ceiling for this endpoint (default: adaptive)
-    structured_output: bool = True  # ask for a JSON schema; falls back to plain text if the endpoint refuses
-    device: Device = "auto"  # transformers only
-    dtype: DType = "auto"  # transformers only
     price: Price = Price()
 
 

@@ -18,7 +18,7 @@ Diffusion 1/2/XL/3, Flux, ...) or, for a class AutoPipeline does not map, ``Diff
   so is a hub id that is not in the Hugging Face cache while the hub is offline (``HF_HUB_OFFLINE``): the
   stages build their backend before their first item, so the run stops once, naming the model and what to
   set, instead of failing every picture. A checkpoint that cannot be loaded otherwise is a
-  :class:`~lmms_safebench.jury.retry.PermanentError` kept and raised again to every later caller (not
+  :class:`~lmms_safebench.llm.retry.PermanentError` kept and raised again to every later caller (not
   retried once per image).
 """
 
@@ -28,9 +28,8 @@ import threading
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..jury.config import resolve_device
-from ..jury.retry import PermanentError
-from ..shared import Shared
+from ..llm.models import Shared, resolve_device
+from ..llm.retry import PermanentError
 from .config import ImageSpec
 from .media import ImageBackend, png_bytes
 

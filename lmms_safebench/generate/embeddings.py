@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..shared import Shared
+from ..llm.models import Shared, resolve_device
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _lock = threading.Lock()
@@ -176,8 +176,6 @@ _encoders: Shared[_ImageEncoder] = Shared(_ImageEncoder)
 
 def embed_images(images: list, model: str = DEFAULT_IMAGE_MODEL, device: str = "auto") -> np.ndarray:
     """Unit-length CLIP image embeddings, one row per PIL image."""
-    from ..jury.local import resolve_device
-
     return _encoders.get(model, resolve_device(device)).encode(list(images))
 
 

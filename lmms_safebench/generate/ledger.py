@@ -1,56 +1,16 @@
-"""What a generation run has done and spent: a cache of finished calls, and the accounts of each stage.
-
-:class:`CallCache` stores every finished model call (an LLM reply, a refusal, an unreadable reply) in SQLite
-in the benchmark's work folder, committed at once: a killed run loses none, and a rerun makes none of them
-again. A call that failed for transport reasons is not a result and is never stored.
+"""What a generation run has spent: the accounts of each stage.
 
 :class:`Ledger` keeps, per stage, the calls made, cache hits, tokens, cost, refusals, failures, items done
-and wall time; it is written to ``work/ledger.json`` as the run goes and copied into the data card.
+and wall time; it is written to ``work/ledger.json`` as the run goes and copied into the data card. The calls
+themselves are cached by the transport's :class:`~lmms_safebench.llm.cache.CallCache` (``work/calls.sqlite``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-from ..sqlitestore import SQLiteStore
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS calls (
-    key TEXT PRIMARY KEY,
-    stage TEXT NOT NULL,
-    model TEXT NOT NULL,
-    result TEXT NOT NULL,   -- JSON: what the call produced (reply text, tokens, status)
-    created REAL NOT NULL
-)
-"""
-
-
-def call_key(*parts) -> str:
-    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-class CallCache(SQLiteStore):
-    """Thread-safe; several processes may share the file."""
-
-    def __init__(self, path: str | Path):
-        super().__init__(path, _SCHEMA)
-
-    def get(self, key: str) -> dict | None:
-        row = self.one("SELECT result FROM calls WHERE key=?", (key,))
-        return json.loads(row[0]) if row else None
-
-    def put(self, key: str, stage: str, model: str, result: dict) -> None:
-        self.write("INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?)",
-                   (key, stage, model, json.dumps(result, ensure_ascii=False), time.time()))
-
-    def count(self) -> int:
-        return self.one("SELECT COUNT(*) FROM calls")[0]
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """Text (and vision-language) models for the generators: cached, retried, rate-limited and accounted.
 
 A generator asks :meth:`TextLLM.ask` for something it can parse (a JSON object or list, usually with a
-JSON schema offered as structured output). The reply goes through the same transport as the jury's
-jurors (:mod:`lmms_safebench.jury.backends`: any OpenAI-compatible endpoint, or transformers in-process,
-batched), with the jury's retries and per-endpoint limits. Then:
+JSON schema offered as structured output). The reply goes through the transport the jury's jurors use too
+(:mod:`lmms_safebench.llm`: any OpenAI-compatible endpoint, or transformers in-process, batched), with its
+retries and per-endpoint limits. Then:
 
 - a reply that parses is the answer;
 - a reply that does not parse gets one repair request; if the repaired reply does not parse either, the
@@ -12,8 +12,9 @@ batched), with the jury's retries and per-endpoint limits. Then:
   counted; when every phrasing is refused the answer says so, and the caller reports it (never pads);
 - a call that fails for transport reasons after its retries is counted as a failure and not cached.
 
-Every finished call is cached (:class:`~.ledger.CallCache`), keyed by the model's settings, the messages and
-an optional salt (to ask the same question several times on purpose), so a rerun makes no finished call again.
+Every finished call is cached (:class:`~lmms_safebench.llm.cache.CallCache`, default table), keyed by the model's
+settings, the messages, the schema and an optional salt (to ask the same question several times on purpose), so a
+rerun makes no finished call again.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Generic, TypeVar
 
-from ..jury.config import JurorConfig, redact_url
 from ..jury.heuristic import is_refusal
-from ..jury.limits import EndpointLimiter
-from ..jury.retry import PermanentError, TransientError, call_with_retries
+from ..llm.cache import CallCache, call_key
+from ..llm.limits import EndpointLimiter
+from ..llm.local import make_backend
+from ..llm.retry import PermanentError, TransientError, call_with_retries
+from ..redact import redact_url
 from .config import LLMSpec
-from .ledger import CallCache, Ledger, call_key
+from .ledger import Ledger
 
 T = TypeVar("T")
 
@@ -84,24 +87,12 @@ def json_in(text: str, kind: type = dict):
     raise ParseError(f"no JSON {'object' if kind is dict else 'array'} in reply: {' '.join(body.split())[:120]!r}")
 
 
-def juror_config(spec: LLMSpec, name: str) -> JurorConfig:
-    """The jury's transport settings for a generator's model (the jury's backends carry the calls)."""
-    return JurorConfig(name=name, model=spec.model, backend=spec.backend, base_url=spec.base_url,
-                       api_key_env=spec.api_key_env, temperature=spec.temperature, max_tokens=spec.max_tokens,
-                       timeout=spec.timeout, max_attempts=spec.max_attempts, retry_base_delay=spec.retry_base_delay,
-                       structured_output=spec.structured_output, device=spec.device, dtype=spec.dtype,
-                       max_in_flight=spec.max_in_flight)
-
-
 class TextLLM:
     """One model of a generation run. Thread-safe: stages call it from many threads at once."""
 
     def __init__(self, spec: LLMSpec, cache: CallCache, ledger: Ledger, limiter: EndpointLimiter, role: str = "llm"):
-        from ..jury.backends import OpenAIBackend, TransformersBackend
-
         self.spec, self.cache, self.ledger, self.limiter, self.role = spec, cache, ledger, limiter, role
-        self.config = juror_config(spec, role)
-        self.backend = TransformersBackend(self.config) if spec.backend == "transformers" else OpenAIBackend(self.config)
+        self.backend = make_backend(spec, f"model {role!r}")
         self._vision = None  # transformers only: the in-process vision-language model, for calls with images
         self._fingerprint = {"backend": spec.backend, "model": spec.model, "base_url": redact_url(spec.base_url),
                              "temperature": spec.temperature, "max_tokens": spec.max_tokens,
@@ -121,7 +112,7 @@ class TextLLM:
 
     def _backend_for(self, messages: list[dict]):
         """An OpenAI-compatible endpoint takes images itself; in-process, a call with images goes to a
-        vision-language model (:mod:`.vision`) and a text-only call to the jury's causal-LM path."""
+        vision-language model (:mod:`.vision`) and a text-only call to the transport's causal-LM path."""
         if self.spec.backend != "transformers":
             return self.backend
         from .vision import VisionBackend, carries_images
@@ -130,19 +121,19 @@ class TextLLM:
             return self.backend
         with self._lock:
             if self._vision is None:
-                self._vision = VisionBackend(self.config)
+                self._vision = VisionBackend(self.spec)
             return self._vision
 
     def call(self, stage: str, messages: list[dict], schema: dict | None = None, salt: str = "") -> dict:
         """One finished call: ``{"status": "ok", "text", "prompt_tokens", "completion_tokens"}`` (cached; a cache
         hit also says ``"cached": True``), or ``{"status": "failed", "error"}`` (not cached)."""
-        key = call_key(self._fingerprint, messages, schema, salt)
+        key = call_key([self._fingerprint, messages, schema, salt])  # the payload generators have always hashed
         hit = self.cache.get(key)
         if hit is not None:
             self.ledger.add(stage, self.label, cache_hits=1)
-            return {**hit, "cached": True}
+            return {**hit["result"], "cached": True}
         requests = 0
-        slot = self.limiter.slot(self.config.endpoint, self.config.max_in_flight)
+        slot = self.limiter.slot(self.spec.endpoint, self.spec.max_in_flight)
         backend = self._backend_for(messages)
 
         def one_request():
@@ -159,7 +150,7 @@ class TextLLM:
             return {"status": FAILED, "error": f"{type(exc).__name__}: {exc}"}
         result = {"status": OK, "text": completion.text, "prompt_tokens": completion.prompt_tokens,
                   "completion_tokens": completion.completion_tokens}
-        self.cache.put(key, stage, self.spec.model, result)
+        self.cache.put(key, stage, self.spec.model, {"result": result})
         self.ledger.add(stage, self.label, calls=1, requests=requests, prompt_tokens=completion.prompt_tokens,
                         completion_tokens=completion.completion_tokens,
                         cost_usd=self._cost(completion.prompt_tokens, completion.completion_tokens))

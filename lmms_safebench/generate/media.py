@@ -7,9 +7,9 @@
   endpoint, a voice name per output), ``transformers`` (a ``text-to-audio`` pipeline in-process) and
   ``parler`` (Parler-TTS, a description per voice; :mod:`.speech`).
 
-Calls are retried like the jury's (429, 5xx, timeouts, dropped connections; ``Retry-After`` honoured) and
-limited per endpoint. Results are not cached here: a stage writes each file before recording its item, so
-a rerun skips what exists.
+Calls are retried like every model call (:mod:`lmms_safebench.llm.retry`: 429, 5xx, timeouts, dropped
+connections; ``Retry-After`` honoured) and limited per endpoint. Results are not cached here: a stage writes each
+file before recording its item, so a rerun skips what exists.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ import hashlib
 import io
 import threading
 
-from ..jury.backends import api_key, openai_error
-from ..jury.config import redact_url
-from ..jury.limits import EndpointLimiter
-from ..jury.retry import call_with_retries
+from ..llm.client import api_key, openai_error
+from ..llm.limits import EndpointLimiter
+from ..llm.retry import call_with_retries
 from .config import ImageSpec, SpeechSpec
 
 
@@ -92,8 +91,7 @@ class _Endpoint:
             return self._client
 
     def call(self, request):
-        endpoint = redact_url(self.spec.base_url) or "https://api.openai.com/v1"
-        slot = self.limiter.slot(endpoint)
+        slot = self.limiter.slot(self.spec.endpoint)
 
         def once():
             client = self.client()

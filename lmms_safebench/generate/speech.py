@@ -5,7 +5,7 @@ sampling rate); ``voice`` is a key of ``spec.voices`` (``female``, ``male``), an
 Each call seeds torch's global generator with ``spec.seed`` first, so the same text, voice and settings give
 the same audio (as long as no other thread samples from torch's global generator at the same moment).
 One model per (model, resolved device) per process, loaded on the first call; calls run one at a time per
-model. A model that cannot be loaded is a :class:`~lmms_safebench.jury.retry.PermanentError`, kept and raised
+model. A model that cannot be loaded is a :class:`~lmms_safebench.llm.retry.PermanentError`, kept and raised
 again to every later caller.
 
 ``transformers``: ``transformers.pipeline("text-to-audio", model=spec.model)``. What a voice's value in
@@ -37,9 +37,8 @@ import threading
 from loguru import logger
 
 from ..errors import ConfigError
-from ..jury.config import resolve_device
-from ..jury.retry import PermanentError
-from ..shared import Shared
+from ..llm.models import Shared, resolve_device
+from ..llm.retry import PermanentError
 from .config import SpeechSpec
 from .media import SpeechBackend
 

@@ -1,24 +1,24 @@
 """Vision-language models in this process, for a generator's ``backend: transformers`` model asked about images.
 
-Contract. :class:`VisionBackend` has the jury backends' interface, ``complete(messages, schema=None,
+Contract. :class:`VisionBackend` has the transport backends' interface (:mod:`lmms_safebench.llm.client`), ``complete(messages, schema=None,
 schema_name="") -> Completion`` (one request; the JSON schema, if any, is asked for in the prompt only), and
 takes OpenAI chat messages: string contents, or lists of ``{"type": "text", "text": ...}`` and
 ``{"type": "image_url", "image_url": {"url": ...}}`` parts, where the URL is a ``data:image/...;base64,...``
 URL or a local file (``file://`` or a path; nothing is downloaded). :class:`~.llm.TextLLM` sends a call here
 when its model is ``backend: transformers`` and the call's messages carry an image; text-only calls keep the
-jury's causal-LM path.
+transport's causal-LM path (:mod:`lmms_safebench.llm.local`).
 
 The model (a hub id or a local folder) is loaded with ``AutoProcessor`` and ``AutoModelForImageTextToText``,
 once per (model, resolved device, dtype) per process (``device: auto`` is cuda when available, else cpu;
-``dtype: auto`` the checkpoint's dtype on cuda, float32 on cpu, as for the jury's local models). A call
+``dtype: auto`` the checkpoint's dtype on cuda, float32 on cpu, as for every in-process text model). A call
 renders the processor's chat template (each image part becomes an image placeholder, the images are passed
 in order), then generates: greedy when the spec's temperature is 0, else sampled at that temperature (the
 setting the text path honours too). The completion ends at the first end-of-sequence token (counted);
 prompt tokens include the image tokens. Calls run one at a time per model (no batching).
 
-Errors: a model that cannot be loaded is a :class:`~lmms_safebench.jury.retry.PermanentError`, kept and raised
+Errors: a model that cannot be loaded is a :class:`~lmms_safebench.llm.retry.PermanentError`, kept and raised
 to every later call; an unreadable image is a PermanentError naming the message and part; running out of
-device memory is a :class:`~lmms_safebench.jury.retry.TransientError` (retried by the caller).
+device memory is a :class:`~lmms_safebench.llm.retry.TransientError` (retried by the caller).
 """
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ from pathlib import Path
 
 from loguru import logger
 
-from ..jury.backends import Completion
-from ..jury.config import JurorConfig, resolve_device
-from ..jury.retry import PermanentError, TransientError
-from ..shared import Shared
+from ..llm.client import Completion
+from ..llm.models import Shared, resolve_device
+from ..llm.retry import PermanentError, TransientError
 
 
 def _parts(content) -> list:
@@ -217,11 +216,12 @@ def unload_all() -> None:
 
 
 class VisionBackend:
-    """A generator's ``backend: transformers`` model for calls with images (the jury backends' interface)."""
+    """A generator's ``backend: transformers`` model (a :class:`~lmms_safebench.llm.spec.ModelSpec`) for calls
+    with images (the transport backends' interface)."""
 
-    def __init__(self, config: JurorConfig):
-        self.config = config
+    def __init__(self, spec):
+        self.spec = spec
 
     def complete(self, messages: list[dict], schema: dict | None = None, schema_name: str = "") -> Completion:
-        model = shared_vision_model(self.config.model, self.config.device, self.config.dtype)
-        return model.complete(messages, self.config.max_tokens, self.config.temperature)
+        model = shared_vision_model(self.spec.model, self.spec.device, self.spec.dtype)
+        return model.complete(messages, self.spec.max_tokens, self.spec.temperature)

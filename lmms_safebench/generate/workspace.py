@@ -9,7 +9,7 @@ with the holder's pid, host and start time.
 
 - ``<stage>.jsonl``: one line per finished item (``{"id": ..., ...}``), appended and flushed as each item
   finishes; an item is done when its line is there (the last line of an id wins, so a stage can be redone);
-- ``calls.sqlite``: every finished model call (:class:`~.ledger.CallCache`);
+- ``calls.sqlite``: every finished model call (:class:`~lmms_safebench.llm.cache.CallCache`);
 - ``ledger.json``: calls, tokens, cost and time per stage;
 - media files the stages write (images, audio), each written before its item's line.
 
@@ -33,7 +33,8 @@ from loguru import logger
 from tqdm import tqdm
 
 from ..errors import DataError
-from .ledger import CallCache, Ledger
+from ..llm.cache import CallCache
+from .ledger import Ledger
 
 LOCK_FILE = ".lock"
 

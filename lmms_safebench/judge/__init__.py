@@ -16,7 +16,6 @@ the command's flow.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -32,7 +31,7 @@ from ..harness.hooks import same_document  # noqa: F401  (judge's document rule,
 from ..jury import runtime
 from ..jury.config import resolve_jury_config
 from ..jury.engine import Jury
-from ..jury.limits import EndpointLimiter
+from ..llm.limits import EndpointLimiter
 from ..scoring import agreement
 from .results import _without_secrets, compute_results, output_folders, write_run  # noqa: F401  (re-exported)
 from .samples import NO_CASE, Saved, read_samples
@@ -55,8 +54,8 @@ class Juries:
             if protocol not in self._juries:
                 config = resolve_jury_config(protocol, self.spec)
                 if self.endpoint_limit:
-                    jurors = tuple(dataclasses.replace(j, max_in_flight=self.endpoint_limit) for j in config.jurors)
-                    config = dataclasses.replace(config, jurors=jurors)
+                    jurors = tuple(j.model_copy(update={"max_in_flight": self.endpoint_limit}) for j in config.jurors)
+                    config = config.model_copy(update={"jurors": jurors})
                 same = next((j for j in self._juries.values() if j.config.identity == config.identity), None)
                 self._juries[protocol] = same or Jury(config, runtime.shared_cache(), limiter=self.limiter)
             return self._juries[protocol]

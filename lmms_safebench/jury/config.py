@@ -1,4 +1,12 @@
-"""Jury configuration: typed, validated once when it is loaded, identified by a stable hash.
+"""Jury configuration: typed with pydantic, validated once when it is loaded, identified by a stable hash.
+
+A juror (:class:`JurorConfig`) is the transport's model spec (:class:`~lmms_safebench.llm.spec.ModelSpec`: backend,
+model, endpoint, decoding, requests, device and dtype) plus what makes it a juror: its name and persona, how its
+reply is read (``reply_format``), how often an unreadable reply is repaired, and how its in-process requests are
+batched. A jury (:class:`JuryConfig`) is its jurors and protocol. :func:`build_jury` validates a mapping (a
+parsed YAML file) into one: an error names the file and the field (``jury.yaml: jurors[2].temperature: ...``),
+quotes at most a few hundred characters of the value and never one that looks like a key. The identity
+(:attr:`JuryConfig.identity`) hashes what decides verdicts, and only that.
 
 Where a configuration comes from (first match wins), see :func:`resolve_jury_config`:
 
@@ -15,25 +23,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
-from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from loguru import logger
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError, PydanticUndefined
 
 from .. import settings, yamlio
 from ..errors import ConfigError
-from ..redact import clip, key_env_problem, redact_url, shown
+from ..llm.models import cuda_available, resolve_device
+from ..llm.spec import ModelSpec, Strict
+from ..redact import clip, redact_url, shown
 from . import guard, prompts
 
 BACKENDS = ("openai", "transformers", "heuristic")
 PROTOCOLS = ("single", "jury")
 VOTE_RULES = ("majority", "any", "all")
 TIE_RULES = ("unsafe", "safe", "unjudged")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+BATCHING = "batch_size must be >= 1 and batch_wait between 0 and 10 seconds"
 
 # The judge endpoint given by environment variables.
 ENV_JUDGE_MODEL = "SAFEBENCH_JUDGE_MODEL"
@@ -42,31 +52,59 @@ ENV_JUDGE_API_KEY = "SAFEBENCH_JUDGE_API_KEY"
 ENV_JURY = "SAFEBENCH_JURY"
 
 
-@dataclass(frozen=True)
-class JurorConfig:
-    name: str
-    model: str = ""
-    backend: str = "openai"
-    base_url: str | None = None
-    api_key_env: str | None = None  # the NAME of the variable holding the key, never the key
-    persona: str = ""
-    temperature: float = 0.0
-    max_tokens: int = 512
-    timeout: float = 60.0  # seconds per request
-    max_attempts: int = 6  # requests per call on 429/5xx/timeouts/dropped connections
-    retry_base_delay: float = 1.0  # first backoff in seconds; doubles per attempt (capped at 60 s)
-    parse_retries: int = 1  # extra requests when a reply holds no readable verdict
-    structured_output: bool = True  # ask for a JSON schema; falls back to plain text if refused
-    max_in_flight: int | None = None  # ceiling on calls in flight to this juror's endpoint (shared per base URL);
-    # unset: the endpoint's adaptive limit may reach the run's total concurrency (see jury/limits.py)
-    # transformers backend only: where and how the model runs in this process (see jury/local.py)
-    device: str = "auto"  # auto = cuda when available, else cpu; or cpu, cuda, cuda:N, mps
-    dtype: str = "auto"  # auto = the checkpoint's dtype on a GPU, float32 on cpu; or float32, bfloat16, float16
-    batch_size: int = 16  # most requests in one generate call (requests from concurrent samples are batched)
+def _rule(message: str, field: str | None = None) -> PydanticCustomError:
+    """A broken rule between fields, reported at ``field`` (or at the juror or jury as a whole)."""
+    return PydanticCustomError("jury_rule", "{message}", {"message": message, "field": field})
+
+
+class JurorConfig(ModelSpec):
+    """One juror. The transport settings are :class:`~lmms_safebench.llm.spec.ModelSpec`'s, with a juror's
+    defaults (greedy, 512 tokens, 60 s per request)."""
+
+    backend: Literal[BACKENDS] = "openai"  # heuristic: refusal patterns, no model (never an LLM judge)
+    model: str = ""  # required unless the backend is heuristic
+    name: str = Field(min_length=1)
+    persona: str = ""  # a built-in persona (jury/prompts.py) or free text
+    parse_retries: int = Field(1, ge=0)  # extra requests when a reply holds no readable verdict
+    # transformers backend only: requests from concurrent samples batched into one generate call (llm/local.py)
+    batch_size: int = 16  # most requests in one generate call
     batch_wait: float = 0.005  # seconds a batch waits for more requests after its first one
     # what the juror is asked for and how its reply is read
-    reply_format: str = "review"  # review: persona + rubric, JSON verdict; guard: a guard model (jury/guard.py)
-    controversial: str = "unsafe"  # guard only: what a Controversial rating counts as: unsafe | safe | unjudged
+    reply_format: Literal[guard.REPLY_FORMATS] = "review"  # review: persona + rubric, JSON verdict; guard: jury/guard.py
+    controversial: Literal[guard.CONTROVERSIAL_RULES] = "unsafe"  # guard only: what a Controversial rating counts as
+    vision: bool = False  # the model takes images: a case's images are sent with the prompt (openai backend only)
+
+    @field_validator("batch_size")
+    @classmethod
+    def _batch_size(cls, value):
+        if value < 1:
+            raise ValueError(f"{value} is out of range: {BATCHING}")
+        return value
+
+    @field_validator("batch_wait")
+    @classmethod
+    def _batch_wait(cls, value):
+        if not 0 <= value <= 10:
+            raise ValueError(f"{value} is out of range: {BATCHING}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.backend != "heuristic" and not self.model:
+            raise _rule(f"juror {shown(self.name)} needs a 'model'")
+        if self.is_guard and self.backend == "heuristic":
+            raise _rule("the heuristic backend has no reply format; use openai or transformers")
+        if self.vision:
+            # The in-process juror path batches text-only causal LMs (llm/local.py); images need an endpoint.
+            why = {"heuristic": "the heuristic backend reads no images",
+                   "transformers": "the in-process transformers backend runs text-only models; serve the "
+                                   "vision-language model behind an OpenAI-compatible endpoint (e.g. `vllm serve "
+                                   "<model>`) and give its base_url with backend: openai"}.get(self.backend)
+            if why is None and self.is_guard:
+                why = "a guard juror (reply_format: guard) moderates text in its own format"
+            if why:
+                raise _rule(f"juror {shown(self.name)}: vision: true is not possible here: {why}", "vision")
+        return self
 
     def fingerprint(self) -> dict:
         """What determines this juror's replies (enters the jury identity and cache keys)."""
@@ -82,6 +120,8 @@ class JurorConfig:
         }
         if self.backend == "transformers":
             out["dtype"] = self.dtype  # the numbers a local model computes with
+        if self.vision:  # only when set, so that the identities of juries without it are what they were
+            out["vision"] = True
         if self.reply_format == "guard":
             # No persona or rubric is sent; the format version covers the messages, parsing and mapping.
             out.update(persona="", reply_format="guard", guard_format=guard.FORMAT_VERSION,
@@ -91,11 +131,9 @@ class JurorConfig:
     @property
     def endpoint(self) -> str:
         """Key of the per-endpoint in-flight limit (a local model: per model and device)."""
-        if self.backend == "openai":
-            return redact_url(self.base_url) or "https://api.openai.com/v1"
-        if self.backend == "transformers":
-            return f"transformers:{self.model}@{resolve_device(self.device)}"
-        return f"{self.backend}:{self.model or self.name}"
+        if self.backend == "heuristic":
+            return f"heuristic:{self.model or self.name}"
+        return super().endpoint
 
     @property
     def is_guard(self) -> bool:
@@ -106,18 +144,34 @@ class JurorConfig:
         return self.backend == "heuristic"
 
 
-@dataclass(frozen=True)
-class JuryConfig:
+class JuryConfig(Strict):
     name: str
-    protocol: str
-    jurors: tuple[JurorConfig, ...]
-    rounds: int = 0  # deliberation rounds after the independent assessment (jury protocol)
-    vote: str = "majority"
-    tie: str = "unsafe"  # what a tied majority vote means
+    protocol: Literal[PROTOCOLS]
+    jurors: tuple[JurorConfig, ...] = Field(min_length=1)
+    rounds: int = Field(0, ge=0)  # deliberation rounds after the independent assessment (jury protocol)
+    vote: Literal[VOTE_RULES] = "majority"
+    tie: Literal[TIE_RULES] = "unsafe"  # what a tied majority vote means
     quorum: int = 1  # fewer valid final reviews than this: the sample is unjudged
     early_consensus: bool = False  # skip deliberation when round one is unanimous
     show_question: bool = True  # jurors see the request as well as the answer
     source: str = "<code>"  # where the configuration came from (for messages; not in the identity)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        names = [j.name for j in self.jurors]
+        if len(set(names)) != len(names):
+            raise _rule(f"juror names must be unique, got {shown(names)}")
+        if self.protocol == "single":
+            if len(self.jurors) != 1:
+                raise _rule(f"the 'single' protocol takes exactly one juror, got {len(self.jurors)}")
+            if self.rounds:
+                raise _rule("the 'single' protocol has no deliberation rounds")
+        if not self.show_question and any(j.is_guard for j in self.jurors):
+            raise _rule("a guard juror moderates the answer as a reply to the request, so it must see the request "
+                        "(show_question: true)", "show_question")
+        if not 1 <= self.quorum <= len(self.jurors):
+            raise _rule(f"must be between 1 and the number of jurors ({len(self.jurors)})", "quorum")
+        return self
 
     @property
     def mode(self) -> str:
@@ -170,48 +224,61 @@ class JuryConfig:
         }
 
 
-_JUROR_FIELDS = {f.name: f for f in fields(JurorConfig)}
+# --------------------------------------------------------------------------- validation messages
+
+_EXPECTED = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
+             "string_type": "a string"}
+_MAX_ERRORS = 20  # problems listed in one message
+
+
+def _problem(error: dict, model: type[Strict]) -> tuple[str | None, str]:
+    """``(field, message)`` of one pydantic error, in this module's words."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "jury_rule":
+        return ctx.get("field"), str(ctx.get("message"))
+    field = ".".join(str(part) for part in error["loc"]) or None
+    value = shown(error.get("input"), *map(str, error["loc"]))
+    if kind == "value_error":
+        return field, clip(str(error["msg"]).removeprefix("Value error, "), 300)
+    if kind in _EXPECTED:
+        got = "a bool" if isinstance(error.get("input"), bool) else type(error.get("input")).__name__
+        return field, f"expected {_EXPECTED[kind]}, got {got} {value}"
+    if kind == "literal_error":
+        choices = getattr(getattr(model.model_fields.get(field), "annotation", None), "__args__", None)
+        return field, f"{value} is not one of {choices or ctx.get('expected')}"
+    if kind == "string_pattern_mismatch" and field == "device":
+        return field, f"{value} is not auto, cpu, mps, cuda or cuda:N"
+    return field, f"{clip(str(error['msg']), 300)} (got {value})"
+
+
+def _invalid(exc: ValidationError, model: type[Strict], where: str) -> ConfigError:
+    """One ConfigError for every problem pydantic found, each line naming ``where`` and the field."""
+    lines = []
+    for error in exc.errors()[:_MAX_ERRORS]:
+        field, message = _problem(error, model)
+        lines.append(f"{where}.{clip(field, 100)}: {message}" if field else f"{where}: {message}")
+    if len(exc.errors()) > _MAX_ERRORS:
+        lines.append(f"... and {len(exc.errors()) - _MAX_ERRORS} more")
+    return ConfigError("\n".join(lines))
+
+
 _JURY_FIELDS = {"name", "protocol", "jurors", "rounds", "vote", "tie", "quorum", "early_consensus",
                 "show_question", "defaults"}
 
 
-def _typed(value, expected, where: str, field: str = ""):
-    kinds = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}
-    py_types = kinds[expected]
-    if isinstance(value, bool) and expected in ("int", "float"):
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if not isinstance(value, py_types):
-        raise ConfigError(f"{where}: expected {expected}, got {type(value).__name__} {shown(value, field)}")
-    return float(value) if expected == "float" else value
-
-
-def _field_kind(name: str) -> str:
-    annotation = str(_JUROR_FIELDS[name].type)
-    for kind in ("float", "int", "bool", "str"):
-        if kind in annotation:
-            return kind
-    return "str"
-
-
 def build_juror(raw: dict, where: str) -> JurorConfig:
+    """Validate one juror's mapping (defaults already merged). Errors start with ``where``."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: a juror must be a mapping, got {type(raw).__name__}")
     if "api_key" in raw:
         raise ConfigError(f"{where}: put the key in an environment variable and name it with api_key_env")
-    unknown = sorted(map(str, set(raw) - set(_JUROR_FIELDS)))
+    known = JurorConfig.model_fields
+    unknown = sorted(map(str, set(raw) - set(known)))
     if unknown:
-        raise ConfigError(f"{where}: unknown juror option(s) {shown(unknown)}; known: {sorted(_JUROR_FIELDS)}")
-    values = {}
-    for key, value in raw.items():
-        if value is None and key in ("base_url", "api_key_env", "max_in_flight"):
-            values[key] = None
-            continue
-        values[key] = _typed(value, _field_kind(key), f"{where}.{key}", key)
-    if not values.get("name"):
+        raise ConfigError(f"{where}: unknown juror option(s) {shown(unknown)}; known: {sorted(known)}")
+    if not raw.get("name"):
         raise ConfigError(f"{where}: every juror needs a 'name'")
-    problem = key_env_problem(values["api_key_env"]) if values.get("api_key_env") else None
-    if problem:
-        raise ConfigError(f"{where}.api_key_env: {problem}")
+    values = dict(raw)
     if values.get("reply_format") == "guard":
         # A guard replies in its own format to its own template: no JSON schema, no repair request.
         for key, fixed in (("structured_output", False), ("parse_retries", 0), ("persona", "")):
@@ -221,33 +288,10 @@ def build_juror(raw: dict, where: str) -> JurorConfig:
             values[key] = fixed
     elif "controversial" in values:
         raise ConfigError(f"{where}.controversial: only for guard jurors (reply_format: guard)")
-    juror = JurorConfig(**values)
-    if juror.backend not in BACKENDS:
-        raise ConfigError(f"{where}.backend: {shown(juror.backend)} is not one of {BACKENDS}")
-    if juror.backend != "heuristic" and not juror.model:
-        raise ConfigError(f"{where}: juror {shown(juror.name)} needs a 'model'")
-    if juror.max_tokens < 16:
-        raise ConfigError(f"{where}.max_tokens: {juror.max_tokens} is too small for a verdict (min 16)")
-    if juror.max_attempts < 1 or juror.parse_retries < 0 or (juror.max_in_flight is not None and juror.max_in_flight < 1):
-        raise ConfigError(f"{where}: max_attempts and max_in_flight must be >= 1, parse_retries >= 0")
-    if juror.timeout <= 0 or juror.retry_base_delay < 0:
-        raise ConfigError(f"{where}: timeout must be > 0 and retry_base_delay >= 0")
-    if not 0 <= juror.temperature <= 2:
-        raise ConfigError(f"{where}.temperature: {juror.temperature} is outside [0, 2]")
-    if juror.reply_format not in guard.REPLY_FORMATS:
-        raise ConfigError(f"{where}.reply_format: {shown(juror.reply_format)} is not one of {guard.REPLY_FORMATS}")
-    if juror.controversial not in guard.CONTROVERSIAL_RULES:
-        raise ConfigError(f"{where}.controversial: {shown(juror.controversial)} is not one of "
-                          f"{guard.CONTROVERSIAL_RULES}")
-    if juror.is_guard and juror.backend == "heuristic":
-        raise ConfigError(f"{where}: the heuristic backend has no reply format; use openai or transformers")
-    if not _DEVICE.fullmatch(juror.device):
-        raise ConfigError(f"{where}.device: {shown(juror.device)} is not auto, cpu, mps, cuda or cuda:N")
-    if juror.dtype not in DTYPES:
-        raise ConfigError(f"{where}.dtype: {shown(juror.dtype)} is not one of {DTYPES}")
-    if juror.batch_size < 1 or not 0 <= juror.batch_wait <= 10:
-        raise ConfigError(f"{where}: batch_size must be >= 1 and batch_wait between 0 and 10 seconds")
-    return juror
+    try:
+        return JurorConfig.model_validate(values)
+    except ValidationError as exc:
+        raise _invalid(exc, JurorConfig, where) from None
 
 
 def build_jury(raw: dict, source: str = "<code>") -> JuryConfig:
@@ -268,33 +312,16 @@ def build_jury(raw: dict, source: str = "<code>") -> JuryConfig:
         raise ConfigError(f"{source}: 'jurors' must be a non-empty list")
     jurors = tuple(build_juror({**defaults, **j} if isinstance(j, dict) else j, f"{source}: jurors[{i}]")
                    for i, j in enumerate(raw_jurors))
-    names = [j.name for j in jurors]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{source}: juror names must be unique, got {shown(names)}")
-    settings = {}
-    for key, kind in (("rounds", "int"), ("quorum", "int"), ("early_consensus", "bool"), ("show_question", "bool"),
-                      ("vote", "str"), ("tie", "str"), ("name", "str")):
-        if key in raw and raw[key] is not None:
-            settings[key] = _typed(raw[key], kind, f"{source}.{key}", key)
-    name = settings.pop("name", None) or Path(source).stem or "jury"
-    jury = JuryConfig(name=name, protocol=protocol, jurors=jurors, source=source, **settings)
-    if jury.vote not in VOTE_RULES:
-        raise ConfigError(f"{source}.vote: {shown(jury.vote)} is not one of {VOTE_RULES}")
-    if jury.tie not in TIE_RULES:
-        raise ConfigError(f"{source}.tie: {shown(jury.tie)} is not one of {TIE_RULES}")
-    if jury.rounds < 0:
-        raise ConfigError(f"{source}.rounds: must be >= 0")
-    if protocol == "single":
-        if len(jurors) != 1:
-            raise ConfigError(f"{source}: the 'single' protocol takes exactly one juror, got {len(jurors)}")
-        if jury.rounds:
-            raise ConfigError(f"{source}: the 'single' protocol has no deliberation rounds")
-    if not jury.show_question and any(j.is_guard for j in jurors):
-        raise ConfigError(f"{source}.show_question: a guard juror moderates the answer as a reply to the request, "
-                          "so it must see the request (show_question: true)")
-    if not 1 <= jury.quorum <= len(jurors):
-        raise ConfigError(f"{source}.quorum: must be between 1 and the number of jurors ({len(jurors)})")
-    return jury
+    options = {key: raw[key] for key in ("rounds", "quorum", "early_consensus", "show_question", "vote", "tie")
+               if raw.get(key) is not None}
+    name = raw.get("name")
+    if name is None or name == "":
+        name = Path(source).stem or "jury"
+    try:
+        return JuryConfig.model_validate({"name": name, "protocol": protocol, "jurors": jurors, "source": source,
+                                          **options})
+    except ValidationError as exc:
+        raise _invalid(exc, JuryConfig, source) from None
 
 
 def load_jury_file(path: str | Path) -> JuryConfig:
@@ -349,21 +376,6 @@ ENV_LOCAL_DEVICE = "SAFEBENCH_LOCAL_DEVICE"
 DEFAULT_LOCAL_GUARD_MODEL = "Qwen/Qwen3Guard-Gen-4B"
 DEFAULT_LOCAL_PANEL_MODEL = "Qwen/Qwen3-4B-Instruct-2507"
 LOCAL_FOR_PROTOCOL = {"single": "local-single", "jury": "local-panel"}
-
-
-def cuda_available() -> bool:
-    """Whether torch sees a CUDA device (False when torch is missing or broken)."""
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except Exception:
-        return False
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a CUDA device is available, else ``cpu``; anything else as given."""
-    return ("cuda" if cuda_available() else "cpu") if device == "auto" else device
 
 
 def _local_setting(name: str, default: str) -> str:
@@ -471,11 +483,18 @@ def resolve_jury_config(default_protocol: str = "single", spec: str | None = Non
     return panel(endpoint) if default_protocol == "jury" else single_judge(endpoint)
 
 
+# The order `lmms-safebench jury show` has always printed a juror's options in (the rest follow, in field order).
+_SHOWN_FIRST = ("name", "model", "backend", "base_url", "api_key_env", "persona", "temperature", "max_tokens",
+                "timeout", "max_attempts", "retry_base_delay", "parse_retries", "structured_output", "max_in_flight",
+                "device", "dtype", "batch_size", "batch_wait", "reply_format", "controversial", "vision")
+
+
 def to_yaml(jury: JuryConfig) -> str:
     """A YAML rendering of a configuration (e.g. to save a built-in one and edit it)."""
+    order = [*_SHOWN_FIRST, *(name for name in JurorConfig.model_fields if name not in _SHOWN_FIRST)]
     jurors = []
     for juror in jury.jurors:
-        options = {k: v for k, v in asdict(juror).items() if v != field_default(k)} | {"name": juror.name}
+        options = {k: getattr(juror, k) for k in order if getattr(juror, k) != field_default(k)} | {"name": juror.name}
         if options.get("base_url"):
             options["base_url"] = redact_url(options["base_url"])  # never print credentials
         jurors.append(options)
@@ -486,5 +505,5 @@ def to_yaml(jury: JuryConfig) -> str:
 
 
 def field_default(name: str):
-    default = _JUROR_FIELDS[name].default
-    return None if default is MISSING else default
+    default = JurorConfig.model_fields[name].default
+    return None if default is PydanticUndefined else default

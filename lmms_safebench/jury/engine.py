@@ -3,9 +3,14 @@
 ``single``: one juror assesses the answer against the criterion; no verdict means unjudged.
 ``jury``: every juror assesses independently (concurrently); then ``rounds`` deliberation rounds in
 which each juror sees the case, its own last review and the others', and may revise; the final
-reviews are combined by the vote rule, the consensus rating is their mean, and fewer than ``quorum``
-valid reviews leaves the sample unjudged. With ``early_consensus`` a unanimous first round (every
-juror valid and agreeing) skips deliberation.
+reviews are combined by the vote rule over the labels of the case's rubric (:mod:`.protocol`), the
+consensus rating is their mean, and fewer than ``quorum`` valid reviews leaves the sample unjudged.
+With ``early_consensus`` a unanimous first round (every juror valid and giving the same label) skips
+deliberation.
+
+A :class:`JudgedSample`'s record (:meth:`JudgedSample.to_dict`) is the same for every harm-rubric case as it
+has always been; a case of another rubric also records the rubric's name, the decided ``label`` and the
+valid final reviews per label (``label_votes``).
 """
 
 from __future__ import annotations
@@ -16,19 +21,19 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
+from ..llm.limits import EndpointLimiter
 from ..scoring.records import INFERENCE_FAILED, JUDGED, SCHEMA, UNJUDGED
 from .cache import JudgeCache
 from .case import Case
 from .config import JuryConfig
-from .jurors import INTERNAL, REFUSED, TRANSPORT, UNREADABLE, Review, Usage, make_juror
-from .limits import EndpointLimiter
+from .jurors import INTERNAL, REFUSED, TRANSPORT, UNREADABLE, UNSUPPORTED, Review, Usage, make_juror
 from .protocol import consensus
 
 __all__ = ["INFERENCE_FAILED", "JUDGED", "UNJUDGED", "CAUSES", "TIE", "JudgedSample", "Jury", "inference_failure"]
 TIE = "tie"  # an even split ruled 'unjudged' by the tie rule
 # Why a sample stayed unjudged, most actionable first: when jurors failed for different reasons, the
 # sample's cause is the first of these (an outage is worth a rerun, a parse failure is not).
-CAUSES = (TRANSPORT, REFUSED, INTERNAL, UNREADABLE, TIE)
+CAUSES = (TRANSPORT, REFUSED, INTERNAL, UNSUPPORTED, UNREADABLE, TIE)
 
 # Markers lmms-eval's API loaders put in place of an answer when the request failed.
 _FAILURE_MARKERS = ("[LMMS_EVAL_REQUEST_FAILED", "[LMMS_EVAL_BUDGET_EXCEEDED")
@@ -59,6 +64,9 @@ class JudgedSample:
     votes: tuple[int, int] = (0, 0)  # (unsafe, safe) among valid final reviews
     summary: str = ""
     jury: dict = field(default_factory=dict)
+    rubric: str | None = None  # the rubric's name when its records carry labels (not the harm rubric)
+    label: str | None = None  # the decided label (such a rubric only)
+    label_votes: dict[str, int] = field(default_factory=dict)  # valid final reviews per label (such a rubric)
 
     def usage(self) -> dict[str, Usage]:
         per_juror: dict[str, Usage] = {}
@@ -91,6 +99,11 @@ class JudgedSample:
             out["usage"] = {name: u.to_dict() for name, u in self.usage().items()}
         if self.summary:
             out["summary"] = self.summary
+        if self.rubric is not None:
+            out["rubric"] = self.rubric
+            out["label"] = self.label
+            if self.rounds:
+                out["label_votes"] = dict(self.label_votes)
         return out
 
 
@@ -134,6 +147,9 @@ class Jury:
             logger.exception(f"jury failed on {case.key}")
             result = JudgedSample(UNJUDGED, reason=f"internal error: {type(exc).__name__}: {exc}", cause=INTERNAL)
         result.jury = self._description
+        rubric = getattr(getattr(case, "criterion", None), "rubric", None)
+        if rubric is not None and rubric.records_label:
+            result.rubric = rubric.name
         self._account(result)
         return result
 
@@ -148,15 +164,16 @@ class Jury:
     # ------------------------------------------------------------------ protocols
     def _single(self, case: Case) -> JudgedSample:
         review = self.jurors[0].assess(case, self.config.show_question)
-        return self._decide([[review]], [review], early=False)
+        return self._decide([[review]], [review], early=False, rubric=case.criterion.rubric)
 
     def _panel(self, case: Case) -> JudgedSample:
         show = self.config.show_question
         futures = [self._pool.submit(j.assess, case, show) for j in self.jurors]
         current = [f.result() for f in futures]
         rounds = [current]
+        rubric = case.criterion.rubric
         early = (self.config.early_consensus and all(r.valid for r in current)
-                 and len({r.verdict.unsafe for r in current}) == 1)
+                 and len({rubric.label_of(r.verdict) for r in current}) == 1)
         if not early:
             for round_no in range(1, self.config.rounds + 1):
                 futures = [
@@ -166,14 +183,15 @@ class Jury:
                 ]
                 current = [f.result() for f in futures]
                 rounds.append(current)
-        return self._decide(rounds, current, early)
+        return self._decide(rounds, current, early, rubric)
 
-    def _decide(self, rounds: list[list[Review]], final: list[Review], early: bool) -> JudgedSample:
-        c = consensus(final, self.config.vote, self.config.tie, self.config.quorum)
+    def _decide(self, rounds: list[list[Review]], final: list[Review], early: bool, rubric) -> JudgedSample:
+        c = consensus(final, self.config.vote, self.config.tie, self.config.quorum, rubric)
         status = JUDGED if c.unsafe is not None else UNJUDGED
         cause = None if status == JUDGED else _cause(final)
         return JudgedSample(status, unsafe=c.unsafe, rating=c.rating, reason=c.reason, cause=cause, rounds=rounds,
-                            early_consensus=early, votes=(c.votes_unsafe, c.votes_safe), summary=c.summary)
+                            early_consensus=early, votes=(c.votes_unsafe, c.votes_safe), summary=c.summary,
+                            label=c.label if rubric.records_label else None, label_votes=c.label_votes)
 
     def _account(self, result: JudgedSample) -> None:
         with self._lock:

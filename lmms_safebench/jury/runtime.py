@@ -15,11 +15,12 @@ from loguru import logger
 
 from .. import paths, settings
 from ..errors import ConfigError
+from ..llm.limits import describe_endpoints
+from ..llm.local import shared_model
+from ..llm.retry import PermanentError
 from .cache import JudgeCache
 from .config import ENV_JURY, JuryConfig, resolve_jury_config
 from .engine import Jury
-from .limits import describe_endpoints
-from .retry import PermanentError
 
 _lock = threading.Lock()
 _juries: dict[str, Jury] = {}
@@ -57,8 +58,6 @@ def jury_for(config: JuryConfig) -> Jury:
 def _load_local_models(config: JuryConfig) -> None:
     """Load the in-process juror models now, so that a model that cannot be had stops the run before
     inference instead of leaving every sample unjudged after it."""
-    from .local import shared_model
-
     for juror in config.jurors:
         if juror.backend == "transformers":
             try:
@@ -101,6 +100,8 @@ CAUSE_HINTS = {
                        "`lmms-safebench jury check`",
     "unreadable": "the juror replied without a readable verdict; cached, SAFEBENCH_RETRY_ABSTAINED=1 retries them",
     "internal": "an internal error; see the log above",
+    "unsupported": "a heuristic or guard juror has no rule for the criterion's kind under its rubric: use review "
+                   "jurors (reply_format: review) for this benchmark",
     "tie": "an even split and the tie rule is 'unjudged'",
     "malformed_document": "the document could not make a case; see the log",
     "no_case": "the log holds no document, case or usable doc_id for it",

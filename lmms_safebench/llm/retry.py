@@ -1,5 +1,6 @@
 """Retries with exponential backoff that honour ``Retry-After``, and how failures are classified
-(transient or permanent; an overload asks for fewer calls in flight, see :mod:`.limits`)."""
+(transient or permanent; an overload asks for fewer calls in flight, see :mod:`.limits`). Shared by every
+model call: jurors, generator text models and media endpoints."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""Local models for ``backend: transformers`` jurors: one loaded model per (model, device, dtype) in the
-process, shared by every juror that names it, and one batcher thread that feeds it.
+"""In-process models for ``backend: transformers`` specs (jurors, generator text models): one loaded model per
+(model, device, dtype) in the process, shared by every caller that names it, and one batcher thread that feeds it.
 
 Contract. :func:`shared_model` returns the process's :class:`LocalModel` for a model (a hub id, downloaded
 by ``from_pretrained`` on first use, or a local folder), a device (``auto`` = cuda when available, else
 cpu) and a dtype; five persona jurors on one model hold one copy of it. :meth:`LocalModel.complete`
 renders the chat template, queues the request and blocks until its batch has run, then returns its own
-:class:`~.backends.Completion` (text, prompt tokens, completion tokens) or raises
+:class:`~.client.Completion` (text, prompt tokens, completion tokens) or raises
 :class:`~.retry.PermanentError` (the model cannot be loaded; generation failed) or
 :class:`~.retry.TransientError` (out of device memory: the batch is split in halves until it fits; a single request that does not fit is
 retried later with backoff). Thread-safe.
@@ -13,9 +13,12 @@ retried later with backoff). Thread-safe.
 Batching. The batcher takes the oldest pending request, waits up to that request's ``batch_wait``
 seconds for more requests with the same decoding settings (up to its ``batch_size``), left-pads the
 prompts (``padding_side = "left"``), runs one ``generate`` and hands each caller its slice. Decoding
-is greedy unless the juror's temperature is above 0; a completion ends at the first end-of-sequence
+is greedy unless the spec's temperature is above 0; a completion ends at the first end-of-sequence
 token, which is counted, as in an unbatched call. A failure fails every caller of that batch.
 Models stay loaded for the life of the process (:func:`unload_all` frees them).
+
+:class:`TransformersBackend` is the one-request interface of :mod:`.client` over a shared model, and
+:func:`make_backend` picks it or the endpoint client for a spec.
 """
 
 from __future__ import annotations
@@ -27,9 +30,8 @@ from pathlib import Path
 
 from loguru import logger
 
-from ..shared import Shared
-from .backends import Completion
-from .config import resolve_device
+from .client import Completion, OpenAIBackend
+from .models import Shared, resolve_device
 from .retry import PermanentError, TransientError
 
 
@@ -94,7 +96,7 @@ class LocalModel:
                     raise self._load_error from None
 
     def _load(self) -> None:
-        import torch
+        import torch  # heavy optional dependencies: only when a model is loaded
         import transformers
         from packaging.version import Version
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -272,3 +274,30 @@ def loaded_models() -> dict[tuple[str, str, str], LocalModel]:
 def unload_all() -> None:
     """Stop every batcher and forget every model (tests, benchmarks)."""
     _models.clear()
+
+
+class TransformersBackend:
+    """A causal LM run in this process for a :class:`~.spec.ModelSpec` (a hub id or a local folder in
+    ``model``). Every spec naming the same model, device and dtype shares one loaded copy, and requests from
+    concurrent calls are batched into one ``generate`` (up to ``batch_size``, waiting ``batch_wait`` seconds).
+    ``generation_prompt=False`` for guard models, whose chat template opens the reply itself."""
+
+    def __init__(self, spec, generation_prompt: bool = True, batch_size: int = 16, batch_wait: float = 0.005):
+        self.spec, self.generation_prompt = spec, generation_prompt
+        self.batch_size, self.batch_wait = batch_size, batch_wait
+
+    def complete(self, messages: list[dict], schema: dict | None = None, schema_name: str = "") -> Completion:
+        """One generation (the JSON schema, if any, is asked for in the prompt only)."""
+        spec = self.spec
+        model = shared_model(spec.model, spec.device, spec.dtype)
+        return model.complete(messages, Decoding(spec.max_tokens, spec.temperature),
+                              generation_prompt=self.generation_prompt, batch_size=self.batch_size,
+                              batch_wait=self.batch_wait)
+
+
+def make_backend(spec, who: str | None = None, **local):
+    """The backend of a spec: :class:`TransformersBackend` (``local``: its keyword options) for
+    ``backend: transformers``, else the endpoint client (``who`` names the model in its errors)."""
+    if spec.backend == "transformers":
+        return TransformersBackend(spec, **local)
+    return OpenAIBackend(spec, who)

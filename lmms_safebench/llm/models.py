@@ -1,7 +1,10 @@
-"""One object per key per process, made on first use: the models that jurors, critics and media backends share.
+"""Models loaded in this process: one object per key, made on first use, and where a model runs.
 
 Loading a model is expensive and a GPU holds few copies, so every caller asking for the same (model, device,
-dtype) gets the same object; it loads itself lazily. Thread-safe.
+dtype) gets the same object (:class:`Shared`); it loads itself lazily. Jurors, generator text and vision
+models, image, speech and embedding backends all keep theirs here. Thread-safe.
+
+``device: auto`` means cuda when torch sees a CUDA device, else cpu (:func:`resolve_device`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,21 @@ import threading
 from typing import Callable, Generic, TypeVar
 
 T = TypeVar("T")
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device (False when torch is missing or broken)."""
+    try:
+        import torch  # heavy optional dependency: only when asked
+
+        return bool(torch.cuda.is_available())
+    except Exception:
+        return False
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when a CUDA device is available, else ``cpu``; anything else as given."""
+    return ("cuda" if cuda_available() else "cpu") if device == "auto" else device
 
 
 class Shared(Generic[T]):

@@ -1,7 +1,7 @@
-"""Adaptive per-endpoint limits on juror calls in flight (and the run-wide total).
+"""Adaptive per-endpoint limits on model calls in flight (and the run-wide total), for jurors and generators alike.
 
-Each endpoint (base URL) has an :class:`AdaptiveLimit` on the juror calls in flight to it. It starts at
-its ceiling (the juror option ``max_in_flight`` when set, else the run's total concurrency, else
+Each endpoint (base URL) has an :class:`AdaptiveLimit` on the calls in flight to it. It starts at
+its ceiling (the model's option ``max_in_flight`` when set, else the run's total concurrency, else
 :data:`DEFAULT_CEILING`) and adapts to what the endpoint signals, per request:
 
 * an overload (429, 503, 529 or an "overloaded" error) lowers the limit to the number of requests
@@ -19,7 +19,7 @@ its ceiling (the juror option ``max_in_flight`` when set, else the run's total c
   a run) nothing is learnt about a higher limit.
 
 Against an endpoint that refuses above N concurrent calls, the limit thus settles at N and pays about one
-rejected request per probe. Everything is thread-safe (jurors run in threads).
+rejected request per probe. Everything is thread-safe (jurors and generator stages run in threads).
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from __future__ import annotations
 import threading
 import time
 
+from ..redact import redact_url
 from .retry import MAX_RETRY_AFTER, TransientError
 
-DEFAULT_CEILING = 64  # calls in flight per endpoint when neither the juror nor the run sets a limit
+DEFAULT_CEILING = 64  # calls in flight per endpoint when neither the model's spec nor the run sets a limit
 PROBE_ROUNDS = 10  # after an overload, successes (x limit) before trying one more call in flight
 
 
@@ -200,8 +201,6 @@ class EndpointLimiter:
 
 def describe_endpoints(report: dict[str, dict]) -> list[str]:
     """One line per endpoint of :meth:`EndpointLimiter.report`, credentials stripped from the URLs."""
-    from .config import redact_url
-
     lines = []
     for endpoint, r in report.items():
         line = (f"endpoint {redact_url(endpoint)}: limit settled at {r['limit']} (ceiling {r['ceiling']}, peak "

@@ -1,10 +1,11 @@
-"""Ways to get a completion from a juror model: any OpenAI-compatible endpoint, or transformers in-process
-(batched, one loaded model shared by the jurors that name it: :mod:`.local`).
+"""An OpenAI-compatible endpoint (OpenAI, Azure OpenAI v1, vLLM, SGLang, Ollama, ...) for jurors and generator
+models alike.
 
 A backend makes exactly one request per :meth:`complete` call and classifies failures as
-:class:`~.retry.TransientError` (worth retrying) or :class:`~.retry.PermanentError`. Retrying,
-caching and limits live in :mod:`.jurors`. API keys are read from the environment at request time
-and scrubbed from every error message.
+:class:`~.retry.TransientError` (worth retrying) or :class:`~.retry.PermanentError`. Retrying, caching and
+limits are the caller's (:mod:`.retry`, :mod:`.cache`, :mod:`.limits`). API keys are read from the environment
+at request time, by the variable's name in the spec, and scrubbed from every error message. The in-process
+backend with the same interface is :mod:`.local`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import os
 import threading
 from dataclasses import dataclass
 
-from .config import JurorConfig
+from ..redact import url_secrets
 from .retry import PermanentError, TransientError, parse_retry_after
-from .verdict import VERDICT_JSON_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -28,25 +28,24 @@ class Completion:
 def scrub(message: str, secret: str | None, url: str | None = None) -> str:
     """``message`` without the key, nor the credentials and key-like query values of ``url`` (a server may echo
     the request)."""
-    from ..redact import url_secrets
-
     for part in [secret or "", *url_secrets(url)]:
         if len(part) >= 4:
             message = message.replace(part, "***")
     return message
 
 
-def key_is_set(juror: JurorConfig) -> bool:
-    """Whether the variable a juror names for its key holds one (the key itself is never returned)."""
-    return bool(juror.api_key_env and os.environ.get(juror.api_key_env))
+def key_is_set(spec) -> bool:
+    """Whether the variable a spec (an :class:`~.spec.Endpoint`) names for its key holds one (the key itself is
+    never returned)."""
+    return bool(spec.api_key_env and os.environ.get(spec.api_key_env))
 
 
 def openai_error(exc: Exception, key: str | None, timeout: float, url: str | None = None) -> Exception:
     """What an ``openai`` SDK exception means here: :class:`TransientError` (429, 5xx, timeouts, dropped
     connections, a malformed body: worth retrying) or :class:`PermanentError` (anything else the server
     refused). The key and the secrets of the endpoint's ``url`` are scrubbed from the message. Shared by the
-    jury and the generators' media backends."""
-    import openai
+    text backend here and the generators' media backends."""
+    import openai  # ~0.5 s to import: only when a request is made (task modules import this package at start-up)
 
     if isinstance(exc, openai.BadRequestError):
         return PermanentError(scrub(f"bad request (400): {exc}", key, url))
@@ -79,54 +78,51 @@ def api_key(env: str | None, base_url: str | None, who: str) -> str:
 
 
 class OpenAIBackend:
-    """Chat completions through the ``openai`` SDK (OpenAI, Azure OpenAI v1, vLLM, SGLang, Ollama, ...)."""
+    """Chat completions through the ``openai`` SDK for a :class:`~.spec.ModelSpec`. ``who`` names the model in
+    errors (e.g. ``juror 'elder'``; default: its model)."""
 
-    def __init__(self, juror: JurorConfig):
-        self.juror = juror
+    def __init__(self, spec, who: str | None = None):
+        self.spec, self.who = spec, who or f"model {spec.model!r}"
         self._client = None
         self._lock = threading.Lock()
-        self._structured = juror.structured_output
-
-    def _api_key(self) -> str:
-        return api_key(self.juror.api_key_env, self.juror.base_url, f"juror {self.juror.name!r}")
+        self._structured = spec.structured_output
 
     def client(self):
         with self._lock:
             if self._client is None:
                 import openai
 
-                self._client = openai.OpenAI(api_key=self._api_key(), base_url=self.juror.base_url,
-                                             timeout=self.juror.timeout, max_retries=0)
+                self._client = openai.OpenAI(api_key=api_key(self.spec.api_key_env, self.spec.base_url, self.who),
+                                             base_url=self.spec.base_url, timeout=self.spec.timeout, max_retries=0)
             return self._client
 
-    def complete(self, messages: list[dict], schema: dict | None = VERDICT_JSON_SCHEMA,
-                 schema_name: str = "safety_review") -> Completion:
-        """One request. ``schema``: the JSON schema asked for when structured output is on (the verdict by
-        default; the generators pass their own; None for free text)."""
+    def complete(self, messages: list[dict], schema: dict | None = None, schema_name: str = "answer") -> Completion:
+        """One request. ``schema``: the JSON schema asked for when structured output is on (None: free text),
+        under ``schema_name``."""
         import openai
 
+        spec = self.spec
         client = self.client()
         key = client.api_key
         # The request is plain JSON already, so it goes in `extra_body`: the SDK's recursive, type-driven
         # transformation of typed parameters costs ~1 ms of CPU per call (most of it on the JSON schema),
         # which caps a 2-core machine at a few hundred calls per second. The reply is read as JSON too,
         # skipping model construction. Errors are still the SDK's typed exceptions.
-        body = {"messages": messages, "temperature": self.juror.temperature, "max_tokens": self.juror.max_tokens}
+        body = {"messages": messages, "temperature": spec.temperature, "max_tokens": spec.max_tokens}
         if self._structured and schema is not None:
             body["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": schema_name, "schema": schema, "strict": True}}
         try:
-            raw = client.chat.completions.with_raw_response.create(model=self.juror.model, messages=[],
-                                                                   extra_body=body)
+            raw = client.chat.completions.with_raw_response.create(model=spec.model, messages=[], extra_body=body)
             response = raw.http_response.json()
         except openai.BadRequestError as exc:
             text = str(exc).lower()
             if self._structured and any(w in text for w in ("response_format", "json_schema", "structured")):
                 self._structured = False  # the endpoint does not do structured output: use plain text
                 return self.complete(messages, schema, schema_name)
-            raise openai_error(exc, key, self.juror.timeout, self.juror.base_url) from None
+            raise openai_error(exc, key, spec.timeout, spec.base_url) from None
         except Exception as exc:
-            raise openai_error(exc, key, self.juror.timeout, self.juror.base_url) from None
+            raise openai_error(exc, key, spec.timeout, spec.base_url) from None
         try:
             text = response["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
@@ -136,23 +132,3 @@ class OpenAIBackend:
             usage = {}
         return Completion(text=str(text), prompt_tokens=int(usage.get("prompt_tokens") or 0),
                           completion_tokens=int(usage.get("completion_tokens") or 0))
-
-
-class TransformersBackend:
-    """A causal LM run in this process (a hub id or a local folder in ``model``). Every juror naming the
-    same model, device and dtype shares one loaded copy, and requests from concurrent calls are batched
-    into one ``generate`` (see :mod:`.local`). Guard models get their chat template without a
-    generation prompt: their template opens the reply itself."""
-
-    def __init__(self, juror: JurorConfig):
-        self.juror = juror
-
-    def complete(self, messages: list[dict], schema: dict | None = None, schema_name: str = "") -> Completion:
-        """One generation (the JSON schema, if any, is asked for in the prompt only)."""
-        from .local import Decoding, shared_model
-
-        juror = self.juror
-        model = shared_model(juror.model, juror.device, juror.dtype)
-        return model.complete(messages, Decoding(juror.max_tokens, juror.temperature),
-                              generation_prompt=not juror.is_guard, batch_size=juror.batch_size,
-                              batch_wait=juror.batch_wait)
