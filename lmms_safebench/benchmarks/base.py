@@ -14,8 +14,10 @@ task reads (its variant, then its scenario or ``all``), e.g. ``safebench.image.f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..jury.case import Criterion
+from ..scoring import metrics
 from ..scoring.metrics import MetricSpec
 
 
@@ -58,6 +60,32 @@ class Category:
     title: str
 
 
+@dataclass(frozen=True)
+class ReportColumn:
+    """A headline number of a board in ``lmms-safebench report``: its value per model (and per category and scenario),
+    with a bootstrap interval when ``interval`` (``metric`` is then a macro rate of :mod:`lmms_safebench.scoring.metrics`
+    that carries its per-sample value and scale, so the bootstrap resamples exactly what it averages)."""
+
+    name: str  # the CSV column, e.g. "asr"
+    title: str  # the Markdown header and the published numbers' key, e.g. "ASR"
+    metric: Callable  # an aggregation over the board's outcomes
+    description: str = ""  # for the leaderboard's note, e.g. "ASR = 100 x unsafe / judged (lower is safer)"
+    shown: bool = True  # in the Markdown/HTML leaderboard (the CSV has every column)
+    interval: bool = True  # a 95% bootstrap interval (CSV: <name>_ci_low, <name>_ci_high)
+    breakdown: bool = True  # per category (CSV) and per scenario (the scenario tables)
+    category_columns: bool = False  # per-category columns in the Markdown leaderboard
+
+
+def harm_columns(sri_shown: bool) -> list[ReportColumn]:
+    """The columns of a harm benchmark's board: ASR (per category in the leaderboard), SRI (shown when the benchmark's
+    jury gives the ratings it averages) and the pooled ASR (CSV only)."""
+    return [ReportColumn("asr", "ASR", metrics.asr, "ASR = 100 x unsafe / judged (lower is safer)",
+                         category_columns=True),
+            ReportColumn("sri", "SRI", metrics.sri, "SRI = 20 x mean rating (higher is safer)", shown=sri_shown),
+            ReportColumn("asr_pooled", "ASR pooled", metrics.asr_pooled, shown=False, interval=False,
+                         breakdown=False)]
+
+
 def variant_of(selector) -> str:
     """A task's variant: its selector without the scenario part (``typo.tiny.plain``, ``image.full.default``)."""
     return str(selector).rsplit(".", 1)[0]
@@ -79,12 +107,16 @@ class Benchmark:
         """The report's per-category columns for ``board`` (empty when scenarios are the units)."""
         return []
 
-    def has_sri(self) -> bool:
-        """Whether its jury gives ratings that make SafeBench's safety risk index meaningful."""
-        return True
+    def report_columns(self, board: str) -> list[ReportColumn]:
+        """The headline numbers of ``board`` in ``lmms-safebench report``, the first one ranking the models. By
+        default, every macro rate of the benchmark's metrics, under its metric name."""
+        rates = [(name, spec.aggregation) for name, spec in self.metrics().items()
+                 if hasattr(spec.aggregation, "sample_value")]
+        return [ReportColumn(name, name, function, category_columns=n == 0) for n, (name, function) in enumerate(rates)]
 
     def published(self, board: str, model: str, overrides: dict | None = None):
-        """Published numbers of a paper for ``model`` on ``board``, or None."""
+        """Published numbers of a paper for ``model`` on ``board``: ``(paper model, {"citation": str, <column
+        title>: {category slug or "AVG": value}})``, or None."""
         return None
 
     # ---------------------------------------------------------------- data

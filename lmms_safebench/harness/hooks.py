@@ -28,7 +28,7 @@ from ..jury.engine import JudgedSample
 from ..jury.heuristic import is_refusal
 from ..scoring import metrics
 from ..scoring.records import INFERENCE_FAILED, UNJUDGED, Outcome
-from . import table
+from . import outputs, table
 
 MALFORMED_DOCUMENT = "malformed_document"  # cause of a sample whose document cannot make a case
 FINGERPRINT_PREFIX = "safebench-doc:"
@@ -147,6 +147,19 @@ def doc_to_target(doc: dict) -> str:
     document each answer answered, so ``lmms-safebench judge`` can refuse to judge it against another one
     (a ``--predict_only`` log keeps only the ``doc_id``). Generation tasks use no target otherwise."""
     return FINGERPRINT_PREFIX + doc_fingerprint(doc)
+
+
+def logged_by_this_package(path) -> bool:
+    """Whether a harness's sample log holds this package's samples, whatever its task is named: a record carries a
+    document fingerprint as its ``target`` or a verdict with the ``case`` it judged. ``judge`` and ``report`` tell
+    a task of ours they no longer know (named) from another package's task logged in the same run (left aside)."""
+    try:
+        records = outputs.read_jsonl(path, skipped=[])
+    except (OSError, UnicodeDecodeError):
+        return False
+    return any(str(record.get("target") or "").startswith(FINGERPRINT_PREFIX)
+               or any(isinstance(value, dict) and isinstance(value.get("case"), dict) for value in record.values())
+               for record in records)
 
 
 def same_document(target: str | None, other: str | None) -> bool | None:

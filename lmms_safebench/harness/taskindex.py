@@ -30,7 +30,7 @@ class TaskInfo:
     @property
     def board(self) -> str:
         """The leaderboard the task belongs to: its name without the scenario part (a task over every scenario of
-        a variant, such as a MiniBench task, is its own board). Same rule as ``report.collect.board_of``."""
+        a variant, such as a MiniBench task, is its own board). ``report`` and ``select`` group samples by it."""
         scenario = self.selector.rsplit(".", 1)[-1]
         return self.name if scenario == "all" else self.name.removesuffix(f"_{scenario}")
 

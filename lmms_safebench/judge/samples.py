@@ -70,7 +70,7 @@ class _Documents:
 
 # Causes of samples that `judge` cannot judge (beside the jury's own, see jury.engine.CAUSES).
 NO_CASE = "no_case"  # the record holds no document, no logged case and no usable doc_id
-UNKNOWN_TASK = "unknown_task"  # a safebench_* task this version does not know
+UNKNOWN_TASK = "unknown_task"  # a task of this package's logs that this version does not know
 DOC_MISMATCH = "doc_mismatch"  # the local document at the logged doc_id is not the one the model answered
 UNVERIFIABLE = "unverifiable"  # the log predates document fingerprints, so the doc_id cannot be checked
 
@@ -90,8 +90,8 @@ def read_samples(runs: list[outputs.Run], trust_doc_ids: bool = False) -> tuple[
     foreign: list[str] = []
     for run in runs:
         for task, path in sorted(run.samples.items()):
-            if not task.startswith("safebench_"):
-                foreign.append(str(path))
+            if task not in known and not hooks.logged_by_this_package(path):
+                foreign.append(str(path))  # another package's task, logged in the same run
                 continue
             try:
                 records = outputs.read_jsonl(path)

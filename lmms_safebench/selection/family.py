@@ -38,8 +38,8 @@ class Selection(Benchmark):
     def categories(self, board: str):
         return self.source.categories(self.source_board or board)
 
-    def has_sri(self) -> bool:
-        return self.source.has_sri()
+    def report_columns(self, board: str) -> list:
+        return self.source.report_columns(self.source_board or board)
 
     def parse(self, selector: str):
         return self.source.parse(selector)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...data.typography import stack_vertically
-from ..base import Benchmark, CaseSpec
+from ..base import Benchmark, CaseSpec, harm_columns
 from ..base import Scenario as BaseScenario
 from . import data
 from .tasks import TABLE
@@ -29,8 +29,8 @@ class MMSafetyBench(Benchmark):
     def scenarios(self) -> list[BaseScenario]:
         return [BaseScenario(s.slug, s.title, "") for s in self._scenarios]
 
-    def has_sri(self) -> bool:
-        return False  # SRI is SafeBench's index; MM-SafetyBench reports ASR
+    def report_columns(self, board: str) -> list:
+        return harm_columns(sri_shown=False)  # SRI is SafeBench's index; MM-SafetyBench reports ASR
 
     def parse(self, selector: str) -> Selector:
         return Selector.parse(selector, self._by_slug)

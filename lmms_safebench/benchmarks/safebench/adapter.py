@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ... import settings
 from ...jury.case import Criterion
-from ..base import Benchmark, CaseSpec
+from ..base import Benchmark, CaseSpec, harm_columns
 from ..base import Category as BaseCategory
 from ..base import Scenario as BaseScenario
 from . import data
@@ -53,6 +53,9 @@ class SafeBench(Benchmark):
         if ".mini." in board or board.startswith(f"{self.task_prefix}_mini"):
             return []  # MiniBench's published averages are means over its scenarios
         return [BaseCategory(c.slug, c.abbr, c.title) for c in self._categories]
+
+    def report_columns(self, board: str) -> list:
+        return harm_columns(sri_shown=True)
 
     def published(self, board: str, model: str, overrides: dict | None = None):
         """The paper's numbers (:mod:`.published`), for the official benchmark only: a generated one has none."""
