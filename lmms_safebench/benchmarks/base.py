@@ -138,6 +138,23 @@ class Benchmark:
     def check_settings(self) -> None:
         """Raise ConfigError for a bad environment override, before inference starts."""
 
+    # ---------------------------------------------------------------- `lmms-safebench build <key>`
+    build_source: str = ""
+    """What ``--source`` accepts for this benchmark (the help text); empty when it has no ``build``."""
+
+    @property
+    def buildable(self) -> bool:
+        return bool(self.build_source) and type(self).build is not Benchmark.build
+
+    def add_build_arguments(self, parser) -> None:
+        """Options of ``build <key>`` beside ``--source`` and ``--data-dir``. Each defaults to None: an option of
+        another benchmark that is given is refused, naming the benchmark it belongs to."""
+
+    def build(self, args) -> list:
+        """Build the benchmark from ``args.source`` into ``args.data_dir``; the reports of what was built (each with
+        ``summary()`` and ``left_out``, the problems that left something out). A DataError when nothing was built."""
+        raise NotImplementedError
+
     # ---------------------------------------------------------------- prompts
     def doc_to_visual(self, doc: dict, kwargs: dict) -> list:
         raise NotImplementedError

@@ -2,9 +2,7 @@
 :mod:`.generate`, :mod:`.tasks_dir`, :mod:`.jury`), each adding its parser with ``add_parser``; :func:`main` is the
 console entry point.
 
-    lmms-safebench build mmsafetybench [--source SRC] [--sd-images DIR] [--data-dir DIR] [--pairing K=F,...]
-                                       [--font TTF] [--tiny-list FILE]
-    lmms-safebench build safebench [--source hub|hub:REPO|PATH] [--set full|mini|all] [--data-dir DIR]
+    lmms-safebench build BENCHMARK [--source SRC] [--data-dir DIR] [the benchmark's own options]
     lmms-safebench judge RUN_FOLDER... [--jury SPEC] [--output DIR] [--concurrency N] [--endpoint-limit N]
     lmms-safebench report RESULT_FOLDER... [--output DIR] [--name RUN_MODEL=SHOWN] [--paper-name MODEL=PAPER]
     lmms-safebench generate GENERATOR CONFIG --name NAME [...]
@@ -29,7 +27,7 @@ COMMANDS = """\
 Safety benchmarks for lmms-eval and lm-eval, judged by an LLM jury.
 
 commands:
-  build BENCHMARK       normalise a benchmark (mmsafetybench, safebench) into the local data folder
+  build BENCHMARK       normalise a benchmark ({buildable}) into the local data folder
   judge RUN_FOLDER...   judge the answers that runs logged (--log_samples), without the model
 {generators}
   select RUN_FOLDER... --from BOARD --name NAME --budget N
@@ -56,7 +54,8 @@ def plain(doc: str | None) -> str | None:
 def build_parser() -> argparse.ArgumentParser:
     found = generate.modules()
     parser = argparse.ArgumentParser(prog="lmms-safebench", formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     description=COMMANDS.format(generators=generate.listing(found)),
+                                     description=COMMANDS.format(generators=generate.listing(found), buildable=", ".join(
+                                         a.key for a in build.buildable())),
                                      usage="%(prog)s [-h] [--version] COMMAND [OPTIONS]")
     parser.add_argument("--version", action="version", version=f"lmms-safebench {__version__}")
     # prog: the commands' usage lines start "lmms-safebench <command>" (argparse would prefix the usage above)

@@ -26,6 +26,23 @@ class MMSafetyBench(Benchmark):
         self._loader = loader  # None: the official build under $SAFEBENCH_DATA
         self._case_prefix = case_prefix
 
+    build_source = "github (default), github@<commit>, hub, hub:<repo-or-folder>, or a local folder"
+
+    def add_build_arguments(self, parser) -> None:
+        parser.add_argument("--sd-images", default=None,
+                            help="mmsafetybench only: the official image folder (<scenario>/SD/<id>.jpg)")
+        parser.add_argument("--pairing", default=None,
+                            help="mmsafetybench only: which text goes with which image kind, e.g. "
+                                 "'typo=rephrased_question_sd' (default: upstream's)")
+        parser.add_argument("--font", default=None,
+                            help="mmsafetybench only: TrueType font for typography images (default: Liberation Sans)")
+        parser.add_argument("--tiny-list", default=None,
+                            help="mmsafetybench only: TinyVersion_ID_List.json, when it is not next to the questions")
+
+    def build(self, args) -> list:
+        return [data.build(source=args.source, sd_images=args.sd_images, data_root=args.data_dir,
+                           pairing=args.pairing, font=args.font, tiny_list=args.tiny_list)]
+
     def scenarios(self) -> list[BaseScenario]:
         return [BaseScenario(s.slug, s.title, "") for s in self._scenarios]
 

@@ -46,6 +46,16 @@ class SafeBench(Benchmark):
         self._loader = loader  # None: the official build under $SAFEBENCH_DATA
         self._case_prefix = case_prefix
 
+    build_source = ("hub (default), hub:<repo>, an extracted release folder, a .tar(.gz) archive, a part_a? split part, "
+                    "or a folder holding the archives")
+
+    def add_build_arguments(self, parser) -> None:
+        parser.add_argument("--set", default=None, choices=["full", "mini", "all"],
+                            help="safebench only: the 2,300-query benchmark, MiniBench, or both (default: all)")
+
+    def build(self, args) -> list:
+        return data.build(source=args.source, subset=args.set or "all", data_root=args.data_dir)
+
     def scenarios(self) -> list[BaseScenario]:
         return [BaseScenario(s.slug, s.title, s.category.slug) for s in self._scenarios]
 
