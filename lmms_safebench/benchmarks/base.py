@@ -14,6 +14,7 @@ task reads (its variant, then its scenario or ``all``), e.g. ``safebench.image.f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from ..jury.case import Criterion
@@ -153,6 +154,41 @@ class Benchmark:
     def build(self, args) -> list:
         """Build the benchmark from ``args.source`` into ``args.data_dir``; the reports of what was built (each with
         ``summary()`` and ``left_out``, the problems that left something out). A DataError when nothing was built."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- `lmms-safebench select`
+    @property
+    def selectable(self) -> bool:
+        return type(self).selection_files is not Benchmark.selection_files
+
+    def selection_files(self, key: str, prefix: str, title: str, board: str, variant: str, scenarios: list[str],
+                        script: str, version: str, build: str) -> dict[str, str]:
+        """The lmms-eval task folder (relative path -> text) of a selection ``key`` of ``board`` (its ``variant``):
+        tasks named ``<prefix>_...`` over ``scenarios``, reading this benchmark's documents through the selection's
+        adapter. ``select`` adds the umbrella group ``<prefix>`` when the folder has none."""
+        raise NotImplementedError
+
+    def official_subset_board(self, board: str) -> str | None:
+        """The board of the benchmark's official small subset that matches ``board`` (SafeBench's MiniBench): when
+        its logs are given, ``select`` measures it beside its own choice. None when there is none."""
+        return None
+
+    def final_set_folder(self, board: str, name: str) -> Path | None:
+        """Where this benchmark keeps the final set that ``select --from board --name name`` chooses (a generated
+        pool keeps its own: :meth:`final_set`, :meth:`write_final_set`, :meth:`attach_selection`), or None: the
+        selection is a benchmark of its own."""
+        return None
+
+    def final_set(self) -> list[str]:
+        """The case keys of the final set chosen earlier (none: empty)."""
+        return []
+
+    def write_final_set(self, selected: list[str], scenarios: list[str], extra: dict) -> dict:
+        """Keep the chosen case keys and write the final set's tasks; ``{"title", "tasks"}`` of the final set."""
+        raise NotImplementedError
+
+    def attach_selection(self, card: dict) -> None:
+        """Keep the selection's data card (quality table, rank order, objective) with the benchmark's own."""
         raise NotImplementedError
 
     # ---------------------------------------------------------------- prompts

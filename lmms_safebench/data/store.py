@@ -251,6 +251,15 @@ def quiet_datasets():
             datasets.enable_progress_bars()
 
 
+def media_columns(docs) -> list[str]:
+    """The columns of a ``datasets.Dataset`` that hold images or audio (by feature type): left out where only the text
+    is read, so that no medium is decoded."""
+    import datasets  # heavy: only callers that already hold a dataset get here
+
+    return [name for name, feature in docs.features.items()
+            if isinstance(feature, datasets.Image) or getattr(feature, "dtype", None) == "binary"]
+
+
 def write_manifest(directory: Path, manifest: dict) -> None:
     """Write ``manifest.json`` whole, by a rename: a reader never sees half of it, and every rewrite is a new file
     (the registry keeps a generated benchmark's adapter while the file it was built from is unchanged)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .. import __version__
 from ..benchmarks import registry
 from ..benchmarks.base import CaseSpec
+from ..data.store import media_columns
 from ..errors import SafebenchError
 from ..harness import hooks, outputs, taskindex
 from ..harness.hooks import same_document
@@ -58,14 +59,10 @@ class _Documents:
 
     @staticmethod
     def _load(task: str):
-        import datasets
-
         info = taskindex.index()[0][task]
         adapter = registry.get(info.benchmark)
         docs = adapter.load_docs(adapter.parse(info.selector))
-        media = [name for name, feature in docs.features.items()
-                 if isinstance(feature, datasets.Image) or getattr(feature, "dtype", None) == "binary"]
-        return docs.remove_columns(media)
+        return docs.remove_columns(media_columns(docs))
 
 
 # Causes of samples that `judge` cannot judge (beside the jury's own, see jury.engine.CAUSES).

@@ -223,7 +223,6 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
     Everything that can be checked is checked before the embeddings are computed; an earlier selection of the
     same name is replaced only with ``restart``, and nothing is deleted before the new one is ready to write."""
     from ..benchmarks import registry
-    from ..benchmarks.vlsafety import family as vlsafety
     from ..data import store
     from ..generate.output import earlier_run, prepare, write_card
     from ..generate.workspace import FolderLock
@@ -244,13 +243,14 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
         config = config.model_copy(update={"image_model": None})  # a board without images needs no image model
     check_model("image_model", config.image_model)
     source = registry.get(pool.benchmark)
-    final = vlsafety.is_pool(source, board, name)  # VLSafetyBencher: the final set goes into the pool's benchmark
-    folder = source.folder if final else registry.generated_dir(name, root)
+    kept = source.final_set_folder(board, name)  # a generated pool keeps its own final set (VLSafetyBencher)
+    final = kept is not None
+    folder = kept if final else registry.generated_dir(name, root)
     with FolderLock(folder):  # no other selection or generation writes this folder meanwhile
         if final:
-            earlier = (store.read_manifest(folder) or {}).get("final")
+            earlier = source.final_set()
             if earlier and not restart:
-                raise DataError(f"{folder} already holds the final set of {name} ({len(earlier.get('selected', []))} "
+                raise DataError(f"{folder} already holds the final set of {name} ({len(earlier)} "
                                 "samples); pass --restart to replace it")
         else:
             selectable(source, board)
@@ -262,7 +262,7 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
         scenarios = [pool.scenarios[i] for i in rows]
         extra = {"jury": pool.jury, "models": pool.models, "budget": budget}
         if final:
-            manifest = vlsafety.write_final(source, selected, scenarios, extra)
+            manifest = source.write_final_set(selected, scenarios, extra)
         else:
             prepare(folder, "selection", f"{board}:{budget}:{config.model_dump_json()}", restart=restart)
             manifest = write_selection(folder, name, source, board, selected, scenarios, extra)
@@ -280,7 +280,7 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
             "tasks": manifest["tasks"], "notes": notes,
         }
         if final:
-            vlsafety.attach_selection(folder, card)  # into the benchmark's own data card, under "final"
+            source.attach_selection(card)  # into the benchmark's own data card
         else:
             write_card(folder, card)
     return {"folder": folder, "selected": len(selected), "card": card}
@@ -305,7 +305,7 @@ def _choose(pool: Pool, entries, budget: int, config: SelectionConfig) -> tuple[
         "random": quality.random_baseline(pool.unsafe, vectors, len(rows), pool.models, config.draws, config.seed,
                                           strata, config.quotas),
     }
-    mini = _minibench(entries, pool.board, pool)
+    mini = _minibench(entries, pool)
     if mini is not None:
         card_quality["official_minibench"] = mini
     return rows, card_quality
@@ -322,13 +322,15 @@ def _table(card_quality: dict) -> dict:
     return out
 
 
-def _minibench(entries, board: str, pool: Pool) -> dict | None:
-    """The official MiniBench's quality on the same models (SafeBench boards), when their logs are given."""
+def _minibench(entries, pool: Pool) -> dict | None:
+    """The quality of the source's official small subset (SafeBench's MiniBench) on the same models, when their logs
+    are given."""
+    from ..benchmarks import registry
     from . import quality
 
-    if not board.startswith("safebench_") or board.startswith(("safebench_mini_", "safebench_mmsb", "safebench_gen_")):
+    mini = registry.get(pool.benchmark).official_subset_board(pool.board)
+    if mini is None:
         return None
-    mini = board.replace("safebench_", "safebench_mini_", 1)
     runs = [e for e in entries if e.board == mini and e.jury == pool.jury and e.model in pool.models]
     if len({e.model for e in runs}) < 2:
         return None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ...data.typography import stack_vertically
+from ...harness.taskwriter import lmms_eval_template, support_files
 from ..base import Benchmark, CaseSpec, harm_columns
 from ..base import Scenario as BaseScenario
 from . import data
-from .tasks import TABLE
+from .tasks import MODEL_BLOCKS, TABLE, family
 from .taxonomy import NAME, SCENARIOS, Scenario, Selector, query_text
 
 
@@ -48,6 +49,15 @@ class MMSafetyBench(Benchmark):
 
     def report_columns(self, board: str) -> list:
         return harm_columns(sri_shown=False)  # SRI is SafeBench's index; MM-SafetyBench reports ASR
+
+    def selection_files(self, key: str, prefix: str, title: str, board: str, variant: str, scenarios: list[str],
+                        script: str, version: str, build: str) -> dict[str, str]:
+        kind, subset, prompt = variant.split(".")
+        files = {"_default_template_yaml": lmms_eval_template(script, build, title, TABLE, version, MODEL_BLOCKS),
+                 **support_files(script, key, lmms_eval=True)}
+        files.update(family(script, key, prefix, title, [s for s in self.scenarios() if s.slug in set(scenarios)],
+                            (kind,), (subset,), (prompt,), TABLE, version))
+        return files
 
     def parse(self, selector: str) -> Selector:
         return Selector.parse(selector, self._by_slug)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from ... import settings
+from ...harness.taskwriter import lmms_eval_template, support_files
 from ...jury.case import Criterion
 from ..base import Benchmark, CaseSpec, harm_columns
 from ..base import Category as BaseCategory
 from ..base import Scenario as BaseScenario
 from . import data
 from .published import published as paper_numbers
-from .tasks import MINI_TABLE, TABLE
+from .tasks import MINI_TABLE, MODEL_BLOCKS, TABLE, Variant, family
 from .taxonomy import CATEGORIES, CRITERION, MINI, NAME, SCENARIOS, Scenario, Selector, target_text
 
 
@@ -66,6 +67,30 @@ class SafeBench(Benchmark):
 
     def report_columns(self, board: str) -> list:
         return harm_columns(sri_shown=True)
+
+    def selection_files(self, key: str, prefix: str, title: str, board: str, variant: str, scenarios: list[str],
+                        script: str, version: str, build: str) -> dict[str, str]:
+        vname = board.removeprefix(f"{self.task_prefix}_")
+        chosen = [s for s in self.scenarios() if s.slug in set(scenarios)]
+        # MiniBench boards have no categories: their scenarios are the units, under one pseudo-category.
+        categories = self.categories(board) or [BaseCategory("all", "ALL", "all scenarios")]
+        if not self.categories(board):
+            chosen = [BaseScenario(s.slug, s.title, "all") for s in chosen]
+        table = self.metric_table(variant)
+        files = {"_default_template_yaml": lmms_eval_template(script, build, title, table, version, MODEL_BLOCKS,
+                                                              chat_messages=True),
+                 **support_files(script, key, lmms_eval=True)}
+        files.update(family(script, key, prefix, title, chosen,
+                            [c for c in categories if any(s.category == c.slug for s in chosen)],
+                            [Variant(vname, variant, vname)], table, version, umbrella=[vname]))
+        return files
+
+    def official_subset_board(self, board: str) -> str | None:
+        # The official benchmark's full-set boards (safebench_<variant>) have MiniBench counterparts.
+        official = self._loader is None and board.startswith(f"{self.task_prefix}_")
+        if not official or board.startswith(f"{self.task_prefix}_{MINI}_"):
+            return None
+        return board.replace(f"{self.task_prefix}_", f"{self.task_prefix}_{MINI}_", 1)
 
     def published(self, board: str, model: str, overrides: dict | None = None):
         """The paper's numbers (:mod:`.published`), for the official benchmark only: a generated one has none."""

@@ -125,6 +125,38 @@ class VLSafety(sb.SafeBench):
         return CaseSpec(str(case.get("key", "")), case.get("question", ""), self._criterion, scenario.slug, category,
                         self.default_protocol, TABLE, path)
 
+    # ---------------------------------------------------------------- the final set `select` chooses from the pool
+    def final_set_folder(self, board: str, name: str) -> Path | None:
+        """``select --from safebench_gen_<name>_pool --name <name>`` chooses this pool's final set, kept here."""
+        return self.folder if name == self.name and board == pool_board(self.name) else None
+
+    def final_set(self) -> list[str]:
+        return list(((store.read_manifest(self.folder) or {}).get("final") or {}).get("selected") or ())
+
+    def write_final_set(self, selected: list[str], scenarios: list[str], extra: dict) -> dict:
+        """Record the chosen case keys in the pool's manifest and add the final family's tasks. Returns what the
+        selection reports: ``{"title", "tasks"}`` (the final family's umbrella group)."""
+        manifest = store.read_manifest(self.folder)
+        if manifest is None:
+            raise DataError(f"{self.folder}: the pool's manifest.json is missing or unreadable")
+        counts: dict[str, int] = {}
+        for slug in scenarios:
+            counts[slug] = counts.get(slug, 0) + 1
+        manifest["final"] = {"selected": list(selected), "board": pool_board(self.name), "scenarios": counts,
+                             "tasks": [f"safebench_gen_{self.name}"], **extra}
+        manifest.pop("built_at", None)
+        _write(self.folder, manifest, taxonomy_from_dict(manifest["taxonomy"]))
+        return {"title": f"{manifest['title']} (final set)", "tasks": manifest["final"]["tasks"]}
+
+    def attach_selection(self, card: dict) -> None:
+        """Put the selection's data card (quality table, rank order, objective...) into the benchmark's, as ``final``."""
+        try:
+            whole = json.loads((self.folder / "data_card.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            whole = {"name": card.get("name"), "title": card.get("title")}
+        whole["final"] = {k: v for k, v in card.items() if k not in ("name", "title")}
+        write_card(self.folder, whole)
+
 
 def _load(selector, folder: Path, name: str):
     return load_docs(selector, directory=folder,
@@ -210,36 +242,3 @@ def _write(folder: Path, manifest: dict, categories) -> None:
     manifest["tasks"] = top_groups(files["lmms_eval"])
     write_manifest(folder, manifest)
     write_tasks(folder, files)
-
-
-# ------------------------------------------------------------------------------------------ the final set
-
-def is_pool(source, board: str, name: str) -> bool:
-    """Whether ``select --from board --name name`` chooses the final set of a VLSafetyBencher pool."""
-    return isinstance(source, VLSafety) and source.name == name and board == pool_board(name)
-
-
-def write_final(source: VLSafety, selected: list[str], scenarios: list[str], extra: dict) -> dict:
-    """Record the chosen case keys in the pool's manifest and add the final family's tasks. Returns what the
-    selection reports: ``{"title", "tasks"}`` (the final family's umbrella group)."""
-    manifest = store.read_manifest(source.folder)
-    if manifest is None:
-        raise DataError(f"{source.folder}: the pool's manifest.json is missing or unreadable")
-    counts: dict[str, int] = {}
-    for slug in scenarios:
-        counts[slug] = counts.get(slug, 0) + 1
-    manifest["final"] = {"selected": list(selected), "board": pool_board(source.name), "scenarios": counts,
-                         "tasks": [f"safebench_gen_{source.name}"], **extra}
-    manifest.pop("built_at", None)
-    _write(source.folder, manifest, taxonomy_from_dict(manifest["taxonomy"]))
-    return {"title": f"{manifest['title']} (final set)", "tasks": manifest["final"]["tasks"]}
-
-
-def attach_selection(folder: Path, card: dict) -> None:
-    """Put the selection's data card (quality table, rank order, objective...) into the benchmark's, as ``final``."""
-    try:
-        whole = json.loads((folder / "data_card.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        whole = {"name": card.get("name"), "title": card.get("title")}
-    whole["final"] = {k: v for k, v in card.items() if k not in ("name", "title")}
-    write_card(folder, whole)
