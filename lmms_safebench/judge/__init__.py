@@ -39,7 +39,7 @@ from .samples import NO_CASE, Saved, read_samples
 # ------------------------------------------------------------------------------------------ judging
 
 class Juries:
-    """The jury of each default protocol (``single`` for MM-SafetyBench, ``jury`` for SafeBench), or one
+    """The jury of each default protocol (each benchmark names its own: ``single`` or ``jury``), or one
     jury for all when ``spec`` names one. Calls in flight are limited in total (``max_in_flight``) and per
     endpoint (adaptive, up to ``endpoint_limit`` when given), by limits all the juries share."""
 

@@ -30,6 +30,7 @@ from pydantic import Field
 
 from ..errors import DataError, SafebenchError
 from ..generate.config import Device, Strict
+from ..scoring import metrics
 
 HELP = "choose the samples of a benchmark that best separate safe from unsafe models"
 
@@ -119,8 +120,9 @@ def _matrix(pool: Pool, entries) -> Pool:
                 pool.scenarios.append(outcome.scenario)
                 pool.categories.append(outcome.category)
                 pool.questions.append(str(verdict.case.get("question") or ""))
-            if outcome.status == "judged" and outcome.unsafe in (0, 1):
-                cells.append((rows[key], column, float(outcome.unsafe),
+            value = metrics.flagged(outcome)  # 0/1 by the rubric's flagged labels
+            if value is not None:
+                cells.append((rows[key], column, float(value),
                               math.nan if outcome.rating is None else float(outcome.rating)))
     pool.unsafe = np.full((len(pool.keys), len(pool.models)), np.nan)
     pool.ratings = np.full((len(pool.keys), len(pool.models)), np.nan)
