@@ -16,11 +16,12 @@ from PIL import Image
 
 from lmms_safebench.errors import ConfigError
 from lmms_safebench.generate import diffusion, speech, vision
+from lmms_safebench.generate.backends import image_backend, speech_backend
 from lmms_safebench.generate.config import ImageSpec, LLMSpec, SpeechSpec, parse
 from lmms_safebench.generate.embeddings import embed, near_duplicates
 from lmms_safebench.generate.ledger import Ledger
 from lmms_safebench.generate.llm import FAILED, REPAIR, UNREADABLE, TextLLM, chat, json_in, make_limiter
-from lmms_safebench.generate.media import OpenAIImages, OpenAISpeech, image_backend, speech_backend
+from lmms_safebench.generate.media import OpenAIImages, OpenAISpeech
 from lmms_safebench.llm.cache import CallCache
 from lmms_safebench.llm.retry import PermanentError
 

@@ -260,13 +260,21 @@ def media_columns(docs) -> list[str]:
             if isinstance(feature, datasets.Image) or getattr(feature, "dtype", None) == "binary"]
 
 
-def write_manifest(directory: Path, manifest: dict) -> None:
-    """Write ``manifest.json`` whole, by a rename: a reader never sees half of it, and every rewrite is a new file
-    (the registry keeps a generated benchmark's adapter while the file it was built from is unchanged)."""
-    path = directory / MANIFEST
-    tmp = path.with_name(f".{MANIFEST}.{os.getpid()}.{threading.get_ident()}.part")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write ``path`` whole or not at all (a temporary file of this process and thread, renamed over it): a kill never
+    leaves a half-written file that a rerun would take for a finished one, and a reader never sees half of one."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+    if isinstance(data, str):
+        tmp.write_text(data, encoding="utf-8")
+    else:
+        tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def write_manifest(directory: Path, manifest: dict) -> None:
+    """Write ``manifest.json`` whole (:func:`atomic_write`): every rewrite is a new file, so the registry, which keeps
+    a generated benchmark's adapter while the file it was built from is unchanged, sees it."""
+    atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
 
 
 def download(url: str, target: Path, timeout: float = 60.0) -> Path:

@@ -2,7 +2,7 @@
 
 - :class:`ImageBackend`: ``render(prompt, seed) -> PNG bytes``. ``typography`` (offline: the prompt drawn black
   on white), ``openai`` (an OpenAI-compatible images endpoint), ``diffusers`` (Stable Diffusion in-process;
-  the optional ``generate`` extra, :mod:`.diffusion`).
+  the optional ``generate`` extra, :mod:`.diffusion`). :mod:`.backends` makes the one a YAML names.
 - :class:`SpeechBackend`: ``speak(text, voice) -> WAV bytes``. ``openai`` (an OpenAI-compatible speech
   endpoint, a voice name per output), ``transformers`` (a ``text-to-audio`` pipeline in-process) and
   ``parler`` (Parler-TTS, a description per voice; :mod:`.speech`).
@@ -144,21 +144,3 @@ class OpenAISpeech(SpeechBackend):
                                               response_format="wav").read()
 
         return self.endpoint.call(request)
-
-
-def image_backend(spec: ImageSpec, limiter: EndpointLimiter | None = None) -> ImageBackend:
-    if spec.backend == "typography":
-        return TypographyImages(spec)
-    if spec.backend == "openai":
-        return OpenAIImages(spec, limiter)
-    from .diffusion import DiffusersImages  # the optional `generate` extra
-
-    return DiffusersImages(spec)
-
-
-def speech_backend(spec: SpeechSpec, limiter: EndpointLimiter | None = None) -> SpeechBackend:
-    if spec.backend == "openai":
-        return OpenAISpeech(spec, limiter)
-    from .speech import ParlerSpeech, TransformersSpeech
-
-    return ParlerSpeech(spec) if spec.backend == "parler" else TransformersSpeech(spec)

@@ -293,7 +293,7 @@ class Run:
         self.problems.set("typography", [_problem_from("typography", p, self.items) for p in result.problems])
 
     def sd_images(self, ws, phrases: dict[str, str], result_log: dict) -> None:
-        from .media import image_backend
+        from .backends import image_backend
 
         spec = self.config.image
         backend = image_backend(spec)

@@ -21,8 +21,10 @@ from pathlib import Path
 
 from ..benchmarks.registry import GENERATED_PREFIX
 from ..data import store
+from ..data.store import atomic_write  # noqa: F401  (the generators' writer, re-exported)
 
 SCRIPT = "lmms-safebench generate"
+LOCK_FILE = ".lock"  # the folder lock of a run (.workspace.FolderLock), which a restart leaves in place
 VERSION = "0.1"
 
 
@@ -61,19 +63,6 @@ def key_of(name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ writing
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write ``path`` whole or not at all (a per-thread temporary file renamed over it): a kill never leaves a
-    half-written file that a rerun would take for a finished one."""
-    import threading
-
-    tmp = path.with_name(f"{path.name}.{threading.get_ident()}.part")
-    if isinstance(data, str):
-        tmp.write_text(data, encoding="utf-8")
-    else:
-        tmp.write_bytes(data)
-    tmp.replace(path)
-
 
 def write_manifest(folder: Path, manifest: dict) -> None:
     store.write_manifest(folder, {"format": 1, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **manifest})
@@ -152,7 +141,6 @@ def prepare(folder: Path, kind: str, config_digest: str, restart: bool = False) 
     ``restart`` deletes it first. A folder that is not such a run is refused, never overwritten. The caller holds
     the folder's lock (:class:`.workspace.FolderLock`), whose file is kept."""
     from ..errors import DataError
-    from .workspace import LOCK_FILE
 
     earlier = earlier_run(folder, kind)
     if earlier is not None:
@@ -182,7 +170,6 @@ def earlier_run(folder: Path, kind: str) -> dict | None:
     """The record (``work/run.json``) of an earlier ``kind`` run in ``folder``, None when the folder is absent or
     empty (a lock file aside); a folder holding anything else, or another kind of run, is a :class:`DataError`."""
     from ..errors import DataError
-    from .workspace import LOCK_FILE
 
     if folder.exists() and not folder.is_dir():
         raise DataError(f"{folder}: a file is in the way of the benchmark folder")

@@ -112,7 +112,7 @@ class Run:
     @property
     def image_backend(self):
         if self._image_backend is None:
-            from .media import image_backend
+            from .backends import image_backend
 
             self._image_backend = image_backend(self.config.image, self.limiter)
         return self._image_backend
@@ -120,7 +120,7 @@ class Run:
     @property
     def speech_backend(self):
         if self._speech_backend is None:
-            from .media import speech_backend
+            from .backends import speech_backend
 
             self._speech_backend = speech_backend(self.config.speech, self.limiter)
         return self._speech_backend

@@ -35,8 +35,7 @@ from tqdm import tqdm
 from ..errors import DataError
 from ..llm.cache import CallCache
 from .ledger import Ledger
-
-LOCK_FILE = ".lock"
+from .output import LOCK_FILE, prepare
 
 
 class FolderLock:
@@ -133,8 +132,6 @@ class Workspace:
         """Lock ``folder``, then make it ready for a ``kind`` run (:func:`.output.prepare`: ``"new"``, ``"resume"``
         or ``"restart"``, returned with the workspace). The lock comes first, so that no run resumes, restarts or
         deletes a folder another run is writing."""
-        from .output import prepare
-
         lock = FolderLock(folder)
         try:
             state = prepare(Path(folder), kind, config_digest, restart)
