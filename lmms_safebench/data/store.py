@@ -22,6 +22,8 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from loguru import logger
+
 from .. import paths
 from ..errors import DataError, DataNotBuiltError
 from ..settings import Settings
@@ -127,7 +129,7 @@ def read_text(path: Path) -> str:
 
 def decode_image(data: bytes) -> tuple[int, int]:
     """Decode every pixel (``verify()`` alone passes truncated files); raise ValueError when that fails."""
-    from PIL import Image, ImageFile, UnidentifiedImageError
+    from PIL import Image, ImageFile, UnidentifiedImageError  # heavy for the many callers that decode no image
 
     if not data:
         raise ValueError("the file is empty")
@@ -150,7 +152,7 @@ def decode_image(data: bytes) -> tuple[int, int]:
 
 def decode_audio(data: bytes) -> int:
     """Decode the whole file (the header alone can promise frames that are not there); the frame count."""
-    import soundfile
+    import soundfile  # a C library behind it: only when audio is decoded
 
     if not data:
         raise ValueError("the file is empty")
@@ -219,8 +221,6 @@ class StagingDir:
 def ensure_built(directory: Path, what: str, source: str, build, how: str) -> dict:
     """The manifest in ``directory``. When it is missing and the network may be used, ``build()`` from
     ``source`` first; otherwise (or when that fails) raise :class:`DataNotBuiltError` with ``how`` to build it."""
-    from loguru import logger
-
     manifest = read_manifest(directory)
     if manifest is not None:
         return manifest
@@ -240,7 +240,7 @@ def ensure_built(directory: Path, what: str, source: str, build, how: str) -> di
 @contextlib.contextmanager
 def quiet_datasets():
     """One progress bar per build, not one per parquet file written by ``datasets``."""
-    import datasets
+    import datasets  # heavy: only a build gets here
 
     was_enabled = datasets.utils.logging.is_progress_bar_enabled()
     datasets.disable_progress_bars()
@@ -392,7 +392,7 @@ def write_parquet(path: Path, rows, features, batch_rows: int = 32) -> int:
     ``features``' types (images embedded), ``batch_rows`` at a time, so a slice of large images is never in
     memory whole. The number of rows written; no file is left when there is none (an empty parquet file
     would load as a task without documents)."""
-    import pyarrow as pa
+    import pyarrow as pa  # heavy: only a build gets here
     import pyarrow.parquet as pq
 
     schema, written, batch, writer = features.arrow_schema, 0, [], None
@@ -449,7 +449,7 @@ def nothing_built(title: str, problems: list) -> DataError:
 def load_slices(directory: Path, manifest: dict, names: list[str], title: str, build_command: str):
     """The built slices ``names`` of ``directory`` as one ``datasets.Dataset``. DataError when one is not in the
     build, naming what the build reported about it."""
-    import datasets
+    import datasets  # heavy: only a task's loader gets here
 
     built = manifest.get("slices", {})
     missing = [name for name in names if name not in built]

@@ -108,7 +108,7 @@ def _leave_out(folder: Path, why: str, stamp: tuple = ()) -> None:
     if (str(folder), stamp) in _warned:
         return
     _warned.add((str(folder), stamp))
-    from loguru import logger
+    from loguru import logger  # start-up cost: this module loads at every interpreter start
 
     logger.warning(f"lmms-safebench: the generated benchmark folder {str(folder)!r} is left out ({why}); its tasks "
                    "are not available, every other task is. Fix the folder, generate it again, or delete it")
@@ -118,6 +118,7 @@ def folder_problem(folder: Path) -> str | None:
     """What makes a generated benchmark folder unusable, or None: a name that is not a benchmark name, a
     manifest that is not a readable JSON object naming its family, or a task YAML (or a file it includes)
     that is not a readable YAML mapping within the alias budget."""
+    # Here, not at the top: this module loads at every interpreter start, and these serve only the folder check.
     import json
 
     import yaml
@@ -181,7 +182,7 @@ def _patch_task_manager(module) -> None:
             try:
                 index = {**index_one(folder), **index}
             except Exception as exc:
-                from ..redact import clip
+                from ..redact import clip  # start-up cost, as above
 
                 _leave_out(Path(folder).parent.parent, f"lmms-eval cannot index it: {type(exc).__name__}: "
                                                        f"{clip(str(exc))}")

@@ -105,7 +105,7 @@ def process_docs(dataset):
 @_stops_early
 def custom_dataset(selector: str = "", **_ignored):
     """lm-eval: ``custom_dataset`` receives the same ``<benchmark>.<selector>`` from ``dataset_kwargs``."""
-    import datasets
+    import datasets  # heavy: the hooks module loads with every task; lm-eval alone gets here
 
     return datasets.DatasetDict({"test": _task_docs(selector)})
 

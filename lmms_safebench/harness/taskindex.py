@@ -12,8 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
+from loguru import logger
 
 from .. import yamlio
+from ..redact import clip
 from .discovery import generated_tasks_dirs, lm_eval_tasks_dir, lmms_eval_tasks_dir
 
 
@@ -48,10 +50,6 @@ def _read(path: Path) -> dict:
     try:
         config = yamlio.load(path.read_bytes(), functions=True) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        from loguru import logger
-
-        from ..redact import clip
-
         logger.warning(f"lmms-safebench: {path} is not a readable task YAML ({clip(str(exc))}); left out")
         return {}
     return config if isinstance(config, dict) else {}

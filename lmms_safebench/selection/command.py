@@ -28,9 +28,18 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
+from ..benchmarks import registry
+from ..data import store
 from ..errors import DataError, SafebenchError
-from ..generate.config import Device, Strict
+from ..generate.config import Device, Strict, load, parse
+from ..generate.output import earlier_run, prepare, write_card
+from ..generate.workspace import FolderLock
+from ..harness import taskindex
+from ..harness.hooks import FINGERPRINT_PREFIX, same_document
+from ..report.collect import collect
 from ..scoring import metrics
+from . import quality, scores
+from .family import selectable, write_selection
 
 HELP = "choose the samples of a benchmark that best separate safe from unsafe models"
 
@@ -67,8 +76,6 @@ class Pool:
 
 def load_pool(folders: list[str], board: str, jury: str | None = None) -> tuple[Pool, list, list[str]]:
     """The verdict matrix of ``board`` from judged runs, and every entry found (for other boards' numbers)."""
-    from ..report.collect import collect
-
     for folder in folders:
         if not Path(folder).is_dir():
             raise DataError(f"RUN_FOLDER {folder}: {'not a folder' if Path(folder).exists() else 'no such folder'}")
@@ -96,8 +103,6 @@ def _matrix(pool: Pool, entries) -> Pool:
     """Fill ``pool``'s rows (one per case key, in the order met) and its verdict and rating matrices from the
     entries of its models. Logs of different builds of the board (another ``--pairing``, say) may share case keys
     over different documents: samples whose logged document fingerprints differ are refused, as ``judge`` does."""
-    from ..harness.hooks import FINGERPRINT_PREFIX, same_document
-
     rows: dict[str, int] = {}
     cells: list[tuple[int, int, float, float]] = []
     documents: dict[str, tuple[str, str]] = {}  # case key -> the first fingerprint logged for it, and where
@@ -135,7 +140,7 @@ def _matrix(pool: Pool, entries) -> Pool:
 def check_model(option: str, model: str | None) -> None:
     """Fail at once, naming the setting, when an embedding model cannot be loaded (offline and not cached, the hub
     out of reach, no such folder): the loader would fail only after retrying for minutes."""
-    from ..generate.embeddings import unavailable
+    from ..generate.embeddings import unavailable  # the embedding models' loaders: only when select runs
 
     why = unavailable(model) if model else None
     if why:
@@ -155,7 +160,7 @@ def _loaded(option: str, model: str, load):
 def embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
     """One unit vector per sample: its question's text embedding joined with its image's CLIP embedding (when
     the board's documents carry images); None when neither model is configured."""
-    from ..generate.embeddings import embed, joint
+    from ..generate.embeddings import embed, joint  # the embedding models' loaders: only when select runs
 
     text = None
     if config.embedding_model:
@@ -166,9 +171,6 @@ def embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
 
 def _pool_documents(pool: Pool):
     """The adapter and the documents of each task of the board over a scenario of the pool."""
-    from ..benchmarks import registry
-    from ..harness import taskindex
-
     adapter = registry.get(pool.benchmark)
     present = {*pool.scenarios, "all"}  # "all": a task over every scenario (a MiniBench board)
     for info in taskindex.tasks_of_board(pool.board, pool.benchmark):
@@ -178,7 +180,7 @@ def _pool_documents(pool: Pool):
 
 def _has_images(pool: Pool) -> bool:
     """Whether the board's documents carry images (the first one found does), so that the image model is needed."""
-    from PIL import Image
+    from PIL import Image  # heavy for the boards without images
 
     for adapter, docs in _pool_documents(pool):
         if len(docs):
@@ -188,9 +190,9 @@ def _has_images(pool: Pool) -> bool:
 
 def image_embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
     """CLIP embeddings of the pool's images, read from the board's documents (None when they carry none)."""
-    from PIL import Image
+    from PIL import Image  # heavy for the boards without images
 
-    from ..generate.embeddings import embed_images
+    from ..generate.embeddings import embed_images  # the embedding models' loaders: only when select runs
 
     rows = {key: i for i, key in enumerate(pool.keys)}
     vectors: dict[int, np.ndarray] = {}
@@ -224,12 +226,6 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
     """Select ``budget`` samples of ``board`` into the benchmark ``name`` (or a VLSafetyBencher pool's final set).
     Everything that can be checked is checked before the embeddings are computed; an earlier selection of the
     same name is replaced only with ``restart``, and nothing is deleted before the new one is ready to write."""
-    from ..benchmarks import registry
-    from ..data import store
-    from ..generate.output import earlier_run, prepare, write_card
-    from ..generate.workspace import FolderLock
-    from .family import selectable, write_selection
-
     started = time.perf_counter()
     registry.check_name(name)
     if budget < 1:
@@ -291,8 +287,6 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
 def _choose(pool: Pool, entries, budget: int, config: SelectionConfig) -> tuple[np.ndarray, dict]:
     """The chosen rows, and the quality of the chosen set, the whole pool, random subsets and the official
     MiniBench (when its logs are there)."""
-    from . import quality, scores
-
     vectors = embeddings(pool, config)
     sep = scores.separability(pool.unsafe)
     harm = scores.harmfulness(pool.unsafe, pool.ratings)
@@ -327,9 +321,6 @@ def _table(card_quality: dict) -> dict:
 def _minibench(entries, pool: Pool) -> dict | None:
     """The quality of the source's official small subset (SafeBench's MiniBench) on the same models, when their logs
     are given."""
-    from ..benchmarks import registry
-    from . import quality
-
     mini = registry.get(pool.benchmark).official_subset_board(pool.board)
     if mini is None:
         return None
@@ -360,8 +351,6 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from ..generate.config import load, parse
-
     config = load(args.config, SelectionConfig) if args.config else parse({}, SelectionConfig)
     try:
         result = run(args.runs, args.board, args.name, args.budget, config, args.jury, args.data_dir, args.restart)

@@ -196,7 +196,7 @@ def _normalise(name: str) -> str:
 
 def read_hub_copy(location: str) -> tuple[dict[str, list[dict]], list]:
     """Records per scenario from the unofficial hub copy (a hub id, or a local folder of the same layout)."""
-    import datasets
+    import datasets  # heavy: only when data is built or loaded
 
     problems: list[store.Problem] = []
     try:
@@ -313,7 +313,7 @@ def parse_pairing(spec: str | None) -> dict:
 
 
 def features():
-    import datasets
+    import datasets  # heavy: only when data is built or loaded
 
     text = {name: datasets.Value("string") for name in ("id", "scenario", "scenario_slug", *mmsb.TEXT_FIELDS)}
     return datasets.Features({**text, "in_tiny": datasets.Value("bool"), "has_sd": datasets.Value("bool"),
@@ -327,7 +327,7 @@ def build(source: str | None = None, sd_images: str | Path | None = None, data_r
     """Normalise MM-SafetyBench into ``<data_root>/mmsafetybench``. Faults in files, records and fields are
     reported (:class:`.store.Problem`, in the returned report and the manifest) and the rest is built;
     DataError when nothing at all can be built (an earlier build is then left as it was)."""
-    import datasets
+    import datasets  # heavy: only when data is built or loaded
 
     src = parse_source(source)
     pairing = pairing if isinstance(pairing, dict) else parse_pairing(pairing)
@@ -510,7 +510,7 @@ def load_docs(selector: mmsb.Selector, data_root: Path | None = None, directory:
     """The documents of one task: a ``datasets.Dataset`` with the paired ``query`` and the images its kind needs.
     ``directory``: a folder in this build's schema that is not the official build (a generated benchmark;
     ``build_command`` then says how it is made)."""
-    import datasets
+    import datasets  # heavy: only when data is built or loaded
 
     if directory is None:
         directory = store.benchmark_dir(mmsb.NAME, data_root)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 from ... import settings
 from ...harness.taskwriter import lmms_eval_template, support_files
 from ...jury.case import Criterion
@@ -16,9 +19,7 @@ from .taxonomy import CATEGORIES, CRITERION, MINI, NAME, SCENARIOS, Scenario, Se
 
 def decode_audio(data: bytes) -> dict:
     """WAV bytes as ``{"array", "sampling_rate"}`` (mono float32), decoded with soundfile (no FFmpeg)."""
-    import io
-
-    import soundfile
+    import soundfile  # a C library behind it: only when audio is decoded
 
     samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=False)
     if samples.ndim > 1:  # downmix to mono
@@ -130,8 +131,6 @@ class SafeBench(Benchmark):
         elif modality.startswith("audio"):
             audio_format = settings.current().audio_format or kwargs.get("audio_format", "array")
             if audio_format == "data_url":
-                import base64
-
                 payload = "data:audio/wav;base64," + base64.b64encode(doc[modality]).decode("ascii")
             else:
                 payload = decode_audio(doc[modality])

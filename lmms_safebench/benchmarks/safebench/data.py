@@ -128,7 +128,7 @@ def _archives_in(folder: Path) -> dict[str, list[Path]]:
 
 def download_from_hub(repo: str, subset: str) -> list[Path]:
     """Fetch the archive(s) of ``subset`` with huggingface_hub (cached; honours HF_HUB_OFFLINE)."""
-    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub import HfApi, hf_hub_download  # heavy: only a hub download gets here
 
     try:
         files = HfApi().list_repo_files(repo, repo_type="dataset")
@@ -338,7 +338,7 @@ def _read_media(release: Release, what: str, path: Path, qid: str, slug: str) ->
 # ------------------------------------------------------------------------------------------ building
 
 def features():
-    import datasets
+    import datasets  # heavy: only when data is built or loaded
 
     return datasets.Features({
         "id": datasets.Value("string"), "release_k": datasets.Value("int32"), "index": datasets.Value("int32"),
@@ -354,7 +354,7 @@ def features():
 def build_set(release: Release, subset: str, source: dict, data_root: Path | None = None,
               extra_problems: list | None = None) -> SetReport:
     """Write one set (a staging folder swapped in at the end); DataError when no scenario has a valid query."""
-    import datasets
+    import datasets  # heavy: only when data is built or loaded
 
     target = set_dir(subset, data_root)
     category_csv, text_dir, folders = release.category_csv, release.text_dir, release.folders
@@ -519,7 +519,7 @@ def load_docs(selector: sb.Selector, data_root: Path | None = None, directory: P
               build_command: str = BUILD_COMMAND):
     """The documents of one task. ``directory``: a folder in this build's schema that is not the official build
     (a generated benchmark; ``build_command`` then says how it is made)."""
-    import datasets
+    import datasets  # heavy: only when data is built or loaded
 
     if directory is None:
         directory = set_dir(selector.set, data_root)
