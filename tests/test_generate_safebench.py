@@ -22,7 +22,7 @@ from helpers import BIN, UNSAFE_MARK, lmms_eval, marker_judge, read_outputs, run
 from loopback import LoopbackServer, Reply, default_media, media_parts, user_text
 
 from lmms_safebench import cli
-from lmms_safebench.generate.safebench_taxonomy import merge_by_similarity
+from lmms_safebench.generate.safebench.taxonomy import merge_by_similarity
 
 VOCAB = ("amber basin cobalt delta ember fjord garnet harbor island jasper kelp lagoon meadow nickel orchard pepper "
          "quartz raven saffron tundra umber velvet walnut xenon yarrow zephyr anchor beacon canyon dune falcon glacier "
@@ -525,7 +525,7 @@ def test_the_lexical_near_duplicate_check_keeps_the_matrix_rule():
     the full similarity matrix gives (each text against the earlier kept ones, the first of a group kept)."""
     import numpy as np
 
-    from lmms_safebench.generate.embeddings import near_duplicates, normalise, similarity
+    from lmms_safebench.generate.media.embeddings import near_duplicates, normalise, similarity
 
     def by_matrix(texts, threshold):
         drop, seen = set(), set()

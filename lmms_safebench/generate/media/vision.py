@@ -31,9 +31,9 @@ from pathlib import Path
 
 from loguru import logger
 
-from ..llm.client import Completion
-from ..llm.models import Shared, resolve_device
-from ..llm.retry import PermanentError, TransientError
+from ...llm.client import Completion
+from ...llm.models import Shared, resolve_device
+from ...llm.retry import PermanentError, TransientError
 
 
 def _parts(content) -> list:
