@@ -660,6 +660,28 @@ def test_refusals_unreadable_scores_and_failing_media_are_named_and_left_out(tmp
     assert card["counts"]["per_scenario"]["insider_trading"]["image_unjudged"] == len(insider)
 
 
+def test_a_later_run_that_does_not_redo_a_stage_still_names_why_its_items_failed(tmp_path, capsys):
+    """Pictures that failed (a server error, bytes that are not a picture) are named by their failure; a later run
+    of the write stage alone names them the same way (the workspace keeps each stage's failures), not as items
+    never tried."""
+    data = tmp_path / "data"
+    with serve(StandIn(media_faults=True)) as server:
+        config = write_config(tmp_path / "cfg", server.base_url, speech=None, critic=None)
+
+        def image_problems() -> dict:
+            manifest = json.loads((folder_of(data, "later") / "manifest.json").read_text())
+            return {p["id"]: p["what"] for p in manifest["problems"] if p["where"] == "images"}
+
+        assert generate(capsys, config, "later", data=data)[0] == 1
+        first = image_problems()
+        server.reset()
+        status, out, err = generate(capsys, config, "later", "--stages", "write", data=data)
+    assert status == 1 and server.requests == []
+    assert first and image_problems() == first
+    assert all(what.startswith("failed: ") and "a rerun tries it again" in what for what in first.values()), first
+    assert any("not a picture" in what for what in first.values()) and "not done yet" not in err
+
+
 def test_an_existing_folder_is_resumed_restarted_or_refused(tmp_path, capsys):
     data = tmp_path / "data"
     with serve(StandIn()) as server:

@@ -23,6 +23,7 @@ stops after the items in flight.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -52,8 +53,6 @@ class FolderLock:
     lock, and a run that locked a file removed meanwhile tries again on the new one: never two holders."""
 
     def __init__(self, folder: str | Path):
-        import fcntl
-
         self.folder = Path(folder)
         self.path = self.folder / LOCK_FILE
         self._created = not self.folder.exists()  # an empty folder made only for the lock goes with it

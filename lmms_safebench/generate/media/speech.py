@@ -35,6 +35,8 @@ from __future__ import annotations
 import io
 import threading
 
+import numpy as np
+import soundfile
 from loguru import logger
 
 from ...errors import ConfigError
@@ -66,9 +68,6 @@ PARLER_MISSING = (
 
 def wav_bytes(audio, rate: int) -> bytes:
     """16-bit PCM WAV of a waveform (samples, or channels x samples), clipped to [-1, 1]."""
-    import numpy as np
-    import soundfile
-
     samples = np.asarray(audio, dtype="float32").squeeze()
     if samples.ndim == 2 and samples.shape[0] < samples.shape[1]:
         samples = samples.T  # soundfile takes (frames, channels)

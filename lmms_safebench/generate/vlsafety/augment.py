@@ -23,6 +23,7 @@ import io
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from ...data.typography import load_font, render, stack_vertically, wrap
 from ..core.llm import FAILED, OK, REFUSED, TextLLM, chat
@@ -55,8 +56,6 @@ def operations_for(sample_id: str, operations: list[str], n: int) -> list[str]:
 
 def overlay(image, phrase: str):
     """The phrase in black on a white band over the lower part of the image."""
-    from PIL import ImageDraw
-
     image = image.copy()
     size = max(10, image.width // 14)
     font = load_font(None, size)
@@ -79,8 +78,6 @@ def strip(image, phrase: str):
 
 def transform(image, operation: str, phrase: str, spec: AugmentationSpec, seed: int):
     """``(image or JPEG bytes, params)`` of one image operation."""
-    from PIL import Image
-
     rng = np.random.default_rng(seed)
     if operation == "typography":
         return overlay(image, phrase), {"phrase": phrase}

@@ -33,9 +33,11 @@ import base64
 import hashlib
 import io
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
 from tqdm import tqdm
 
 from ...errors import DataError
@@ -66,8 +68,6 @@ def image_path(ws: Workspace, name: str):
 
 
 def load_image(ws: Workspace, name: str):
-    from PIL import Image
-
     with Image.open(ws.work / "images" / name) as image:
         return image.convert("RGB")
 
@@ -93,8 +93,7 @@ def _fit(opened, budget: int) -> None:
 
 def _ingest_one(ws: Workspace, item, config: VLSafetyConfig):
     def work() -> dict:
-        import imagehash
-        from PIL import Image, UnidentifiedImageError
+        import imagehash  # start-up cost (scipy): only when images are read
 
         base = {"origin": item.origin, "text": item.text}
         budget = config.source.max_pixels
@@ -146,10 +145,6 @@ def _still_current(config: VLSafetyConfig):
 
 
 def ingest(ws: Workspace, source: Source, config: VLSafetyConfig, progress: bool):
-    import warnings
-
-    from PIL import Image, ImageFile
-
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # some libraries switch this on; truncated files must fail to decode
     # source.max_pixels decides, from the header, before any decode; Pillow's warning at open would only repeat it.
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
