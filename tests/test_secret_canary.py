@@ -10,7 +10,7 @@ from loopback import LoopbackServer, Reply, default_media
 from test_generate_mmsafetybench import PHRASES, question_of, scripted_reply
 
 from lmms_safebench import cli
-from lmms_safebench.generate.config import Endpoint
+from lmms_safebench.generate.core.config import Endpoint
 from lmms_safebench.jury.config import build_jury, redact_url, to_yaml
 from lmms_safebench.paths import cache_dir, data_dir
 from lmms_safebench.redact import redact_config

@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import Field
 
 from ..errors import DataError, SafebenchError
-from ..generate.config import Device, Strict
+from ..generate.core.config import Device, Strict
 
 HELP = "choose the samples of a benchmark that best separate safe from unsafe models"
 
@@ -134,7 +134,7 @@ def _matrix(pool: Pool, entries) -> Pool:
 def check_model(option: str, model: str | None) -> None:
     """Fail at once, naming the setting, when an embedding model cannot be loaded (offline and not cached, the hub
     out of reach, no such folder): the loader would fail only after retrying for minutes."""
-    from ..generate.embeddings import unavailable
+    from ..generate.media.embeddings import unavailable
 
     why = unavailable(model) if model else None
     if why:
@@ -154,7 +154,7 @@ def _loaded(option: str, model: str, load):
 def embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
     """One unit vector per sample: its question's text embedding joined with its image's CLIP embedding (when
     the board's documents carry images); None when neither model is configured."""
-    from ..generate.embeddings import embed, joint
+    from ..generate.media.embeddings import embed, joint
 
     text = None
     if config.embedding_model:
@@ -189,7 +189,7 @@ def image_embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
     """CLIP embeddings of the pool's images, read from the board's documents (None when they carry none)."""
     from PIL import Image
 
-    from ..generate.embeddings import embed_images
+    from ..generate.media.embeddings import embed_images
 
     rows = {key: i for i, key in enumerate(pool.keys)}
     vectors: dict[int, np.ndarray] = {}
@@ -225,9 +225,9 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
     same name is replaced only with ``restart``, and nothing is deleted before the new one is ready to write."""
     from ..benchmarks import registry
     from ..data import store
-    from ..generate.output import earlier_run, prepare, write_card
+    from ..generate.core.output import earlier_run, prepare, write_card
+    from ..generate.core.workspace import FolderLock
     from ..generate.vlsafety import family as vlsafety
-    from ..generate.workspace import FolderLock
     from .family import selectable, write_selection
 
     started = time.perf_counter()
@@ -357,7 +357,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from ..generate.config import load, parse
+    from ..generate.core.config import load, parse
 
     config = load(args.config, SelectionConfig) if args.config else parse({}, SelectionConfig)
     try:

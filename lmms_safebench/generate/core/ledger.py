@@ -12,6 +12,8 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .output import atomic_write
+
 
 @dataclass
 class StageAccount:
@@ -57,8 +59,6 @@ class Ledger:
             return {name: asdict(account) for name, account in self.stages.items()}
 
     def save(self) -> None:
-        from .output import atomic_write
-
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(self.path, json.dumps(self.to_dict(), indent=2))
 
