@@ -7,6 +7,8 @@ input value echoed in an error message.
   unchanged, character for character (jury identities hash it, so they stay the same).
 - :func:`shown`: how an input value appears in an error message: withheld when the field's name is key-like or
   the value looks like a key or a long random token, otherwise its ``repr`` cut to :data:`ECHO_LIMIT` characters.
+- :func:`redact_config`: a harness run's ``config`` (``model_args`` as a string or a mapping) as it may be written
+  to a file: key-like arguments masked, credentials dropped from URLs, key-looking values masked.
 - :func:`key_env_problem`: why a value given as the *name* of a key's environment variable is not one (it is the
   key itself, or no variable name), never repeating the value.
 """
@@ -117,6 +119,26 @@ def url_secrets(url: str | None) -> list[str]:
             found += [value, unquote_plus(value)]
     found += KNOWN_KEY.findall(url)
     return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+
+
+def _redacted_argument(key: str, value):
+    if is_secret_name(key):
+        return MASK
+    if isinstance(value, str) and "://" in value:
+        value = redact_url(value)
+    return KNOWN_KEY.sub(MASK, value) if isinstance(value, str) else value
+
+
+def redact_config(config: dict | None) -> dict:
+    """A copy of a harness run's ``config`` with its ``model_args`` redacted (harnesses write them as given)."""
+    config = dict(config or {})
+    args = config.get("model_args")
+    if isinstance(args, str):
+        parts = [part.partition("=") for part in args.split(",")]
+        config["model_args"] = ",".join(f"{k}={_redacted_argument(k, v)}" if sep else k for k, sep, v in parts)
+    elif isinstance(args, dict):
+        config["model_args"] = {k: _redacted_argument(k, v) for k, v in args.items()}
+    return config
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")

@@ -55,11 +55,11 @@ def peak_mb() -> float:
 
 
 def child(pool: Path, work: Path, max_pixels: int) -> dict:
-    from lmms_safebench.generate.config import parse
+    from lmms_safebench.generate.core.config import parse
+    from lmms_safebench.generate.core.workspace import Workspace
     from lmms_safebench.generate.vlsafety import preprocess
     from lmms_safebench.generate.vlsafety.config import VLSafetyConfig
     from lmms_safebench.generate.vlsafety.source import open_source
-    from lmms_safebench.generate.workspace import Workspace
 
     config = parse({"llm": {"model": "w"}, "vlm": {"model": "v"}, "source": {"max_pixels": max_pixels}}, VLSafetyConfig)
     before = peak_mb()

@@ -128,10 +128,10 @@ def test_judge_cache_keys_and_verdict_records_are_unchanged(tmp_path, monkeypatc
 
 
 def test_generator_cache_key_and_config_digest_are_unchanged(tmp_path, monkeypatch):
-    from lmms_safebench.generate.config import LLMSpec, parse
-    from lmms_safebench.generate.ledger import Ledger
-    from lmms_safebench.generate.llm import TextLLM, chat, make_limiter
-    from lmms_safebench.generate.mmsb_pipeline import MMSBGenConfig
+    from lmms_safebench.generate.core.config import LLMSpec, parse
+    from lmms_safebench.generate.core.ledger import Ledger
+    from lmms_safebench.generate.core.llm import TextLLM, chat, make_limiter
+    from lmms_safebench.generate.mmsafetybench.config import MMSBGenConfig
     from lmms_safebench.generate.output import config_digest
     from lmms_safebench.llm.cache import CallCache
 

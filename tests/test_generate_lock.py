@@ -17,7 +17,7 @@ from helpers import BIN
 from loopback import LoopbackServer, Reply
 from test_generate_safebench import StandIn, folder_of, generate, write_config
 
-from lmms_safebench.generate.workspace import LOCK_FILE
+from lmms_safebench.generate.core.workspace import LOCK_FILE
 
 CALLS = 12 + 36  # a text-only run of the stand-in's config: query batches, then a rating per candidate
 
@@ -75,7 +75,7 @@ def test_a_second_run_on_the_same_folder_is_refused_and_the_first_counts_its_cal
     assert not (folder_of(data, "twin") / LOCK_FILE).exists()
 
 
-HOLDER = ("import sys; from lmms_safebench.generate.workspace import FolderLock; lock = FolderLock(sys.argv[1]); "
+HOLDER = ("import sys; from lmms_safebench.generate.core.workspace import FolderLock; lock = FolderLock(sys.argv[1]); "
           "print('locked', flush=True); sys.stdin.read()")
 
 

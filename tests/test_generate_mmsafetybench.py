@@ -22,9 +22,10 @@ from lmms_safebench import cli
 from lmms_safebench.benchmarks import mmsafetybench as mmsb
 from lmms_safebench.benchmarks.mmsafetybench.family import scenarios_of as mmsb_scenarios
 from lmms_safebench.errors import ConfigError
-from lmms_safebench.generate import mmsb_input, mmsb_prompts
-from lmms_safebench.generate.config import parse
-from lmms_safebench.generate.mmsb_pipeline import MMSBGenConfig
+from lmms_safebench.generate.core.config import parse
+from lmms_safebench.generate.mmsafetybench import prompts as mmsb_prompts
+from lmms_safebench.generate.mmsafetybench import questions as mmsb_input
+from lmms_safebench.generate.mmsafetybench.config import MMSBGenConfig
 from lmms_safebench.paths import data_dir
 
 # ------------------------------------------------------------------------------------------ stand-ins

@@ -22,7 +22,7 @@ from helpers import BIN, UNSAFE_MARK, lmms_eval, marker_judge, read_outputs, run
 from loopback import LoopbackServer, Reply, default_media, media_parts, user_text
 
 from lmms_safebench import cli
-from lmms_safebench.generate.safebench_taxonomy import merge_by_similarity
+from lmms_safebench.generate.safebench.taxonomy import merge_by_similarity
 
 VOCAB = ("amber basin cobalt delta ember fjord garnet harbor island jasper kelp lagoon meadow nickel orchard pepper "
          "quartz raven saffron tundra umber velvet walnut xenon yarrow zephyr anchor beacon canyon dune falcon glacier "
@@ -525,7 +525,7 @@ def test_the_lexical_near_duplicate_check_keeps_the_matrix_rule():
     the full similarity matrix gives (each text against the earlier kept ones, the first of a group kept)."""
     import numpy as np
 
-    from lmms_safebench.generate.embeddings import near_duplicates, normalise, similarity
+    from lmms_safebench.generate.media.embeddings import near_duplicates, normalise, similarity
 
     def by_matrix(texts, threshold):
         drop, seen = set(), set()
@@ -658,6 +658,28 @@ def test_refusals_unreadable_scores_and_failing_media_are_named_and_left_out(tmp
     assert insider and all(p["image"]["approved"] is None for p in insider)
     assert len(named(where="images", kind="note", scenario="insider_trading")) == len(insider)
     assert card["counts"]["per_scenario"]["insider_trading"]["image_unjudged"] == len(insider)
+
+
+def test_a_later_run_that_does_not_redo_a_stage_still_names_why_its_items_failed(tmp_path, capsys):
+    """Pictures that failed (a server error, bytes that are not a picture) are named by their failure; a later run
+    of the write stage alone names them the same way (the workspace keeps each stage's failures), not as items
+    never tried."""
+    data = tmp_path / "data"
+    with serve(StandIn(media_faults=True)) as server:
+        config = write_config(tmp_path / "cfg", server.base_url, speech=None, critic=None)
+
+        def image_problems() -> dict:
+            manifest = json.loads((folder_of(data, "later") / "manifest.json").read_text())
+            return {p["id"]: p["what"] for p in manifest["problems"] if p["where"] == "images"}
+
+        assert generate(capsys, config, "later", data=data)[0] == 1
+        first = image_problems()
+        server.reset()
+        status, out, err = generate(capsys, config, "later", "--stages", "write", data=data)
+    assert status == 1 and server.requests == []
+    assert first and image_problems() == first
+    assert all(what.startswith("failed: ") and "a rerun tries it again" in what for what in first.values()), first
+    assert any("not a picture" in what for what in first.values()) and "not done yet" not in err
 
 
 def test_an_existing_folder_is_resumed_restarted_or_refused(tmp_path, capsys):

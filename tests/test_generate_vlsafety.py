@@ -430,7 +430,7 @@ def test_agents_resume_pool_runs_select_writes_the_final_family(tmp_path, tiny_c
 # ----------------------------------------------------------------------------------- details
 
 def test_image_operations():
-    from lmms_safebench.generate.config import parse
+    from lmms_safebench.generate.core.config import parse
     from lmms_safebench.generate.vlsafety.config import AugmentationSpec
 
     spec = parse({"crop_fraction": 0.5, "resize_factor": 0.25, "jpeg_quality": 10, "noise_sigma": 20}, AugmentationSpec)
@@ -572,7 +572,7 @@ def test_bad_input_is_named(tmp_path, tiny_clip, agents, capsys):
 def test_parquet_and_hub_sources_read_images_and_texts(tmp_path):
     import datasets
 
-    from lmms_safebench.generate.config import parse
+    from lmms_safebench.generate.core.config import parse
     from lmms_safebench.generate.vlsafety.config import SourceSpec
     from lmms_safebench.generate.vlsafety.source import open_source
 

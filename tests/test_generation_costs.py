@@ -6,10 +6,10 @@ import pytest
 from helpers import write_mmsb_source
 from loopback import LoopbackServer, Reply
 
-from lmms_safebench.generate.config import LLMSpec
-from lmms_safebench.generate.diffusion import check_obtainable
-from lmms_safebench.generate.ledger import Ledger
-from lmms_safebench.generate.llm import OK, REFUSED, UNREADABLE, TextLLM, chat, json_in, make_limiter
+from lmms_safebench.generate.core.config import LLMSpec
+from lmms_safebench.generate.core.ledger import Ledger
+from lmms_safebench.generate.core.llm import OK, REFUSED, UNREADABLE, TextLLM, chat, json_in, make_limiter
+from lmms_safebench.generate.media.diffusion import check_obtainable
 from lmms_safebench.llm.cache import CallCache
 
 PHRASINGS = [chat(None, f"Phrasing {n}: reply with a JSON object.") for n in range(3)]
@@ -55,7 +55,7 @@ def test_an_uncached_image_model_offline_stops_the_run_once_naming_the_model(tmp
 
     from lmms_safebench import cli
     from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
-    from lmms_safebench.generate.config import ImageSpec
+    from lmms_safebench.generate.core.config import ImageSpec
 
     # What HF_HUB_OFFLINE=1 and HF_HUB_CACHE set when a process starts (huggingface_hub reads them on import).
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)

@@ -15,13 +15,13 @@ from loopback import LoopbackServer, Reply, default_media
 from PIL import Image
 
 from lmms_safebench.errors import ConfigError
-from lmms_safebench.generate import diffusion, speech, vision
-from lmms_safebench.generate.backends import image_backend, speech_backend
-from lmms_safebench.generate.config import ImageSpec, LLMSpec, SpeechSpec, parse
-from lmms_safebench.generate.embeddings import embed, near_duplicates
-from lmms_safebench.generate.ledger import Ledger
-from lmms_safebench.generate.llm import FAILED, REPAIR, UNREADABLE, TextLLM, chat, json_in, make_limiter
-from lmms_safebench.generate.media import OpenAIImages, OpenAISpeech
+from lmms_safebench.generate.core.config import ImageSpec, LLMSpec, SpeechSpec, parse
+from lmms_safebench.generate.core.ledger import Ledger
+from lmms_safebench.generate.core.llm import FAILED, REPAIR, UNREADABLE, TextLLM, chat, json_in, make_limiter
+from lmms_safebench.generate.media import diffusion, speech, vision
+from lmms_safebench.generate.media.embeddings import embed, near_duplicates
+from lmms_safebench.generate.media.image import OpenAIImages, image_backend
+from lmms_safebench.generate.media.speech import OpenAISpeech, speech_backend
 from lmms_safebench.llm.cache import CallCache
 from lmms_safebench.llm.retry import PermanentError
 
@@ -276,7 +276,7 @@ def test_embeddings_with_a_tiny_sentence_transformers_model(tiny_sentence_model)
                                          ({"model": "m", "dtype": "fp16"}, "dtype")])
 def test_where_an_in_process_model_runs_is_checked_when_the_config_is_read(spec, field):
     from lmms_safebench.errors import ConfigError
-    from lmms_safebench.generate.config import LLMSpec, parse
+    from lmms_safebench.generate.core.config import LLMSpec, parse
 
     with pytest.raises(ConfigError, match=rf"gen.yaml: invalid generation config:\n  {field}: "):
         parse(spec, LLMSpec, "gen.yaml")

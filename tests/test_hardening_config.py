@@ -14,12 +14,12 @@ from lmms_safebench import cli
 from lmms_safebench.benchmarks import registry
 from lmms_safebench.benchmarks.safebench.family import tasks as safebench_tasks
 from lmms_safebench.errors import ConfigError, DataError
-from lmms_safebench.generate import safebench_taxonomy as T
-from lmms_safebench.generate.config import load, parse
-from lmms_safebench.generate.mmsb_input import plan, read_rows
-from lmms_safebench.generate.mmsb_pipeline import MMSBGenConfig
+from lmms_safebench.generate.core.config import load, parse
+from lmms_safebench.generate.mmsafetybench.config import MMSBGenConfig
+from lmms_safebench.generate.mmsafetybench.questions import plan, read_rows
 from lmms_safebench.generate.output import TaxCategory, TaxScenario, write_manifest, write_tasks
-from lmms_safebench.generate.safebench_config import SafeBenchConfig
+from lmms_safebench.generate.safebench import taxonomy as T
+from lmms_safebench.generate.safebench.config import SafeBenchConfig
 from lmms_safebench.generate.vlsafety.config import TaxonomySpec, VLSafetyConfig
 from lmms_safebench.harness import taskindex
 from lmms_safebench.jury.config import build_juror, build_jury
@@ -109,7 +109,7 @@ def test_control_and_bidi_characters_never_reach_titles(tmp_path):
     assert [r.label for r in rows] == ["Bank Scams"]
     assert problems and "line 2" in problems[0].where and "control characters" in problems[0].what
     scenarios, _, _ = plan(rows, {}, str(questions))
-    assert [(s.label, s.slug) for s in scenarios] == [("Bank Scams", "bank_scams")]
+    assert [(s.title, s.slug) for s in scenarios] == [("Bank Scams", "bank_scams")]
 
 
 # ------------------------------------------------------------------------------------------ strict types
@@ -197,9 +197,9 @@ def test_alias_bombs_are_refused_quickly_by_every_reader(tmp_path):
         import json, resource, time
         resource.setrlimit(resource.RLIMIT_AS, (3 * 1024 ** 3, 3 * 1024 ** 3))
         from lmms_safebench.errors import ConfigError
-        from lmms_safebench.generate.config import load
-        from lmms_safebench.generate.safebench_config import SafeBenchConfig
-        from lmms_safebench.generate.safebench_taxonomy import load_file
+        from lmms_safebench.generate.core.config import load
+        from lmms_safebench.generate.safebench.config import SafeBenchConfig
+        from lmms_safebench.generate.safebench.taxonomy import load_file
         from lmms_safebench.jury.config import load_jury_file
         from lmms_safebench.selection.command import SelectionConfig
         out = {{}}

@@ -1,5 +1,9 @@
 """No import cycle in lmms_safebench: the graph of its modules, built from every import statement (function-local
-ones included, so a cycle cannot hide inside a function), has no strongly connected component of two or more."""
+ones included, so a cycle cannot hide inside a function), has no strongly connected component of two or more.
+
+As in the layering tests of llm/ and generate/, a module's import of its own package (an ancestor) is not an edge:
+Python initialises a package before any of its modules, and a package's ``__init__`` re-exports or lazily runs its
+modules (a generator package's ``main`` imports its pipeline, which reads the stage list from the package)."""
 
 import ast
 import sys
@@ -23,7 +27,8 @@ def modules(root: Path, package: str) -> dict[str, tuple[Path, bool]]:
 
 def graph(root: Path, package: str) -> dict[str, set[str]]:
     """``{module: modules of the package it imports}``. ``from a.b import c`` is an edge to ``a.b.c`` when that is a
-    module, else to ``a.b``; relative imports are resolved; imports of other packages are left out."""
+    module, else to ``a.b``; relative imports are resolved; imports of other packages, and of the module's own
+    ancestors, are left out."""
     known = modules(root, package)
 
     def owner(name: str) -> str | None:
@@ -44,7 +49,8 @@ def graph(root: Path, package: str) -> dict[str, set[str]]:
                     parent = here.split(".")[: len(here.split(".")) - (node.level - 1)]
                     base = ".".join(parent + ([node.module] if node.module else []))
                 targets |= {f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names}
-        edges[name] = {t for t in map(owner, (t for t in targets if t.split(".")[0] == package)) if t and t != name}
+        found = {owner(t) for t in targets if t.split(".")[0] == package}
+        edges[name] = {t for t in found if t and t != name and not name.startswith(t + ".")}
     return edges
 
 
@@ -98,6 +104,8 @@ def test_the_check_finds_a_cycle_hidden_in_a_function(tmp_path):
             return registry
     """))
     (root / "plain.py").write_text("from toy import registry\n")
+    (root / "sub" / "other.py").write_text("from . import family\nfrom .. import sub\n")  # its own package: no edge
     edges = graph(root, "toy")
     assert edges["toy.registry"] == {"toy.sub.family"} and edges["toy.sub.family"] == {"toy.registry"}
+    assert edges["toy.sub.other"] == {"toy.sub.family"}
     assert cycles(edges) == [["toy.registry", "toy.sub.family"]]

@@ -121,3 +121,19 @@ def test_task_start_up_imports_no_heavy_transport_dependency():
             "print(sorted(m for m in ('openai', 'torch', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_generators_have_no_import_cycle_and_their_commands_start_light():
+    """generate/: core/ and media/ under three generator packages, no cycle among them (issue 14, phase 3); a
+    generator package's __init__ (HELP, add_arguments, main) imports none of its pipeline until main runs."""
+    edges = {m: {i for i in deps if not m.startswith(i + ".")}
+             for m, deps in graph("lmms_safebench.generate").items()}
+    assert cycles(edges) == []
+    import subprocess
+
+    packages = [f"lmms_safebench.generate.{name}" for name in ("safebench", "mmsafetybench", "vlsafety")]
+    code = (f"import sys; import {', '.join(packages)}; "
+            "print(sorted(m for m in sys.modules if m.startswith('lmms_safebench.generate.') or "
+            "m in ('openai', 'torch', 'datasets', 'transformers')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(sorted(packages)), out.stdout + out.stderr

@@ -10,10 +10,10 @@ from loopback import LoopbackServer, Reply, default_media
 from test_generate_mmsafetybench import PHRASES, question_of, scripted_reply
 
 from lmms_safebench import cli
-from lmms_safebench.generate.config import Endpoint
-from lmms_safebench.judge import _without_secrets
+from lmms_safebench.generate.core.config import Endpoint
 from lmms_safebench.jury.config import build_jury, redact_url, to_yaml
 from lmms_safebench.paths import cache_dir, data_dir
+from lmms_safebench.redact import redact_config
 
 URL_KEY = "CANARYurl7f3a9e2b"  # an ordinary-looking value: it is hidden because of its parameter's name
 ENV_KEY = "sk-CANARYenv4c8d1f6a0b"
@@ -96,5 +96,5 @@ def test_one_redaction_rule_and_stable_jury_identities():
     for shown in (json.dumps(juries[0].describe()), json.dumps(juries[0].identity_payload()), to_yaml(juries[0]),
                   juries[0].jurors[0].endpoint):
         assert URL_KEY not in shown and "api-key=***" in shown
-    masked = _without_secrets({"model_args": f"model=m,base_url={secret_url},max_tokens=5"})["model_args"]
+    masked = redact_config({"model_args": f"model=m,base_url={secret_url},max_tokens=5"})["model_args"]
     assert masked == "model=m,base_url=https://h/v1?api-key=***,max_tokens=5"

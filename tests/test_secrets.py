@@ -62,10 +62,10 @@ def test_judge_key_and_url_credentials_never_appear(tmp_path):
 
 
 def test_judge_masks_the_source_runs_keys_and_url_credentials():
-    from lmms_safebench.judge import _without_secrets
+    from lmms_safebench.redact import redact_config
 
-    as_text = _without_secrets({"model_args": "model=m,base_url=http://u:pw@h:1/v1,api_key=x,hf_token=t,"
+    as_text = redact_config({"model_args": "model=m,base_url=http://u:pw@h:1/v1,api_key=x,hf_token=t,"
                                               "openai_api_key=k"})["model_args"]
     assert as_text == "model=m,base_url=http://h:1/v1,api_key=***,hf_token=***,openai_api_key=***"
-    as_dict = _without_secrets({"model_args": {"hf_token": "t", "base_url": "https://u:pw@h/v1", "model": "m"}})
+    as_dict = redact_config({"model_args": {"hf_token": "t", "base_url": "https://u:pw@h/v1", "model": "m"}})
     assert as_dict["model_args"] == {"hf_token": "***", "base_url": "https://h/v1", "model": "m"}

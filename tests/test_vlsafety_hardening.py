@@ -31,11 +31,11 @@ from PIL import Image, ImageFile
 from test_generate_vlsafety import BLUE, Agents, marker_of, pattern, write_config
 
 from lmms_safebench.cli import main as cli
-from lmms_safebench.generate.config import parse
+from lmms_safebench.generate.core.config import parse
+from lmms_safebench.generate.core.workspace import Workspace
 from lmms_safebench.generate.vlsafety import preprocess
 from lmms_safebench.generate.vlsafety.config import SourceSpec, VLSafetyConfig
 from lmms_safebench.generate.vlsafety.source import Refused, _image_bytes, hub_places, open_source
-from lmms_safebench.generate.workspace import Workspace
 from lmms_safebench.paths import data_dir
 
 # ----------------------------------------------------------------------------------- watching every open

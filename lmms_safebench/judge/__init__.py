@@ -33,7 +33,7 @@ from ..jury.config import resolve_jury_config
 from ..jury.engine import Jury
 from ..llm.limits import EndpointLimiter
 from ..scoring import agreement
-from .results import _without_secrets, compute_results, output_folders, write_run  # noqa: F401  (re-exported)
+from .results import compute_results, output_folders, write_run  # noqa: F401  (re-exported)
 from .samples import NO_CASE, Saved, read_samples
 
 # ------------------------------------------------------------------------------------------ judging

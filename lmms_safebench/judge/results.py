@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..harness import hooks, outputs, taskindex
-from ..redact import is_secret_name, redact_url
+from ..redact import redact_config
 from ..scoring import metrics
 from .samples import Saved
 
@@ -104,7 +104,7 @@ def write_run(run: outputs.Run, saved: list[Saved], folder: Path, juries, stamp:
     payload = {
         "results": results,
         "group_subtasks": group_subtasks,
-        "config": _without_secrets(source.get("config", {})),
+        "config": redact_config(source.get("config", {})),
         "model_name": source.get("model_name"),
         "lmms_safebench": {
             "kind": "judge",
@@ -120,24 +120,5 @@ def write_run(run: outputs.Run, saved: list[Saved], folder: Path, juries, stamp:
     path = folder / f"{stamp}_results.json"
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     return path
-
-
-def _masked(key: str, value):
-    if is_secret_name(key):
-        return "***"
-    return redact_url(value) if isinstance(value, str) and "://" in value else value
-
-
-def _without_secrets(config: dict) -> dict:
-    """The source run's config with key-like ``model_args`` values masked and credentials dropped from URLs
-    (harnesses write them as given)."""
-    config = dict(config or {})
-    args = config.get("model_args")
-    if isinstance(args, str):
-        parts = [part.partition("=") for part in args.split(",")]
-        config["model_args"] = ",".join(f"{k}={_masked(k, v)}" if sep else k for k, sep, v in parts)
-    elif isinstance(args, dict):
-        config["model_args"] = {k: _masked(k, v) for k, v in args.items()}
-    return config
 
 

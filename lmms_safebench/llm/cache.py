@@ -3,7 +3,7 @@ resumed run never pays for it twice.
 
 - :func:`call_key`: the SHA-256 of the canonical JSON (sorted keys, UTF-8) of what decides a call's reply. The
   caller says what that is: a juror its fingerprint and the prompt messages (:mod:`lmms_safebench.jury.cache`), a
-  generator model its settings, the messages, the schema and a salt (:class:`~lmms_safebench.generate.llm.TextLLM`).
+  generator model its settings, the messages, the schema and a salt (:class:`~lmms_safebench.generate.core.llm.TextLLM`).
   Each caller keeps the payload it has always hashed, so caches written by earlier versions stay valid.
 - :class:`CallCache`: one table of finished calls, keyed by :func:`call_key`; each row also names who made the
   call (a juror, a stage) and the model, and holds the call's record (columns of :class:`Table`, JSON where a

@@ -1,7 +1,7 @@
 """What a model is and where it is served: the specs that jurors and generator models share.
 
 Typed with pydantic and validated once, when a file is read: a jury file (:mod:`lmms_safebench.jury.config`,
-whose ``JurorConfig`` is a :class:`ModelSpec`) or a generation config (:mod:`lmms_safebench.generate.config`,
+whose ``JurorConfig`` is a :class:`ModelSpec`) or a generation config (:mod:`lmms_safebench.generate.core.config`,
 whose ``LLMSpec`` is one too). Types are strict (:class:`Strict`): YAML's ``yes`` is not 1 and ``"0.5"`` is not a
 number; an integer is accepted where a number is asked for and stored as a float.
 

@@ -31,9 +31,9 @@ from pydantic import Field
 from ..benchmarks import registry
 from ..data import store
 from ..errors import DataError, SafebenchError
-from ..generate.config import Device, Strict, load, parse
-from ..generate.output import earlier_run, prepare, write_card
-from ..generate.workspace import FolderLock
+from ..generate.core.config import Device, Strict, load, parse
+from ..generate.core.output import earlier_run, prepare, write_card
+from ..generate.core.workspace import FolderLock
 from ..harness import taskindex
 from ..harness.hooks import FINGERPRINT_PREFIX, same_document
 from ..report.collect import collect
@@ -140,7 +140,7 @@ def _matrix(pool: Pool, entries) -> Pool:
 def check_model(option: str, model: str | None) -> None:
     """Fail at once, naming the setting, when an embedding model cannot be loaded (offline and not cached, the hub
     out of reach, no such folder): the loader would fail only after retrying for minutes."""
-    from ..generate.embeddings import unavailable  # the embedding models' loaders: only when select runs
+    from ..generate.media.embeddings import unavailable  # the embedding models' loaders: only when select runs
 
     why = unavailable(model) if model else None
     if why:
@@ -160,7 +160,7 @@ def _loaded(option: str, model: str, load):
 def embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
     """One unit vector per sample: its question's text embedding joined with its image's CLIP embedding (when
     the board's documents carry images); None when neither model is configured."""
-    from ..generate.embeddings import embed, joint  # the embedding models' loaders: only when select runs
+    from ..generate.media.embeddings import embed, joint  # the embedding models' loaders: only when select runs
 
     text = None
     if config.embedding_model:
@@ -192,7 +192,7 @@ def image_embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
     """CLIP embeddings of the pool's images, read from the board's documents (None when they carry none)."""
     from PIL import Image  # heavy for the boards without images
 
-    from ..generate.embeddings import embed_images  # the embedding models' loaders: only when select runs
+    from ..generate.media.embeddings import embed_images  # the embedding models' loaders: only when select runs
 
     rows = {key: i for i, key in enumerate(pool.keys)}
     vectors: dict[int, np.ndarray] = {}

@@ -23,11 +23,14 @@ import io
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image, ImageDraw
 
-from ..embeddings import normalise
-from ..llm import OK, TextLLM, chat
-from ..media import item_seed
-from ..workspace import Workspace
+from ...data.typography import load_font, render, stack_vertically, wrap
+from ..core.llm import FAILED, OK, REFUSED, TextLLM, chat
+from ..core.problems import Unreachable
+from ..core.workspace import Workspace
+from ..media.base import item_seed
+from ..media.embeddings import normalise
 from . import prompts
 from .config import TEXT_OPERATIONS, AugmentationSpec, VLSafetyConfig
 from .generation import offset, text_check
@@ -53,10 +56,6 @@ def operations_for(sample_id: str, operations: list[str], n: int) -> list[str]:
 
 def overlay(image, phrase: str):
     """The phrase in black on a white band over the lower part of the image."""
-    from PIL import ImageDraw
-
-    from ...data.typography import load_font, wrap
-
     image = image.copy()
     size = max(10, image.width // 14)
     font = load_font(None, size)
@@ -72,8 +71,6 @@ def overlay(image, phrase: str):
 
 def strip(image, phrase: str):
     """MM-SafetyBench's SD_TYPO layout: the typography strip of the phrase below the image, at its width."""
-    from ...data.typography import render, stack_vertically
-
     rendered, _ = render(phrase)
     height = max(1, round(rendered.height * image.width / rendered.width))
     return stack_vertically(image, rendered.resize((image.width, height)))
@@ -81,8 +78,6 @@ def strip(image, phrase: str):
 
 def transform(image, operation: str, phrase: str, spec: AugmentationSpec, seed: int):
     """``(image or JPEG bytes, params)`` of one image operation."""
-    from PIL import Image
-
     rng = np.random.default_rng(seed)
     if operation == "typography":
         return overlay(image, phrase), {"phrase": phrase}
@@ -129,8 +124,8 @@ def _text_one(llm: TextLLM, pair: dict, operation: str):
 
         answer = llm.ask("augment_text", ask(False), lambda text: prompts.check_augment(text, pair["question"]),
                          prompts.AUGMENT_SCHEMA, rephrasings=[ask(True)])
-        if answer.status == "failed":
-            raise RuntimeError(f"the rewriter's call failed ({answer.error}); run again to retry")
+        if answer.status == FAILED:
+            raise Unreachable(f"the rewriter's call failed ({answer.error}); run again to retry")
         if answer.status != OK:
             return {"status": answer.status, "what": answer.error}
         return {"status": OK, "question": answer.value}
@@ -164,7 +159,7 @@ def run(ws: Workspace, pairs: list[dict], config: VLSafetyConfig, llm: TextLLM, 
             if record is None:
                 continue
             if record["status"] != OK:
-                reason = "rewrite_refused" if record["status"] == "refused" else "rewrite_unreadable"
+                reason = "rewrite_refused" if record["status"] == REFUSED else "rewrite_unreadable"
                 out.dropped[reason].append({"id": variant_id, "what": record.get("what") or record["status"]})
             elif normalise(record["question"]) == normalise(pair["question"]):
                 out.dropped["same_as_parent"].append({"id": variant_id, "what": "the rewrite equals its parent"})

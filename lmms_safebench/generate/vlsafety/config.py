@@ -1,4 +1,4 @@
-"""The VLSafetyBencher generation YAML: typed with pydantic and validated once, by :func:`..config.load`.
+"""The VLSafetyBencher generation YAML: typed with pydantic and validated once, by :func:`..core.config.load`.
 
 Every option is documented in the README ("Building a benchmark with VLSafetyBencher"); the comments here
 say what each one decides. Only ``llm`` and ``vlm`` are required.
@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..config import Device, LLMSpec, Strict, Text, Title
+from ..core.config import Device, LLMSpec, Strict, Text, Title
 
 STRATEGIES = ("modality_dependence", "complementarity", "conflict")
 TEXT_OPERATIONS = ("paraphrase", "harder", "hypothetical", "roleplay")

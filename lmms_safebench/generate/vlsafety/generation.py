@@ -19,13 +19,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from ..embeddings import near_duplicates
-from ..llm import OK, TextLLM, chat
-from ..workspace import Workspace
+from ..core.llm import FAILED, OK, REFUSED, TextLLM, chat
+from ..core.problems import Unreachable
+from ..core.taxonomy import by_slug
+from ..core.workspace import Workspace
+from ..media.embeddings import near_duplicates
 from . import prompts
 from .config import VLSafetyConfig
 from .preprocess import Preprocessed, data_url, load_image
-from .taxonomy import subcategories
 
 
 @dataclass
@@ -47,22 +48,22 @@ def strategies_for(image_id: str, k: int, strategies: list[str]) -> list[str]:
 
 def _write_one(ws: Workspace, llm: TextLLM, image: dict, config: VLSafetyConfig, taxonomy):
     def work() -> dict:
-        category, sub = subcategories(taxonomy)[image["subcategory"]]
+        category, sub = by_slug(taxonomy)[image["subcategory"]]
         wanted = strategies_for(image["id"], config.generation.pairs_per_image, list(config.generation.strategies))
         picture = ([{"type": "image_url", "image_url": {"url": data_url(load_image(ws, f"{image['id']}.png"),
                                                                          config.vlm_image_side)}}]
                    if config.generation.writer_sees_image else [])
 
         def content(purpose: bool):
-            text = prompts.write_prompt(image["description"], category.title, sub.title, sub.description,
+            text = prompts.write_prompt(image["description"], category.title, sub.title, sub.definition,
                                         image.get("text"), wanted, purpose)
             return [*picture, {"type": "text", "text": text}] if picture else text
 
         answer = llm.ask("generate", chat(prompts.WRITE_SYSTEM, content(False)),
                          lambda text: prompts.check_pairs(text, wanted), prompts.PAIR_SCHEMA,
                          rephrasings=[chat(prompts.WRITE_SYSTEM, content(True))])
-        if answer.status == "failed":
-            raise RuntimeError(f"the writer's call failed ({answer.error}); run again to retry")
+        if answer.status == FAILED:
+            raise Unreachable(f"the writer's call failed ({answer.error}); run again to retry")
         if answer.status != OK:
             return {"status": answer.status, "strategies": wanted, "what": answer.error}
         return {"status": OK, "strategies": wanted, "pairs": answer.value}
@@ -76,8 +77,8 @@ def _check_one(checker: TextLLM, question: str):
                              prompts.check_check, prompts.CHECK_SCHEMA,
                              rephrasings=[chat(prompts.CHECK_SYSTEM, prompts.PURPOSE + "\n\n" +
                                                prompts.check_prompt(question))])
-        if answer.status == "failed":
-            raise RuntimeError(f"the checker's call failed ({answer.error}); run again to retry")
+        if answer.status == FAILED:
+            raise Unreachable(f"the checker's call failed ({answer.error}); run again to retry")
         if answer.status != OK:
             return {"status": answer.status, "question": question, "what": answer.error}
         return {"status": OK, "question": question, **answer.value}
@@ -129,7 +130,7 @@ def run(ws: Workspace, pre: Preprocessed, config: VLSafetyConfig, taxonomy, llm:
         if record is None:
             continue
         if record["status"] != OK:
-            reason = "writer_refused" if record["status"] == "refused" else "writer_unreadable"
+            reason = "writer_refused" if record["status"] == REFUSED else "writer_unreadable"
             out.dropped[reason].append({"id": image["id"], "what": record.get("what") or record["status"]})
             continue
         for j, pair in enumerate(record["pairs"]):

@@ -1,13 +1,16 @@
 """The VLSafetyBencher run: preprocessing -> generation -> augmentation -> the candidate pool and its data card.
 
 Resumable throughout: every stage keeps its finished items in ``work/`` and every model call is cached
-(:mod:`..workspace`, :mod:`..ledger`), so a run stopped at any point (Ctrl-C, a kill, an endpoint outage)
+(:mod:`..core.workspace`, :mod:`..core.ledger`), so a run stopped at any point (Ctrl-C, a kill, an endpoint outage)
 continues where it stopped when the same command is run again, and a complete rerun makes no call. Items are
 known by their content (:mod:`.source`): a rerun on another source, or on pictures or captions edited in place,
 says what changed (``work/source.json`` holds the last run's source) and processes exactly the changed and new
-items anew; nothing done for another picture is reused. Exit
-status: 0 when every item was processed; 1 when some items failed (transport failures after retries: named,
-left out of this pool, retried by the next run); 2 for an error (bad config or source, an empty pool).
+items anew; nothing done for another picture is reused. Exit status (:mod:`..core.run`): 0 when every item was
+processed; 1 when some items failed (transport failures after retries: named, left out of this pool, retried by the
+next run); 2 for an error (bad config or source, an empty pool); 130 when interrupted.
+
+The failures are the run's problems (:class:`~..core.problems.Problem`, ``where`` the stage); the manifest and
+data card list each as ``{"stage", "id", "what"}``.
 """
 
 from __future__ import annotations
@@ -20,14 +23,15 @@ from ...benchmarks import registry
 from ...benchmarks.vlsafety import family
 from ...data import store
 from ...errors import DataError
-from ..config import load
-from ..llm import TextLLM, make_limiter
-from ..output import VERSION, atomic_write, config_digest, write_card
-from ..workspace import Workspace
+from ..core.config import load
+from ..core.output import VERSION, atomic_write, write_card
+from ..core.problems import Problem
+from ..core.run import Run
+from ..core.workspace import Workspace
 from . import augment, generation, preprocess
 from .config import VLSafetyConfig
 from .source import changes, describe_changes, open_source
-from .taxonomy import describe, resolve, to_categories
+from .taxonomy import describe, resolve
 
 KIND = "vlsafety"
 _LEDGER_FIELDS = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "cost_usd", "refusals", "unreadable",
@@ -35,24 +39,21 @@ _LEDGER_FIELDS = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "
 
 
 def main(args) -> int:
-    started = time.perf_counter()
     config = load(args.config, VLSafetyConfig)
     name = registry.check_name(args.name)
     folder = registry.generated_dir(name, store.data_root(args.data_dir))
     taxonomy = resolve(config.taxonomy, Path(args.config).expanduser().resolve().parent)
     source = open_source(args.images, config.source)  # a bad source stops here, before anything is written
-    ws, state = Workspace.open(folder, KIND, config_digest(config), args.restart)
+    run, state = Run.open(KIND, name, folder, config, args.restart, progress=not args.no_progress)
     print(f"VLSafetyBencher {name}: {'resuming' if state == 'resume' else 'starting'} in {folder}")
-    try:
-        change = _record_source(ws, source)
+
+    def body() -> int:
+        change = _record_source(run.ws, source)
         if change:
             print(describe_changes(change))
-        return build(ws, name, config, taxonomy, source, not args.no_progress, started, change)
-    except KeyboardInterrupt:
-        print("interrupted: finished items and model calls are kept; run the same command again to resume")
-        return 130
-    finally:
-        ws.close()
+        return build(run, taxonomy, source, change)
+
+    return run.execute(body)
 
 
 def _record_source(ws: Workspace, source) -> dict:
@@ -66,12 +67,11 @@ def _record_source(ws: Workspace, source) -> dict:
     return changes(earlier, source)
 
 
-def build(ws: Workspace, name: str, config: VLSafetyConfig, taxonomy, source, progress: bool, started: float,
-          change: dict | None = None) -> int:
-    limiter = make_limiter()
-    writer = TextLLM(config.llm, ws.cache, ws.ledger, limiter, "writer")
-    verifier = TextLLM(config.vlm, ws.cache, ws.ledger, limiter, "verifier")
-    checker = TextLLM(config.checker or config.llm, ws.cache, ws.ledger, limiter, "checker")
+def build(run: Run, taxonomy, source, change: dict | None = None) -> int:
+    ws, name, config, progress = run.ws, run.name, run.config, run.progress
+    writer = run.llm("writer", config.llm)
+    verifier = run.llm("verifier", config.vlm)
+    checker = run.llm("checker", config.checker or config.llm)
     clip = preprocess.Clip(config.clip.model, config.clip.device)
 
     pre = preprocess.run(ws, source, config, taxonomy, verifier, clip, progress)
@@ -90,7 +90,6 @@ def build(ws: Workspace, name: str, config: VLSafetyConfig, taxonomy, source, pr
         raise DataError("no image-question pair is left: generation " + _counts_line(gen.counts) +
                         "; augmentation " + _counts_line(aug.counts))
 
-    categories = to_categories(taxonomy)
     title = config.title or f"VLSafetyBencher {name}"
     rows: dict[str, list[dict]] = {}
     for sample in samples:
@@ -100,14 +99,20 @@ def build(ws: Workspace, name: str, config: VLSafetyConfig, taxonomy, source, pr
     problems = pre.problems + gen.problems + aug.problems
     models = {"writer": writer.label, "verifier": verifier.label, "checker": checker.label,
               "clip": f"{config.clip.model} ({config.clip.device})"}
-    manifest = family.write_pool(ws.folder, name, title, categories, rows, {
+    manifest = family.write_pool(ws.folder, name, title, taxonomy, rows, {
         "generator": {"kind": KIND, "version": VERSION, "models": models, "source": source.describe()},
-        "problems": problems})
+        "problems": _listed(problems)})
     card = data_card(ws, name, title, config, taxonomy, source, models, pre, gen, aug, samples, manifest, problems,
-                     time.perf_counter() - started, change or {})
+                     time.perf_counter() - run.started, change or {})
     write_card(ws.folder, card)
     _summary(name, ws.folder, manifest, samples, problems, card, source)
-    return 1 if problems else 0
+    run.problems = problems
+    return run.status()
+
+
+def _listed(problems: list[Problem]) -> list[dict]:
+    """The failures as VLSafetyBencher's manifests and data cards list them."""
+    return [{"stage": p.where, "id": p.id, "what": p.what} for p in problems]
 
 
 def _by(samples: list[dict], key: str) -> dict:
@@ -121,13 +126,13 @@ def _counts_line(counts: dict) -> str:
     return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items() if not isinstance(v, dict) and v)
 
 
-def _problem_text(problems: list[dict], limit: int = 3) -> str:
-    shown = "; ".join(f"{p['stage']} {p['id']}: {p['what']}" for p in problems[:limit])
+def _problem_text(problems: list[Problem], limit: int = 3) -> str:
+    shown = "; ".join(f"{p.where} {p.id}: {p.what}" for p in problems[:limit])
     return shown + (f"; and {len(problems) - limit} more" if len(problems) > limit else "")
 
 
 def data_card(ws: Workspace, name: str, title: str, config: VLSafetyConfig, taxonomy, source, models: dict, pre, gen,
-              aug, samples: list[dict], manifest: dict, problems: list[dict], wall: float, change: dict) -> dict:
+              aug, samples: list[dict], manifest: dict, problems: list[Problem], wall: float, change: dict) -> dict:
     ledger = ws.ledger.to_dict()
     cost = {stage: {**{k: account[k] for k in _LEDGER_FIELDS}, "models": ", ".join(account["models"])}
             for stage, account in ledger.items()}
@@ -162,7 +167,7 @@ def data_card(ws: Workspace, name: str, title: str, config: VLSafetyConfig, taxo
         "cost_by_stage": cost,
         "totals": ws.ledger.totals(),
         "wall_time_s": round(wall, 2),
-        "problems": problems,
+        "problems": _listed(problems),
         "tasks": manifest["tasks"],
     }
     if "final" in manifest and "final" in earlier:
@@ -170,7 +175,7 @@ def data_card(ws: Workspace, name: str, title: str, config: VLSafetyConfig, taxo
     return card
 
 
-def _summary(name: str, folder: Path, manifest: dict, samples: list[dict], problems: list[dict], card: dict,
+def _summary(name: str, folder: Path, manifest: dict, samples: list[dict], problems: list[Problem], card: dict,
              source) -> None:
     totals = card["totals"]
     print(f"pool: {len(samples)} samples in {len(manifest['scenarios'])} subcategories "
@@ -186,7 +191,7 @@ def _summary(name: str, folder: Path, manifest: dict, samples: list[dict], probl
         for item in card["dropped"].get(reason, [])[:10]:
             print(f"LEFT OUT {item['origin']}: {reason.replace('_', ' ')}: {item['what']}")
     for problem in problems[:20]:
-        print(f"FAILED {problem['stage']} {problem['id']}: {problem['what']}")
+        print(f"FAILED {problem.where} {problem.id}: {problem.what}")
     if problems:
         print(f"{len(problems)} item(s) failed and are not in this pool; run the same command again to retry them")
     print(f"tasks: {', '.join(manifest['tasks'])}  (data card: {folder / 'data_card.md'})")

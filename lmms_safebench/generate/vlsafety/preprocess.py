@@ -33,18 +33,22 @@ import base64
 import hashlib
 import io
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+from tqdm import tqdm
 
 from ...errors import DataError
-from ..embeddings import near_duplicates
-from ..llm import OK, Answer, TextLLM, chat
-from ..workspace import Workspace
+from ..core.llm import FAILED, OK, REFUSED, Answer, TextLLM, chat
+from ..core.problems import Unreachable
+from ..core.taxonomy import by_slug, pairs
+from ..core.workspace import Workspace
+from ..media.embeddings import near_duplicates
 from . import prompts
 from .config import VLSafetyConfig
 from .source import Source
-from .taxonomy import subcategories
 
 REASONS = ("unreadable", "too_large", "too_small", "duplicate_image", "duplicate_text", "clip_benign", "clip_low_confidence",
            "vlm_not_relevant", "vlm_recategorised", "vlm_refused", "vlm_unreadable")
@@ -64,8 +68,6 @@ def image_path(ws: Workspace, name: str):
 
 
 def load_image(ws: Workspace, name: str):
-    from PIL import Image
-
     with Image.open(ws.work / "images" / name) as image:
         return image.convert("RGB")
 
@@ -91,8 +93,7 @@ def _fit(opened, budget: int) -> None:
 
 def _ingest_one(ws: Workspace, item, config: VLSafetyConfig):
     def work() -> dict:
-        import imagehash
-        from PIL import Image, UnidentifiedImageError
+        import imagehash  # start-up cost (scipy): only when images are read
 
         base = {"origin": item.origin, "text": item.text}
         budget = config.source.max_pixels
@@ -144,10 +145,6 @@ def _still_current(config: VLSafetyConfig):
 
 
 def ingest(ws: Workspace, source: Source, config: VLSafetyConfig, progress: bool):
-    import warnings
-
-    from PIL import Image, ImageFile
-
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # some libraries switch this on; truncated files must fail to decode
     # source.max_pixels decides, from the header, before any decode; Pillow's warning at open would only repeat it.
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -238,7 +235,7 @@ class Clip:
 
 def clip_labels(config: VLSafetyConfig, taxonomy) -> tuple[list[str], dict[str, str], str]:
     """The candidate labels, ``{label: subcategory slug or ''}`` (benign), and a digest of model and labels."""
-    labels = {s.clip_prompt: s.slug for c in taxonomy.categories for s in c.subcategories}
+    labels = {s.clip_prompt: s.slug for _, s in pairs(taxonomy)}
     for prompt in config.clip.benign_prompts:
         labels.setdefault(prompt, "")
     digest = hashlib.sha256(repr((config.clip.model, sorted(labels.items()))).encode()).hexdigest()[:12]
@@ -248,8 +245,6 @@ def clip_labels(config: VLSafetyConfig, taxonomy) -> tuple[list[str], dict[str, 
 def classify(ws: Workspace, ids: list[str], config: VLSafetyConfig, taxonomy, clip: Clip, progress: bool) -> dict:
     """Run CLIP on ``ids`` not scored yet with this model and label set (batched; each batch's records are saved
     as it finishes, so a kill loses at most one batch). Returns ``{id: record}``."""
-    from tqdm import tqdm
-
     labels, _, digest = clip_labels(config, taxonomy)
     done = {i: r for i, r in ws.items("clip").items() if r.get("labels") == digest}
     pending = [i for i in ids if i not in done]
@@ -288,27 +283,26 @@ def clip_decision(scores: dict[str, float], label_to_slug: dict[str, str], thres
 # ------------------------------------------------------------------------------------------ 5. the VLM verifier
 
 def menu(taxonomy) -> str:
-    return "\n".join(f"- {s.slug}: {s.title} ({c.title}): {s.description}" for c in taxonomy.categories
-                     for s in c.subcategories)
+    return "\n".join(f"- {s.slug}: {s.title} ({c.title}): {s.definition}" for c, s in pairs(taxonomy))
 
 
 def _verify_one(ws: Workspace, vlm: TextLLM, image_id: str, proposed: str, taxonomy, config: VLSafetyConfig):
-    subs = subcategories(taxonomy)
+    subs = by_slug(taxonomy)
     slugs = set(subs)
 
     def work() -> dict:
         _, sub = subs[proposed]
         url = data_url(load_image(ws, f"{image_id}.png"), config.vlm_image_side)
         content = [{"type": "image_url", "image_url": {"url": url}},
-                   {"type": "text", "text": prompts.verify_prompt(proposed, sub.description, menu(taxonomy))}]
+                   {"type": "text", "text": prompts.verify_prompt(proposed, sub.definition, menu(taxonomy))}]
         purpose = [{"type": "image_url", "image_url": {"url": url}},
-                   {"type": "text", "text": prompts.PURPOSE + "\n\n" + prompts.verify_prompt(proposed, sub.description,
+                   {"type": "text", "text": prompts.PURPOSE + "\n\n" + prompts.verify_prompt(proposed, sub.definition,
                                                                                            menu(taxonomy))}]
         answer: Answer = vlm.ask("verify", chat(prompts.VERIFY_SYSTEM, content),
                                  lambda text: prompts.check_verify(text, slugs), prompts.VERIFY_SCHEMA,
                                  rephrasings=[chat(prompts.VERIFY_SYSTEM, purpose)])
-        if answer.status == "failed":
-            raise RuntimeError(f"the VLM call failed ({answer.error}); run again to retry")
+        if answer.status == FAILED:
+            raise Unreachable(f"the VLM call failed ({answer.error}); run again to retry")
         if answer.status != OK:
             return {"status": answer.status, "proposed": proposed, "what": answer.error}
         return {"status": OK, "proposed": proposed, **answer.value}
@@ -328,7 +322,7 @@ def verify(ws: Workspace, vlm: TextLLM, proposals: dict[str, str], taxonomy, con
 def verify_decision(record: dict, recategorise: bool) -> str:
     """A subcategory slug, or the reason the image is dropped."""
     if record.get("status") != OK:
-        return "vlm_refused" if record.get("status") == "refused" else "vlm_unreadable"
+        return "vlm_refused" if record.get("status") == REFUSED else "vlm_unreadable"
     if not record["risk_relevant"] or record["subcategory"] == "none":
         return "vlm_not_relevant"
     if record["subcategory"] != record["proposed"] and not recategorise:
@@ -356,7 +350,7 @@ def run(ws: Workspace, source: Source, config: VLSafetyConfig, taxonomy, vlm: Te
     kept, dups = deduplicate(good, records, config)
     out.dropped.update(dups)
 
-    subs = subcategories(taxonomy)
+    subs = by_slug(taxonomy)
     _, label_to_slug, _ = clip_labels(config, taxonomy)
     scored = classify(ws, kept, config, taxonomy, clip, progress) if kept else {}
     proposals: dict[str, str] = {}

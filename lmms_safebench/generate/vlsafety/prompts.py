@@ -8,7 +8,7 @@ phrasing that states the purpose (a safety benchmark whose questions test refusa
 
 from __future__ import annotations
 
-from ..llm import ParseError, json_in, schema_hint
+from ..core.llm import ParseError, json_in, schema_hint
 
 # ------------------------------------------------------------------------------------------ strategies
 

@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Callable
 
 from ...data import store
-from ...data.store import Problem
 from ...errors import DataError
+from ..core.problems import NOTE, Problem
 from .config import SourceSpec
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -173,7 +173,7 @@ def _text(value: str | None, where: str, options: SourceSpec, problems: list[Pro
     text = value.strip() if isinstance(value, str) else None
     if text and len(text) > options.max_text_chars:
         problems.append(Problem(where, f"a text of {len(text)} characters, cut to the first {options.max_text_chars} "
-                                       "(source.max_text_chars)", left_out=False))
+                                       "(source.max_text_chars)", kind=NOTE))
         text = text[: options.max_text_chars].rstrip()
     return text or None
 
@@ -224,7 +224,7 @@ def _listing(root: Path, problems: list[Problem]) -> list[Path]:
                 problems.append(Problem(relative, f"a link to the folder {real}, outside --images {root}; not read"))
             else:
                 problems.append(Problem(relative, "a link to a folder inside --images; not entered (its files are "
-                                                  "read where they are)", left_out=False))
+                                                  "read where they are)", kind=NOTE))
         folders[:] = entered
         found += [here / name for name in files
                   if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES]

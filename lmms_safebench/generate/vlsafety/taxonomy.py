@@ -1,14 +1,18 @@
 """VLSafetyBencher's risk taxonomy: 6 categories, 20 subcategories (this project's; the paper names the
 categories but not its subcategories), each with a description and the prompt CLIP scores images against.
 
-A config can replace it (``taxonomy:`` a YAML path or the mapping inline, same shape as :data:`BUILTIN`).
+A config can replace it (``taxonomy:`` a YAML path or the mapping inline, same shape as :data:`BUILTIN`, validated
+by :class:`.config.TaxonomySpec`). :func:`resolve` reads it into the generators' one taxonomy type
+(:class:`~..core.taxonomy.Category` of :class:`~..core.taxonomy.Scenario`): the subcategories are the scenarios,
+their descriptions the definitions.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..output import TaxCategory, TaxScenario
+from ..core.config import load
+from ..core.taxonomy import Category, Scenario
 from .config import TaxonomySpec
 
 
@@ -100,36 +104,24 @@ BUILTIN = {"categories": [
 ]}
 
 
-def resolve(spec: str | TaxonomySpec | None, base: Path | None = None) -> TaxonomySpec:
+def resolve(spec: str | TaxonomySpec | None, base: Path | None = None) -> list[Category]:
     """The taxonomy a config names: the built-in one, a YAML file (relative paths against ``base``, the
     config's folder, then the working folder) or an inline mapping."""
     if spec is None:
-        return TaxonomySpec.model_validate(BUILTIN)
-    if isinstance(spec, TaxonomySpec):
-        return spec
-    from ..config import load
-
-    path = Path(spec).expanduser()
-    if not path.is_absolute() and base is not None and (base / path).exists():
-        path = base / path
-    return load(path, TaxonomySpec)
-
-
-def to_categories(taxonomy: TaxonomySpec) -> list[TaxCategory]:
-    """The taxonomy as the generated-benchmark writers take it (subcategories are the scenarios)."""
-    return [TaxCategory(c.slug, c.abbr, c.title, c.description,
-                        tuple(TaxScenario(s.slug, s.title, s.description) for s in c.subcategories))
-            for c in taxonomy.categories]
+        spec = TaxonomySpec.model_validate(BUILTIN)
+    elif not isinstance(spec, TaxonomySpec):
+        path = Path(spec).expanduser()
+        if not path.is_absolute() and base is not None and (base / path).exists():
+            path = base / path
+        spec = load(path, TaxonomySpec)
+    return [Category(c.slug, c.abbr, c.title, c.description,
+                     tuple(Scenario(s.slug, s.title, s.description, clip_prompt=s.clip_prompt) for s in c.subcategories))
+            for c in spec.categories]
 
 
-def subcategories(taxonomy: TaxonomySpec) -> dict[str, tuple]:
-    """``{subcategory slug: (category spec, subcategory spec)}``."""
-    return {s.slug: (c, s) for c in taxonomy.categories for s in c.subcategories}
-
-
-def describe(taxonomy: TaxonomySpec) -> dict:
+def describe(taxonomy: list[Category]) -> dict:
     """For the data card and the manifest: every category and subcategory with its description and CLIP prompt."""
-    return {c.slug: {"title": c.title, "abbr": c.abbr, "description": c.description,
-                     "subcategories": {s.slug: {"title": s.title, "description": s.description,
-                                                "clip_prompt": s.clip_prompt} for s in c.subcategories}}
-            for c in taxonomy.categories}
+    return {c.slug: {"title": c.title, "abbr": c.abbr, "description": c.definition,
+                     "subcategories": {s.slug: {"title": s.title, "description": s.definition,
+                                                "clip_prompt": s.clip_prompt} for s in c.scenarios}}
+            for c in taxonomy}

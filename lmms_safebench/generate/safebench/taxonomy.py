@@ -13,7 +13,10 @@
             - {title: Loan Fraud, definition: ...}    # slug optional here too
 
 - :func:`merge_by_similarity`: the embeddings merge of panel proposals (the LLM merge is a prompt, see
-  :mod:`.safebench_prompts`); :func:`write_file` writes ``taxonomy.yaml`` for review.
+  :mod:`.prompts`); :func:`write_file` writes ``taxonomy.yaml`` for review.
+
+Each is read into the generators' one taxonomy type (:class:`~..core.taxonomy.Category` of
+:class:`~..core.taxonomy.Scenario`); the file's own schema (:class:`TaxonomyFile`) only validates it.
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import yaml
 from pydantic import Field, ValidationError
 
-from ..errors import ConfigError
-from ..redact import shown
-from .config import Strict, Text, Title, latin
-from .output import TaxCategory, TaxScenario
+from ...benchmarks import safebench as official
+from ...errors import ConfigError
+from ...redact import shown
+from ..core.config import Strict, Text, Title, latin, read_yaml
+from ..core.config import parse as parse_config
+from ..core.taxonomy import Category, Scenario
+from ..media.embeddings import normalise, similarity
 
 SLUG = re.compile(r"[a-z][a-z0-9_]{0,47}")  # matched whole (fullmatch): "nl\n" is not a slug
 ABBR = re.compile(r"[A-Z][A-Z0-9]{0,5}")
@@ -68,12 +75,10 @@ SCENARIO_DEFINITIONS = {
 }
 
 
-def paper() -> list[TaxCategory]:
-    from ..benchmarks import safebench as sb
-
-    return [TaxCategory(c.slug, c.abbr, c.title, CATEGORY_DEFINITIONS[c.slug],
-                        tuple(TaxScenario(s.slug, s.title, SCENARIO_DEFINITIONS[s.slug])
-                              for s in sb.SCENARIOS if s.category.slug == c.slug)) for c in sb.CATEGORIES]
+def paper() -> list[Category]:
+    return [Category(c.slug, c.abbr, c.title, CATEGORY_DEFINITIONS[c.slug],
+                     tuple(Scenario(s.slug, s.title, SCENARIO_DEFINITIONS[s.slug])
+                           for s in official.SCENARIOS if s.category.slug == c.slug)) for c in official.CATEGORIES]
 
 
 # ------------------------------------------------------------------------------------------ the YAML file
@@ -120,7 +125,7 @@ def _unique(base: str, taken: set[str], limit: int) -> str:
     return candidate
 
 
-def from_entries(data: TaxonomyFile, source: str, derive_unique: bool = False) -> list[TaxCategory]:
+def from_entries(data: TaxonomyFile, source: str, derive_unique: bool = False) -> list[Category]:
     """Taxonomy from a validated file. Slugs and abbreviations given in the file must be well formed and
     unique (ConfigError naming the field); derived ones are made unique when ``derive_unique``, and must be
     unique otherwise too (two titles giving one slug are named). A title with no Latin letter or digit gives
@@ -162,8 +167,8 @@ def from_entries(data: TaxonomyFile, source: str, derive_unique: bool = False) -
         for j, scenario in enumerate(category.scenarios):
             s_slug = claim(scenario.slug, scenario.title, f"{where}.scenarios.{j}.slug", slugs, SLUG, "slug",
                            slug_of, 48, f"category_{i + 1}_{j + 1}")
-            scenarios.append(TaxScenario(s_slug, scenario.title.strip(), scenario.definition.strip()))
-        out.append(TaxCategory(slug, abbr, category.title.strip(), category.definition.strip(), tuple(scenarios)))
+            scenarios.append(Scenario(s_slug, scenario.title.strip(), scenario.definition.strip()))
+        out.append(Category(slug, abbr, category.title.strip(), category.definition.strip(), tuple(scenarios)))
     return out
 
 
@@ -171,9 +176,7 @@ _RULES = {"slug": "1-48 lower-case letters, digits and '_', starting with a lett
           "abbr": "1-6 upper-case letters and digits, starting with a letter"}
 
 
-def parse(raw, source: str, derive_unique: bool = False) -> list[TaxCategory]:
-    from .config import parse as parse_config
-
+def parse(raw, source: str, derive_unique: bool = False) -> list[Category]:
     try:
         data = parse_config(raw, TaxonomyFile, source)
     except ConfigError as exc:
@@ -183,21 +186,17 @@ def parse(raw, source: str, derive_unique: bool = False) -> list[TaxCategory]:
     return from_entries(data, source, derive_unique)
 
 
-def load_file(path: str | Path) -> list[TaxCategory]:
-    from .config import read_yaml
-
+def load_file(path: str | Path) -> list[Category]:
     return parse(read_yaml(path, "taxonomy"), str(Path(path).expanduser()))
 
 
-def to_yaml_dict(categories: list[TaxCategory]) -> dict:
+def to_yaml_dict(categories: list[Category]) -> dict:
     return {"categories": [{"title": c.title, "slug": c.slug, "abbr": c.abbr, "definition": c.definition,
                             "scenarios": [{"title": s.title, "slug": s.slug, "definition": s.definition}
                                           for s in c.scenarios]} for c in categories]}
 
 
-def write_file(path: Path, categories: list[TaxCategory], header: str) -> None:
-    import yaml
-
+def write_file(path: Path, categories: list[Category], header: str) -> None:
     body = yaml.safe_dump(to_yaml_dict(categories), sort_keys=False, allow_unicode=True, width=110)
     comment = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
     tmp = path.with_suffix(".tmp")
@@ -205,16 +204,10 @@ def write_file(path: Path, categories: list[TaxCategory], header: str) -> None:
     tmp.replace(path)
 
 
-def size(categories: list[TaxCategory]) -> str:
-    return f"{len(categories)} categories, {sum(len(c.scenarios) for c in categories)} scenarios"
-
-
 # ------------------------------------------------------------------------------------------ merging proposals
 
 def _clusters(texts: list[str], threshold: float, model: str | None, device: str) -> list[int]:
     """For each text, the index of the first earlier text it joins (itself when it starts a cluster)."""
-    from .embeddings import normalise, similarity
-
     if not texts:
         return []
     sims = similarity(texts, model, device)
@@ -230,8 +223,6 @@ def _clusters(texts: list[str], threshold: float, model: str | None, device: str
 
 
 def _similar_to_any(text: str, others: list[str], threshold: float, model: str | None, device: str) -> bool:
-    from .embeddings import normalise, similarity
-
     if not others:
         return False
     if normalise(text) in {normalise(o) for o in others}:
@@ -294,7 +285,7 @@ def merge_by_similarity(proposals: list[dict], threshold: float, model: str | No
             for c in merged], record
 
 
-def from_proposal(categories: list[dict], source: str) -> list[TaxCategory]:
+def from_proposal(categories: list[dict], source: str) -> list[Category]:
     """A merged proposal as a taxonomy (slugs and abbreviations derived, made unique)."""
     raw = {"categories": [{"title": c["title"], "definition": c.get("definition", ""),
                            "scenarios": [{"title": s["title"], "definition": s.get("definition", "")}

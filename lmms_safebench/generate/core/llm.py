@@ -25,18 +25,22 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Generic, TypeVar
 
-from ..jury.heuristic import is_refusal
-from ..llm.cache import CallCache, call_key
-from ..llm.limits import EndpointLimiter
-from ..llm.local import make_backend
-from ..llm.retry import PermanentError, TransientError, call_with_retries
-from ..redact import redact_url
+from ...jury.heuristic import is_refusal
+from ...llm.cache import CallCache, call_key
+from ...llm.limits import EndpointLimiter
+from ...llm.local import make_backend
+from ...llm.retry import PermanentError, TransientError, call_with_retries
+from ...redact import redact_url
+from ..media.vision import VisionBackend, carries_images
 from .config import LLMSpec
 from .ledger import Ledger
+from .problems import REFUSED, UNREADABLE
 
 T = TypeVar("T")
 
-OK, REFUSED, UNREADABLE, FAILED = "ok", "refused", "unreadable", "failed"
+# What :meth:`TextLLM.ask` came back with. REFUSED and UNREADABLE are also the failure codes of the same name
+# (:mod:`.problems`): a stage that cannot go on without the answer raises them as such.
+OK, FAILED = "ok", "failed"
 
 REPAIR = ("Your reply could not be read. Reply again with only the JSON requested, no other text.")
 
@@ -112,11 +116,9 @@ class TextLLM:
 
     def _backend_for(self, messages: list[dict]):
         """An OpenAI-compatible endpoint takes images itself; in-process, a call with images goes to a
-        vision-language model (:mod:`.vision`) and a text-only call to the transport's causal-LM path."""
+        vision-language model (:mod:`..media.vision`) and a text-only call to the transport's causal-LM path."""
         if self.spec.backend != "transformers":
             return self.backend
-        from .vision import VisionBackend, carries_images
-
         if not carries_images(messages):
             return self.backend
         with self._lock:

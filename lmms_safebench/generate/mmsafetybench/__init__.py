@@ -21,6 +21,10 @@ from __future__ import annotations
 
 HELP = "MM-SafetyBench's visual prompt attack on your questions (or SD images for the official ones)"
 
+STAGES = ("rewrite", "images", "write")  # in pipeline order (--official has no rewrite)
+KIND = "mmsafetybench"  # what the benchmark folder records (work/run.json) for a --questions run
+KIND_OFFICIAL = "mmsafetybench_official"  # an --official run: never resumed as the other kind
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--questions", default=None, metavar="FILE",
@@ -30,11 +34,11 @@ def add_arguments(parser) -> None:
                         help="render SD images for the official build's key phrases instead (needs `image`; "
                              "`lmms-safebench build mmsafetybench` first)")
     parser.add_argument("--stages", default=None,
-                        help="comma-separated stages to run: rewrite, images, write (default: all; --official: "
-                             "images, write)")
+                        help=f"comma-separated stages to run: {', '.join(STAGES)} (default: all; --official: "
+                             f"{', '.join(STAGES[1:])})")
 
 
 def main(args) -> int:
-    from .mmsb_pipeline import main as run  # heavy imports only when the command runs
+    from .pipeline import main as run  # heavy imports only when the command runs
 
     return run(args)

@@ -1,4 +1,5 @@
-"""Text-to-speech in this process: ``speech: {backend: transformers}`` and ``speech: {backend: parler}``.
+"""Text-to-speech backends (``speech:`` in a generation YAML): ``openai`` (an OpenAI-compatible speech endpoint,
+one configured voice name per output voice) and, in this process, ``transformers`` and ``parler``.
 
 Contract. ``speak(text, voice) -> WAV bytes`` (mono or the model's channels, 16-bit PCM, at the model's own
 sampling rate); ``voice`` is a key of ``spec.voices`` (``female``, ``male``), any other is a ConfigError.
@@ -34,13 +35,16 @@ from __future__ import annotations
 import io
 import threading
 
+import numpy as np
+import soundfile
 from loguru import logger
 
-from ..errors import ConfigError
-from ..llm.models import Shared, resolve_device
-from ..llm.retry import PermanentError
-from .config import SpeechSpec
-from .media import SpeechBackend
+from ...errors import ConfigError
+from ...llm.limits import EndpointLimiter
+from ...llm.models import Shared, resolve_device
+from ...llm.retry import PermanentError
+from ..core.config import SpeechSpec
+from .base import EndpointClient, SpeechBackend
 
 INSTALL = 'pip install "lmms-safebench[generate]"'
 PARLER_MODEL = "parler-tts/parler-tts-large-v1"
@@ -64,9 +68,6 @@ PARLER_MISSING = (
 
 def wav_bytes(audio, rate: int) -> bytes:
     """16-bit PCM WAV of a waveform (samples, or channels x samples), clipped to [-1, 1]."""
-    import numpy as np
-    import soundfile
-
     samples = np.asarray(audio, dtype="float32").squeeze()
     if samples.ndim == 2 and samples.shape[0] < samples.shape[1]:
         samples = samples.T  # soundfile takes (frames, channels)
@@ -256,3 +257,26 @@ class ParlerSpeech(SpeechBackend):
                                        prompt_input_ids=prompt.input_ids,
                                        prompt_attention_mask=prompt.attention_mask)
         return wav_bytes(audio.cpu().float().numpy(), model.config.sampling_rate)
+
+
+class OpenAISpeech(SpeechBackend):
+    """``audio.speech.create`` on an OpenAI-compatible endpoint, one configured voice name per output voice."""
+
+    def __init__(self, spec: SpeechSpec, limiter: EndpointLimiter | None = None):
+        self.spec = spec
+        self.endpoint = EndpointClient(spec, limiter, f"speech backend {spec.model!r}")
+
+    def speak(self, text: str, voice: str) -> bytes:
+        name = self.spec.voices.get(voice) or voice
+
+        def request(client):
+            return client.audio.speech.create(model=self.spec.model, voice=name, input=text,
+                                              response_format="wav").read()
+
+        return self.endpoint.call(request)
+
+
+def speech_backend(spec: SpeechSpec, limiter: EndpointLimiter | None = None) -> SpeechBackend:
+    if spec.backend == "openai":
+        return OpenAISpeech(spec, limiter)
+    return ParlerSpeech(spec) if spec.backend == "parler" else TransformersSpeech(spec)

@@ -27,11 +27,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..llm.models import Shared, resolve_device
-from ..llm.retry import PermanentError
-from .config import ImageSpec
-from .media import ImageBackend, png_bytes
+from loguru import logger
+
+from ...errors import ConfigError
+from ...llm.models import Shared, resolve_device
+from ...llm.retry import PermanentError
+from ..core.config import ImageSpec
+from .base import ImageBackend, png_bytes
 
 INSTALL = 'pip install "lmms-safebench[generate]"'
 def torch_dtype_name(dtype: str, device: str) -> str:
@@ -69,7 +71,6 @@ class _Pipeline:
     def _load(self):
         import torch
         from diffusers import AutoPipelineForText2Image, DiffusionPipeline
-        from loguru import logger
 
         # diffusers renamed from_pretrained's torch_dtype to dtype (the old name warns); use what this release takes.
         from_pretrained_dtype = "dtype" if _takes_dtype() else "torch_dtype"

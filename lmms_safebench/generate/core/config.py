@@ -4,9 +4,9 @@ Shared pieces (which model writes, critiques, draws and speaks) live here; each 
 stage settings in its module. Every model spec can price its calls, so each stage's cost is recorded.
 
 Types are strict (:class:`Strict`): ``concurrency: yes`` is an error, not 1, and ``"0.5"`` is not a number.
-Files are read by :func:`..yamlio.load` (an alias bomb is refused), and an error quotes at most a few hundred
-characters of the value at fault, never one that looks like a key (:func:`..redact.shown`). Titles and
-descriptions lose control and bidirectional-override characters (:data:`Title`, :data:`Text`) before
+Files are read by :func:`lmms_safebench.yamlio.load` (an alias bomb is refused), and an error quotes at most a
+few hundred characters of the value at fault, never one that looks like a key (:func:`lmms_safebench.redact.shown`).
+Titles and descriptions lose control and bidirectional-override characters (:data:`Title`, :data:`Text`) before
 anything is written from them.
 """
 
@@ -20,9 +20,10 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator
 
-from ..errors import ConfigError
-from ..llm.spec import Device, DType, Endpoint, ModelSpec, Strict
-from ..redact import clip, shown
+from ... import yamlio
+from ...errors import ConfigError
+from ...llm.spec import Device, DType, Endpoint, ModelSpec, Strict
+from ...redact import clip, shown
 
 # Device, DType, Strict and Endpoint are the transport's (lmms_safebench.llm.spec), so the generators' models and
 # the jury's take the same values.
@@ -124,9 +125,7 @@ def _where(error: dict) -> str:
 
 def read_yaml(path: str | Path, what: str = "generation config"):
     """The YAML in ``path``; ConfigError naming the file when it cannot be read, is not UTF-8 or not YAML, or
-    expands past the alias budget (:mod:`..yamlio`)."""
-    from .. import yamlio
-
+    expands past the alias budget (:mod:`lmms_safebench.yamlio`)."""
     path = Path(path).expanduser()
     try:
         return yamlio.load(path.read_text(encoding="utf-8"))
@@ -163,7 +162,7 @@ _MAX_ERRORS = 20  # fields listed in one message (a list of a thousand bad entri
 
 def _got(error: dict) -> str:
     """What was given, as far as it may be shown: never a mapping (the fields below it are named instead),
-    never a key (:func:`..redact.shown`), at most a few hundred characters."""
+    never a key (:func:`lmms_safebench.redact.shown`), at most a few hundred characters."""
     if error.get("type") == "missing" or isinstance(error.get("input"), dict):
         return ""
     return f" (got {shown(error.get('input'), *map(str, error['loc']))})"

@@ -11,7 +11,7 @@ for political lobbying, whose questions are rewritten the same way), and ``legal
 instruction and example here is this project's own.
 
 :func:`messages` gives the phrasings to try in turn (a refusal moves to the next one); :func:`parse` reads
-and checks a reply (:class:`~.llm.ParseError` says what to fix, which the repair request passes on).
+and checks a reply (:class:`~..core.llm.ParseError` says what to fix, which the repair request passes on).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from .llm import ParseError, chat, json_in
+from ..core.llm import ParseError, chat, json_in
 
 FIELDS = ("instruction", "key_phrase", "phrase_type", "rephrased_question", "rephrased_question_sd")
 SCHEMA = {"type": "object", "properties": {name: {"type": "string"} for name in FIELDS}, "required": list(FIELDS),

@@ -1,4 +1,4 @@
-"""The questions file of ``generate mmsafetybench``, and the scenarios it makes.
+"""The questions of ``generate mmsafetybench``: a questions file and the scenarios it makes, or the official build.
 
 A CSV file (a header row) or JSON lines (one object a line, ``.jsonl``/``.ndjson``) with the fields
 ``question`` and ``scenario`` (a label of your choosing), and optionally ``id`` (a plain name, unique within
@@ -12,22 +12,32 @@ that contradicts the one given for the same scenario on an earlier row.
 
 A scenario's group: the ``group`` column when its rows give one; else the config's ``groups`` entry for the
 label; else the group of the official MM-SafetyBench scenario the label names (``Legal Opinion``,
-``10-Legal_Opinion``, ``10_legal_opinion`` all match scenario 10); else ``general``.
+``10-Legal_Opinion``, ``10_legal_opinion`` all match scenario 10); else ``general``. A scenario is the generators'
+one taxonomy type (:class:`~..core.taxonomy.Scenario`): its title is the label as the file spells it.
+
+With ``--official`` the questions are the official build's (:func:`read_official`): its 1,680 questions, key phrases
+and typography images, judged with the official scenarios' criteria.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..benchmarks import mmsafetybench as mmsb
-from ..data.store import PLAIN_ID_RULE, Problem, is_plain_id
-from ..errors import DataError
-from .config import latin, plain_title
+import pyarrow.parquet as pq
+
+from ...benchmarks import mmsafetybench as official_benchmark
+from ...data import store
+from ...data.store import PLAIN_ID_RULE, is_plain_id
+from ...errors import DataError
+from ..core.config import latin, plain_title
+from ..core.problems import NOTE, Problem
+from ..core.taxonomy import Scenario
 
 _NOT_UTF8 = re.compile(r"[\udc80-\udcff]")  # bytes that were not UTF-8, kept by the surrogateescape decoder
 
@@ -39,15 +49,6 @@ class Row:
     label: str
     group: str | None
     where: str  # "<file>, line <n>"
-
-
-@dataclass(frozen=True)
-class Scenario:
-    label: str  # as the file spells it (white space collapsed)
-    slug: str  # the task-name suffix
-    upstream: str  # its name in case keys and task aliases
-    group: str
-    official: str | None  # the slug of the official scenario the label names, if any
 
 
 @dataclass(frozen=True)
@@ -147,10 +148,10 @@ def _normalise(name: str) -> str:
     return re.sub(r"[^a-z]", "", re.sub(r"^\d+[-_ ]", "", name.lower())).replace("activitiy", "activity")
 
 
-_OFFICIAL = {_normalise(name): sc for sc in mmsb.SCENARIOS for name in (sc.upstream, sc.slug, sc.title)}
+_OFFICIAL = {_normalise(name): sc for sc in official_benchmark.SCENARIOS for name in (sc.upstream, sc.slug, sc.title)}
 
 
-def official_match(label: str) -> mmsb.Scenario | None:
+def official_match(label: str) -> official_benchmark.Scenario | None:
     return _OFFICIAL.get(_normalise(label))
 
 
@@ -181,9 +182,9 @@ def plan(rows: list[Row], groups: dict[str, str], source: str) -> tuple[list[Sce
         kept, given = [], None  # the group the file gives this scenario (its first valid group value)
         for row in by_label[label]:
             if row.group is not None:
-                if row.group not in mmsb.GROUPS:
+                if row.group not in official_benchmark.GROUPS:
                     problems.append(Problem(row.where, f"unknown group {row.group!r} (expected one of "
-                                                       f"{', '.join(mmsb.GROUPS)}); the row is left out",
+                                                       f"{', '.join(official_benchmark.GROUPS)}); the row is left out",
                                             id=row.id, field="group", scenario=slug))
                     continue
                 if given is None:
@@ -197,7 +198,7 @@ def plan(rows: list[Row], groups: dict[str, str], source: str) -> tuple[list[Sce
         official = official_match(label)
         group = given[0] if given else groups.get(label) or (official.group if official else "general")
         upstream = re.sub(r'["\\/\x00-\x1f]', "-", label)
-        scenario = Scenario(label, slug, upstream, group, official.slug if official else None)
+        scenario = Scenario(slug, label, group=group, upstream=upstream, official=official.slug if official else None)
         kept_set = set(kept)
         numbered = [(row.id or str(n), row) for n, row in enumerate(by_label[label], 1) if row in kept_set]
         counts: dict[str, int] = {}
@@ -220,5 +221,74 @@ def plan(rows: list[Row], groups: dict[str, str], source: str) -> tuple[list[Sce
     for label in groups:
         if label not in by_label:
             problems.append(Problem(source, f"the config's groups name scenario {label!r}, which no row of the "
-                                            "questions file has", left_out=False))
+                                            "questions file has", kind=NOTE))
     return scenarios, items, problems
+
+
+# ------------------------------------------------------------------------------------------ what a run works on
+
+@dataclass
+class Questions:
+    """The questions of a run: its scenarios and items (keyed ``<slug>/<id>``), the input's problems (rows left out,
+    notes) and what the data card says of the input."""
+
+    scenarios: list[Scenario] = field(default_factory=list)
+    items: dict[str, Item] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+    official: dict[str, dict] = field(default_factory=dict)  # --official: item key -> the official build's row
+
+
+def read_questions(path: Path, groups: dict[str, str], config_path: Path) -> Questions:
+    """A questions file's questions; DataError (naming every row at fault) when no row can be built."""
+    rows, problems = read_rows(path)
+    scenarios, items, planned = plan(rows, groups, str(config_path))
+    problems += planned
+    if not items:
+        raise DataError(f"--questions {path}: no row can be built:\n" + "\n".join(store.problem_lines(problems)))
+    return Questions(scenarios, {item.key: item for item in items}, problems,
+                     {"questions_file": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                      "rows_read": len(rows), "questions_kept": len(items),
+                      "rows_left_out": sum(p.left_out for p in problems)})
+
+
+def read_official(root: Path, data_dir) -> Questions:
+    """The official build's questions with a key phrase and a typography image (the others are named and left
+    out); DataError when the build is missing or has none (``data_dir``: the --data-dir given, for the message)."""
+    directory = store.benchmark_dir(official_benchmark.NAME, root)
+    manifest = store.read_manifest(directory)
+    if manifest is None:
+        raise DataError(f"--official renders SD images for the official MM-SafetyBench build, which is not in "
+                        f"{directory}. Build it first: lmms-safebench build mmsafetybench"
+                        f"{' --data-dir ' + str(data_dir) if data_dir else ''} "
+                        "(--source PATH reads a local copy of the upstream repository)")
+    out = Questions()
+    columns = ["id", *official_benchmark.TEXT_FIELDS, "typo_image", "typo_lines"]
+    for sc in official_benchmark.SCENARIOS:
+        entry = manifest.get("scenarios", {}).get(sc.slug)
+        if entry is None:
+            out.problems.append(Problem(str(directory), f"scenario {sc.upstream} is not in the official build; it is "
+                                                        "left out", scenario=sc.slug))
+            continue
+        scenario = Scenario(sc.slug, sc.title, group=sc.group, upstream=sc.upstream, official=sc.slug)
+        kept = 0
+        for row in pq.read_table(str(directory / entry["file"]), columns=columns).to_pylist():
+            typo = (row.get("typo_image") or {}).get("bytes")
+            if not row.get("key_phrase") or not typo:
+                out.problems.append(Problem(
+                    str(directory / entry["file"]), "no key phrase or typography image in the official build "
+                    "(a build from the hub copy has none: rebuild from github or a local copy); left out",
+                    id=row["id"], scenario=sc.slug))
+                continue
+            item = Item(f"{sc.slug}/{row['id']}", row["id"], row["question"], scenario)
+            out.items[item.key] = item
+            out.official[item.key] = row
+            kept += 1
+        if kept:
+            out.scenarios.append(scenario)
+    if not out.items:
+        raise DataError(f"the official build in {directory} has no question with a key phrase; rebuild it with "
+                        "lmms-safebench build mmsafetybench (from github or a local copy of the repository)")
+    out.info = {"official_build": str(directory), "built_at": manifest.get("built_at"),
+                "source": manifest.get("source"), "questions_kept": len(out.items)}
+    return out

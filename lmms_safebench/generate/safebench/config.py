@@ -1,8 +1,8 @@
 """The generation YAML of ``lmms-safebench generate safebench``: typed, validated once when loaded.
 
 Every option is documented here and in the README ("Generating a SafeBench-style benchmark"). Models are
-:class:`~.config.LLMSpec` (text or vision-language), images :class:`~.config.ImageSpec`, speech
-:class:`~.config.SpeechSpec`. Stage settings default to the paper's pipeline where the paper states a value
+:class:`~..core.config.LLMSpec` (text or vision-language), images :class:`~..core.config.ImageSpec`, speech
+:class:`~..core.config.SpeechSpec`. Stage settings default to the paper's pipeline where the paper states a value
 (batches of 10 queries, top 100 per scenario, at most 3 image rounds, two voices).
 """
 
@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .config import Device, ImageSpec, LLMSpec, SpeechSpec, Strict, Title
+from ..core.config import Device, ImageSpec, LLMSpec, SpeechSpec, Strict, Title
 
 AXES = ("feasibility", "harmfulness", "applicability")
 VOICES = ("female", "male")

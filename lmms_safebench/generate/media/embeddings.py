@@ -11,11 +11,14 @@ from __future__ import annotations
 import difflib
 import re
 import threading
+from collections import Counter
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-from ..llm.models import Shared, resolve_device
+from ... import paths
+from ...llm.models import Shared, resolve_device
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _lock = threading.Lock()
@@ -30,13 +33,9 @@ def unavailable(model: str) -> str | None:
     """Why ``model`` (a local folder or a hub id) cannot be loaded, found cheaply before any work; None when it is
     a folder, is in the local Hugging Face cache, or the hub answers (the loader then says what it finds). Offline,
     or with the hub out of reach, an uncached model would otherwise fail only after minutes of retries."""
-    from pathlib import Path
-
-    import huggingface_hub
+    import huggingface_hub  # start-up cost: only when a model is named
     from huggingface_hub import constants
     from huggingface_hub.errors import HfHubHTTPError
-
-    from .. import paths
 
     if Path(model).expanduser().is_dir():
         return None
@@ -116,8 +115,6 @@ def _lexical_near_duplicates(normal: list[str], keep: list[int], threshold: floa
     difflib's cheap upper bounds of ``ratio`` tried first (``real_quick_ratio``: the lengths; ``quick_ratio``:
     the shared characters, from counts made once per text): identical results, and on sentences, where the
     bounds rule out almost every pair, one to two orders of magnitude faster."""
-    from collections import Counter
-
     counts = {i: Counter(normal[i]) for i in keep}
     drop: set[int] = set()
     kept: list[int] = []

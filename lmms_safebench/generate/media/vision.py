@@ -30,10 +30,11 @@ import threading
 from pathlib import Path
 
 from loguru import logger
+from PIL import Image
 
-from ..llm.client import Completion
-from ..llm.models import Shared, resolve_device
-from ..llm.retry import PermanentError, TransientError
+from ...llm.client import Completion
+from ...llm.models import Shared, resolve_device
+from ...llm.retry import PermanentError, TransientError
 
 
 def _parts(content) -> list:
@@ -48,8 +49,6 @@ def carries_images(messages: list[dict]) -> bool:
 
 def load_image(url: str, where: str):
     """A PIL image from a ``data:`` URL or a local file (PermanentError naming ``where`` otherwise)."""
-    from PIL import Image
-
     try:
         if url.startswith("data:"):
             header, _, payload = url.partition(",")

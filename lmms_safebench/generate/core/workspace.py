@@ -9,33 +9,39 @@ with the holder's pid, host and start time.
 
 - ``<stage>.jsonl``: one line per finished item (``{"id": ..., ...}``), appended and flushed as each item
   finishes; an item is done when its line is there (the last line of an id wins, so a stage can be redone);
+- ``failures.json``: per stage, the items whose work raised in the stage's latest run, each a
+  :class:`~.problems.Problem` with its failure code (so a later run that does not run the stage still says why
+  an item is missing);
 - ``calls.sqlite``: every finished model call (:class:`~lmms_safebench.llm.cache.CallCache`);
 - ``ledger.json``: calls, tokens, cost and time per stage;
 - media files the stages write (images, audio), each written before its item's line.
 
 :meth:`Workspace.run` runs a stage's pending items on a thread pool; an item that raises is recorded as a
-problem of the stage (named by item id) and the others go on. Ctrl-C stops after the items in flight.
+problem of the stage (named by item id, with the failure code of :mod:`.problems`) and the others go on. Ctrl-C
+stops after the items in flight.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from loguru import logger
 from tqdm import tqdm
 
-from ..errors import DataError
-from ..llm.cache import CallCache
+from ...errors import DataError
+from ...llm.cache import CallCache
 from .ledger import Ledger
-from .output import LOCK_FILE, prepare
+from .output import LOCK_FILE, atomic_write, prepare
+from .problems import Problem, failure_of
 
 
 class FolderLock:
@@ -47,8 +53,6 @@ class FolderLock:
     lock, and a run that locked a file removed meanwhile tries again on the new one: never two holders."""
 
     def __init__(self, folder: str | Path):
-        import fcntl
-
         self.folder = Path(folder)
         self.path = self.folder / LOCK_FILE
         self._created = not self.folder.exists()  # an empty folder made only for the lock goes with it
@@ -109,7 +113,7 @@ class StageResult:
     stage: str
     done: int = 0  # items finished in this run
     skipped: int = 0  # items already done by an earlier run
-    problems: list[dict] = field(default_factory=list)  # {"stage", "id", "what"}
+    problems: list[Problem] = field(default_factory=list)  # the items that failed (where: the stage; code)
 
 
 class Workspace:
@@ -169,8 +173,26 @@ class Workspace:
             handle.flush()
 
     def clear(self, stage: str) -> None:
-        """Forget a stage's items (to redo it; its cached calls stay and make the redo free)."""
+        """Forget a stage's items and failures (to redo it; its cached calls stay and make the redo free)."""
         self._path(stage).unlink(missing_ok=True)
+        self._keep_failures(stage, [])
+
+    def failures(self, stage: str) -> dict[str, Problem]:
+        """``{item id: problem}`` of the items that failed in the stage's latest run (:meth:`run`)."""
+        return {entry["id"]: Problem.from_dict(entry) for entry in self._all_failures().get(stage, [])}
+
+    def _all_failures(self) -> dict[str, list[dict]]:
+        try:
+            data = json.loads((self.work / "failures.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _keep_failures(self, stage: str, problems: list[Problem]) -> None:
+        with self._lock:
+            data = self._all_failures()
+            data[stage] = [asdict(p) for p in problems]
+            atomic_write(self.work / "failures.json", json.dumps(data, indent=1, ensure_ascii=False))
 
     def media(self, *parts: str) -> Path:
         path = self.work.joinpath(*parts)
@@ -202,9 +224,9 @@ class Workspace:
             try:
                 value = future.result()
             except Exception as exc:  # one item's failure is named; the others go on
-                what = f"{type(exc).__name__}: {exc}"
+                code, what = failure_of(exc)
                 logger.warning(f"{stage}: item {item} failed: {what}")
-                result.problems.append({"stage": stage, "id": item, "what": what})
+                result.problems.append(Problem(stage, what, id=item, code=code))
                 self.ledger.add(stage, items_failed=1)
             else:
                 if value is not None:
@@ -232,6 +254,7 @@ class Workspace:
         finally:
             self.ledger.add(stage, seconds=time.perf_counter() - start)
             self.ledger.save()
+            self._keep_failures(stage, result.problems)
         pool.shutdown(wait=True)
         return result
 

@@ -2,19 +2,20 @@
 
 Each stage asks for one JSON object (offered as structured output, and described in the prompt for
 endpoints without it) and parses it strictly: a reply that does not hold what was asked for raises
-:class:`~.llm.ParseError` (the caller's :meth:`~.llm.TextLLM.ask` then sends one repair request). Texts that
-come from models (queries, descriptions) are fenced with a tag derived from their content, so they cannot
-close their own fence and pose as instructions.
+:class:`~..core.llm.ParseError` (the caller's :meth:`~..core.llm.TextLLM.ask` then sends one repair request).
+Texts that come from models (queries, descriptions) are fenced with a tag derived from their content, so they
+cannot close their own fence and pose as instructions.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
-from ..jury.heuristic import is_refusal
-from ..jury.prompts import fence
-from .llm import ParseError, chat, json_in, schema_hint
-from .safebench_config import AXES
+from ...jury.heuristic import is_refusal
+from ...jury.prompts import fence
+from ..core.llm import ParseError, chat, json_in, schema_hint
+from .config import AXES
 
 
 def _object(properties: dict) -> dict:
@@ -52,8 +53,6 @@ def proposal_messages(categories: int, scenarios: int) -> list[dict]:
 
 
 def merge_messages(proposals: list[dict]) -> list[dict]:
-    import json
-
     listing = "\n\n".join(f"Proposal {i}:\n{json.dumps({'categories': p}, ensure_ascii=False)}"
                           for i, p in enumerate(proposals, 1))
     return chat(PANEL_SYSTEM, (

@@ -12,7 +12,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..data.store import atomic_write
+from .output import atomic_write
 
 
 @dataclass
