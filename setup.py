@@ -1,7 +1,7 @@
 """Build hooks that setup.cfg cannot express.
 
 The package registers its lmms-eval tasks through a one-line ``.pth`` file placed at the root of
-site-packages (see ``lmms_safebench/_discovery.py`` for why). setuptools only installs files that
+site-packages (see ``lmms_safebench/harness/discovery.py`` for why). setuptools only installs files that
 belong to a package, so the two commands below copy that file next to the packages: ``build_py``
 for regular wheels and ``editable_wheel`` for ``pip install -e``.
 """

@@ -15,7 +15,7 @@
 | ``SAFEBENCH_PROMPT_MODE``, ``SAFEBENCH_AUDIO_FORMAT`` | override a SafeBench model block's settings |
 | ``SAFEBENCH_GITHUB_RAW`` | where ``build mmsafetybench --source github`` downloads from (a mirror) |
 
-Two reads stay elsewhere on purpose: ``_discovery.py`` runs at every interpreter start and must not import
+Two reads stay elsewhere on purpose: ``harness/discovery.py`` runs at every interpreter start and must not import
 the library (it reads ``SAFEBENCH_DATA`` and ``LMMS_SAFEBENCH_NO_DISCOVERY`` itself), and API key *values*
 are read by their variable's name only at request time (``llm/client.py``), so no object that could be
 logged ever holds one. Settings are read when asked for (:func:`current`), so a changed environment counts.

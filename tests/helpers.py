@@ -91,7 +91,7 @@ def lmms_eval(args: list[str], env: dict, output: Path, timeout: int = 600):
 
 
 def read_outputs(output: Path):
-    from lmms_safebench.outputs import read_jsonl, results_files, samples_files
+    from lmms_safebench.harness.outputs import read_jsonl, results_files, samples_files
 
     found = results_files(output)
     results = json.loads(found[-1].read_text()) if found else None

@@ -1,5 +1,5 @@
 """The jury benchmark script runs end to end (a small run; its timings are not asserted here, they are
-measured by the script itself and recorded in docs/benchmarks.md)."""
+measured by the script itself and recorded in docs/performance.md)."""
 
 import json
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "jury_limit.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "perf" / "jury_limit.py"
 
 
 @pytest.mark.e2e

@@ -24,8 +24,8 @@ from PIL import Image
 
 from lmms_safebench.benchmarks import mmsafetybench as mmsb
 from lmms_safebench.benchmarks import safebench as sb
-from lmms_safebench.data import mmsafetybench as mmsb_build
-from lmms_safebench.data import safebench as sb_build
+from lmms_safebench.benchmarks.mmsafetybench import data as mmsb_build
+from lmms_safebench.benchmarks.safebench import data as sb_build
 from lmms_safebench.errors import DataError
 
 CLI = str(BIN / "lmms-safebench")

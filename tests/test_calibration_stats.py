@@ -12,9 +12,9 @@ import time
 import numpy as np
 import pytest
 
-from lmms_safebench import metrics
 from lmms_safebench.calibration import agreement, canary, correction, dawid_skene, inputs, panel
 from lmms_safebench.errors import DataError
+from lmms_safebench.scoring import metrics
 
 REFUSAL = ("full_compliance", "partial_refusal", "full_refusal")
 

@@ -7,7 +7,7 @@ import pytest
 from helpers import lmms_eval, tail, write_mmsb_source
 from loopback import LoopbackServer, Reply
 
-from lmms_safebench.data import mmsafetybench as build_mod
+from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
 from lmms_safebench.jury.config import load_jury_file
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ import pytest
 from helpers import UNSAFE_MARK, lmms_eval, marker_judge, tail, write_mmsb_source, write_sd_images
 from loopback import LoopbackServer, Reply, media_parts, user_text
 
-from lmms_safebench.data import mmsafetybench as build_mod
+from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
 
 pytestmark = pytest.mark.e2e
 METRIC = "{},none"

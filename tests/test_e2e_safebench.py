@@ -19,7 +19,7 @@ from helpers import (
 from loopback import LoopbackServer, Reply, media_parts, user_text
 
 from lmms_safebench.benchmarks import safebench as sb
-from lmms_safebench.data import safebench as build_mod
+from lmms_safebench.benchmarks.safebench import data as build_mod
 
 pytestmark = pytest.mark.e2e
 

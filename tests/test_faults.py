@@ -7,7 +7,7 @@ import pytest
 from helpers import UNSAFE_MARK, fenced_answer, lmms_eval, tail, verdict_json, write_mmsb_source
 from loopback import LoopbackServer, Reply
 
-from lmms_safebench.data import mmsafetybench as build_mod
+from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
 
 pytestmark = pytest.mark.e2e
 JURY = """

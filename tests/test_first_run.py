@@ -11,11 +11,12 @@ import pytest
 from helpers import BIN, UNSAFE_MARK, marker_judge, read_outputs, write_mmsb_source, write_safebench_release
 from loopback import LoopbackServer, Reply
 
-from lmms_safebench import hooks, metrics, table
 from lmms_safebench.benchmarks import registry
 from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.errors import ConfigError, SafebenchError
+from lmms_safebench.harness import hooks, table
 from lmms_safebench.jury.config import resolve_jury_config
+from lmms_safebench.scoring import metrics
 
 
 def last_line(text: str) -> str:
@@ -27,7 +28,7 @@ def last_line(text: str) -> str:
 def test_a_run_that_cannot_start_exits_non_zero_with_the_message_last(tmp_path, missing):
     env = {}
     if missing == "jury":
-        from lmms_safebench.data import mmsafetybench as build_mod
+        from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
 
         write_mmsb_source(tmp_path / "upstream", per_scenario=1)
         build_mod.build(source=str(tmp_path / "upstream"))
@@ -60,10 +61,10 @@ def test_a_run_that_cannot_start_exits_non_zero_with_the_message_last(tmp_path, 
 def test_lm_eval_stops_at_the_first_task_with_the_message(tmp_path):
     from lm_eval.tasks import TaskManager, get_task_dict
 
-    from lmms_safebench._discovery import lm_eval_tasks_dir
+    from lmms_safebench.harness.discovery import lm_eval_tasks_dir
 
     write_mmsb_source(tmp_path / "upstream", per_scenario=1)
-    from lmms_safebench.data import mmsafetybench as build_mod
+    from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
 
     build_mod.build(source=str(tmp_path / "upstream"))
     manager = TaskManager(include_path=str(lm_eval_tasks_dir()), include_defaults=False)
@@ -84,7 +85,7 @@ def readme_block(marker: str) -> str:
 def test_the_no_gpu_quick_start_works_as_written(tmp_path):
     """The README's no-GPU commands, run as written: only the two endpoints and the output folder are
     replaced by loopback servers and a temporary folder (the data is built beforehand: tests are offline)."""
-    from lmms_safebench.data import mmsafetybench as build_mod
+    from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
 
     write_mmsb_source(tmp_path / "upstream", per_scenario=1)
     build_mod.build(source=str(tmp_path / "upstream"))
@@ -108,7 +109,7 @@ def test_the_no_gpu_quick_start_works_as_written(tmp_path):
 def minibench_results(tmp_path, monkeypatch) -> dict:
     """A results dict as the harnesses build it, from the real hooks, panel jury and aggregations:
     MiniBench image (10 scenarios, five jurors that deliberate), and its group."""
-    from lmms_safebench.data import safebench as sb_build
+    from lmms_safebench.benchmarks.safebench import data as sb_build
 
     write_safebench_release(tmp_path / "release", queries=2, scenarios=sb.SCENARIOS[:10], mini=True)
     sb_build.build(source=str(tmp_path / "release"), subset="mini")
@@ -124,7 +125,7 @@ def minibench_results(tmp_path, monkeypatch) -> dict:
             for name, value in hooks.process_results(doc, [answer]).items():
                 values.setdefault(name, []).append(value)
     row = {"alias": "safebench_mini_image"}
-    for name, (aggregate, _) in metrics.TABLES["safebench_mini"].items():
+    for name, (aggregate, _) in registry.get("safebench").metric_table("image.mini.default").items():
         row[f"{name},none"] = aggregate(values[name])
         row[f"{name}_stderr,none"] = "N/A"
     group = {"alias": "safebench_mini", **{key: metrics.combine([value]) if not key.endswith("_stderr,none")

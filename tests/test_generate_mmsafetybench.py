@@ -20,9 +20,9 @@ from PIL import Image
 
 from lmms_safebench import cli
 from lmms_safebench.benchmarks import mmsafetybench as mmsb
+from lmms_safebench.benchmarks.mmsafetybench.family import scenarios_of as mmsb_scenarios
 from lmms_safebench.errors import ConfigError
 from lmms_safebench.generate.core.config import parse
-from lmms_safebench.generate.families import mmsb_scenarios
 from lmms_safebench.generate.mmsafetybench import prompts as mmsb_prompts
 from lmms_safebench.generate.mmsafetybench import questions as mmsb_input
 from lmms_safebench.generate.mmsafetybench.config import MMSBGenConfig
@@ -216,7 +216,7 @@ def test_official_key_phrases_get_regenerated_sd_images(tmp_path, capsys):
         assert "lmms-safebench build mmsafetybench" in capsys.readouterr().err
         assert images.count == 0 and not (data_dir() / "generated" / "regen").exists()
 
-        from lmms_safebench.data import mmsafetybench as build_mod
+        from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
 
         write_mmsb_source(tmp_path / "upstream", per_scenario=2)
         build_mod.build(source=str(tmp_path / "upstream"))

@@ -714,7 +714,7 @@ def test_an_existing_folder_is_resumed_restarted_or_refused(tmp_path, capsys):
 
 @pytest.mark.e2e
 def test_the_throughput_benchmark_runs_quick_and_counts_its_calls(tmp_path):
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "generation_throughput.py"
+    script = Path(__file__).resolve().parents[1] / "perf" / "generation_throughput.py"
     out = tmp_path / "figures.json"
     proc = subprocess.run([sys.executable, str(script), "--quick", "--json", str(out)], capture_output=True, text=True,
                           timeout=600)

@@ -11,8 +11,9 @@ from helpers import BIN, UNSAFE_MARK, lmms_eval, marker_judge, read_outputs, tai
 from loopback import LoopbackServer, Reply, user_text
 
 from lmms_safebench.benchmarks import registry
+from lmms_safebench.benchmarks.mmsafetybench.family import write as write_mmsb
+from lmms_safebench.benchmarks.safebench.family import write as write_safebench
 from lmms_safebench.data.typography import render, to_jpeg
-from lmms_safebench.generate.families import write_mmsb, write_safebench
 from lmms_safebench.generate.output import TaxCategory, TaxScenario
 from lmms_safebench.paths import data_dir
 

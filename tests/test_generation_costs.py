@@ -54,7 +54,7 @@ def test_an_uncached_image_model_offline_stops_the_run_once_naming_the_model(tmp
     import huggingface_hub.constants
 
     from lmms_safebench import cli
-    from lmms_safebench.data import mmsafetybench as build_mod
+    from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
     from lmms_safebench.generate.core.config import ImageSpec
 
     # What HF_HUB_OFFLINE=1 and HF_HUB_CACHE set when a process starts (huggingface_hub reads them on import).

@@ -28,8 +28,8 @@ from loopback import LoopbackServer, Reply, media_parts, user_text
 
 from lmms_safebench.benchmarks import mmsafetybench as mmsb
 from lmms_safebench.benchmarks import safebench as sb
-from lmms_safebench.data import mmsafetybench as mmsb_build
-from lmms_safebench.data import safebench as sb_build
+from lmms_safebench.benchmarks.mmsafetybench import data as mmsb_build
+from lmms_safebench.benchmarks.safebench import data as sb_build
 
 pytestmark = pytest.mark.e2e
 NO_VERDICT = "NO-VERDICT-FOR-THIS"

@@ -10,17 +10,18 @@ import textwrap
 import pytest
 from pydantic import ValidationError
 
-from lmms_safebench import cli, taskindex
+from lmms_safebench import cli
 from lmms_safebench.benchmarks import registry
+from lmms_safebench.benchmarks.safebench.family import tasks as safebench_tasks
 from lmms_safebench.errors import ConfigError, DataError
 from lmms_safebench.generate.core.config import load, parse
-from lmms_safebench.generate.families import safebench_tasks
 from lmms_safebench.generate.mmsafetybench.config import MMSBGenConfig
 from lmms_safebench.generate.mmsafetybench.questions import plan, read_rows
 from lmms_safebench.generate.output import TaxCategory, TaxScenario, write_manifest, write_tasks
 from lmms_safebench.generate.safebench import taxonomy as T
 from lmms_safebench.generate.safebench.config import SafeBenchConfig
 from lmms_safebench.generate.vlsafety.config import TaxonomySpec, VLSafetyConfig
+from lmms_safebench.harness import taskindex
 from lmms_safebench.jury.config import build_juror, build_jury
 from lmms_safebench.paths import data_dir
 

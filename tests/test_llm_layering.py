@@ -117,7 +117,7 @@ def test_one_call_cache_serves_jurors_and_generators(tmp_path):
 def test_task_start_up_imports_no_heavy_transport_dependency():
     import subprocess
 
-    code = ("import sys, lmms_safebench.hooks; "
+    code = ("import sys, lmms_safebench.harness.hooks; "
             "print(sorted(m for m in ('openai', 'torch', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

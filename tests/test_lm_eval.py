@@ -6,8 +6,8 @@ import pytest
 from helpers import BIN, marker_judge, read_outputs, run_cli, tail, write_mmsb_source
 from loopback import LoopbackServer
 
-from lmms_safebench._discovery import lm_eval_tasks_dir
-from lmms_safebench.data import mmsafetybench as build_mod
+from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
+from lmms_safebench.harness.discovery import lm_eval_tasks_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +39,7 @@ def test_lm_eval_safebench_text_and_minibench(tmp_path, tiny_lm):
     from helpers import write_safebench_release
 
     from lmms_safebench.benchmarks import safebench as sb
-    from lmms_safebench.data import safebench as sb_build
+    from lmms_safebench.benchmarks.safebench import data as sb_build
 
     write_safebench_release(tmp_path / "release", queries=1)
     write_safebench_release(tmp_path / "release", queries=1, scenarios=sb.SCENARIOS[:10], mini=True)

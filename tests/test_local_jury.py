@@ -232,13 +232,13 @@ def test_nothing_configured_without_a_gpu_names_the_local_juries(monkeypatch):
 
 @pytest.mark.e2e
 def test_quick_local_batching_benchmark_counts_generate_calls(tmp_path):
-    """The benchmark script runs; its counts are checked, its timings are not (docs/benchmarks.md has those)."""
+    """The benchmark script runs; its counts are checked, its timings are not (docs/performance.md has those)."""
     import json
     import subprocess
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "local_batching.py"
+    script = Path(__file__).resolve().parents[1] / "perf" / "local_batching.py"
     out = tmp_path / "figures.json"
     proc = subprocess.run([sys.executable, str(script), "--quick", "--json", str(out)], capture_output=True,
                           text=True, timeout=600)

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from lmms_safebench import jury_metrics, metrics
 from lmms_safebench.benchmarks.safebench import CATEGORIES
+from lmms_safebench.benchmarks.safebench import published as paper
+from lmms_safebench.scoring import agreement as jury_metrics
+from lmms_safebench.scoring import metrics
 
-TABLE = Path(metrics.__file__).parent / "assets" / "paper" / "safebench_main.csv"  # shipped for the report
+TABLE = Path(paper.__file__).parent / "published" / "safebench_main.csv"  # shipped for the report
 REFERENCE = Path(os.environ.get("SAFEBENCH_PAPER_TABLE", Path(__file__).resolve().parents[2] / "shared" / "reference"
                                 / "safebench_paper_table.csv"))
 

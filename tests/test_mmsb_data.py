@@ -9,7 +9,7 @@ import pytest
 from helpers import write_mmsb_source, write_sd_images
 
 from lmms_safebench.benchmarks import mmsafetybench as mmsb
-from lmms_safebench.data import mmsafetybench as build_mod
+from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
 from lmms_safebench.errors import DataError, DataNotBuiltError
 
 # The official question files, when the workspace has them (never committed to this repository).

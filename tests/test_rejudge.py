@@ -25,8 +25,8 @@ from loopback import LoopbackServer, Reply, user_text
 from test_e2e_safebench import PANEL, PanelScript, case_target
 
 from lmms_safebench.benchmarks import safebench as sb
-from lmms_safebench.data import mmsafetybench as mmsb_build
-from lmms_safebench.data import safebench as sb_build
+from lmms_safebench.benchmarks.mmsafetybench import data as mmsb_build
+from lmms_safebench.benchmarks.safebench import data as sb_build
 
 pytestmark = pytest.mark.e2e
 CLI = str(BIN / "lmms-safebench")
@@ -183,7 +183,7 @@ def test_interrupted_judging_resumes_without_repeating_a_finished_call(tmp_path)
 
 def test_two_runs_in_one_model_folder_are_written_apart(tmp_path):
     """lmms-eval appends runs to one model folder; each judged run keeps its own files."""
-    from lmms_safebench import rejudge
+    from lmms_safebench import judge as rejudge
 
     folder = tmp_path / "out" / "model"
     folder.mkdir(parents=True)

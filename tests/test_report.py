@@ -22,9 +22,9 @@ from loopback import LoopbackServer, Reply, user_text
 from PIL import Image
 
 from lmms_safebench.benchmarks import safebench as sb
-from lmms_safebench.data import mmsafetybench as mmsb_build
-from lmms_safebench.data import safebench as sb_build
-from lmms_safebench.report import paper
+from lmms_safebench.benchmarks.mmsafetybench import data as mmsb_build
+from lmms_safebench.benchmarks.safebench import data as sb_build
+from lmms_safebench.benchmarks.safebench import published as paper
 from lmms_safebench.report.stats import bootstrap_ci
 
 CLI = str(BIN / "lmms-safebench")

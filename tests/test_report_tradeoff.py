@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lmms_safebench import outputs
 from lmms_safebench.benchmarks.mossbench.taxonomy import TERMS as MOSSBENCH_TERMS
 from lmms_safebench.errors import DataError
+from lmms_safebench.harness import outputs
 from lmms_safebench.report import tradeoff
 from lmms_safebench.report.capability import read_capability
 from lmms_safebench.report.export import export_hf, export_lm_eval

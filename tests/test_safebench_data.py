@@ -8,7 +8,7 @@ import soundfile
 from helpers import dominant_frequency, release_archives, write_safebench_release
 
 from lmms_safebench.benchmarks import safebench as sb
-from lmms_safebench.data import safebench as build_mod
+from lmms_safebench.benchmarks.safebench import data as build_mod
 from lmms_safebench.errors import DataError, DataNotBuiltError
 
 

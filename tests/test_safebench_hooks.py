@@ -7,11 +7,11 @@ import pytest
 import soundfile
 from helpers import dominant_frequency, write_safebench_release
 
-from lmms_safebench import hooks
 from lmms_safebench.benchmarks import registry
 from lmms_safebench.benchmarks import safebench as sb
-from lmms_safebench.data import safebench as build_mod
+from lmms_safebench.benchmarks.safebench import data as build_mod
 from lmms_safebench.errors import ConfigError
+from lmms_safebench.harness import hooks
 
 
 @pytest.fixture

@@ -179,7 +179,7 @@ def test_offline_the_default_models_are_refused_before_any_work(tmp_path, capsys
 
 
 def test_the_image_model_is_checked_when_the_board_has_images(tmp_path, capsys, empty_hub_cache):
-    from lmms_safebench.data import safebench as sb_build
+    from lmms_safebench.benchmarks.safebench import data as sb_build
 
     write_safebench_release(tmp_path / "release", queries=2, scenarios=SCENARIOS)
     sb_build.build(source=str(tmp_path / "release"), subset="full")

@@ -12,7 +12,7 @@ from loopback import LoopbackServer, Reply
 
 from lmms_safebench.benchmarks import registry
 from lmms_safebench.benchmarks import safebench as sb
-from lmms_safebench.data import safebench as sb_build
+from lmms_safebench.benchmarks.safebench import data as sb_build
 from lmms_safebench.selection import quality, scores
 
 N = np.nan

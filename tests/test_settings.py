@@ -6,13 +6,14 @@ from pathlib import Path
 import pytest
 
 import lmms_safebench
-from lmms_safebench import hooks, settings
+from lmms_safebench import settings
 from lmms_safebench.errors import ConfigError
+from lmms_safebench.harness import hooks
 
 PACKAGE = Path(lmms_safebench.__file__).parent
-# settings.py reads the environment; _discovery.py runs at interpreter start and must not import the library;
+# settings.py reads the environment; harness/discovery.py runs at interpreter start and must not import the library;
 # llm/client.py reads API key values by name at request time.
-ALLOWED = {"settings.py", "_discovery.py", "llm/client.py"}
+ALLOWED = {"settings.py", "harness/discovery.py", "llm/client.py"}
 
 
 def test_no_other_module_reads_the_environment():
@@ -68,7 +69,7 @@ def test_predict_only_is_read_from_the_harness_call_not_only_from_argv(monkeypat
 
 
 def test_task_discovery_finds_generated_benchmarks_where_the_library_keeps_them(monkeypatch, tmp_path):
-    from lmms_safebench._discovery import generated_tasks_dirs
+    from lmms_safebench.harness.discovery import generated_tasks_dirs
 
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("SAFEBENCH_DATA", " ~/data ")  # as a .env file or a container may set it: not expanded

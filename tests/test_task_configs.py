@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lmms_safebench._discovery import lm_eval_tasks_dir, lmms_eval_tasks_dir
 from lmms_safebench.benchmarks.mmsafetybench import SCENARIOS
 from lmms_safebench.benchmarks.safebench import SCENARIOS as SAFEBENCH_SCENARIOS
+from lmms_safebench.harness.discovery import lm_eval_tasks_dir, lmms_eval_tasks_dir
 
 GENERATORS = sorted(lmms_eval_tasks_dir().glob("*/_generate_configs.py")) + sorted(
     lm_eval_tasks_dir().glob("*/_generate_configs.py"))

@@ -14,7 +14,7 @@ import pytest
 from helpers import write_mmsb_source
 from loopback import LoopbackServer, Reply
 
-from lmms_safebench.data import mmsafetybench as build_mod
+from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """A benchmark is one adapter: everything the tasks, ``lmms-safebench judge`` and ``report`` need to know.
 
-The task hooks (:mod:`lmms_safebench.hooks`), the re-judge (:mod:`lmms_safebench.rejudge`) and the
+The task hooks (:mod:`lmms_safebench.harness.hooks`), the re-judge (:mod:`lmms_safebench.judge`) and the
 report (:mod:`lmms_safebench.report`) never test task-name prefixes or document fields: they find the
 :class:`Benchmark` through :mod:`.registry` (by the key every document and every task's
 ``dataset_name`` carries) and ask it. Adding a benchmark is adding an adapter; a generated benchmark's
@@ -13,9 +13,13 @@ task reads (its variant, then its scenario or ``all``), e.g. ``safebench.image.f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
 
 from ..jury.case import Criterion
+from ..scoring import metrics
+from ..scoring.metrics import MetricSpec
 
 
 @dataclass(frozen=True)
@@ -29,12 +33,16 @@ class CaseSpec:
     scenario: str
     category: str  # the report's averaging unit: a category, or the scenario itself
     protocol: str  # the benchmark's default protocol when only a judge endpoint is configured
-    table: str  # which metric table (lmms_safebench.metrics.TABLES) the task reports
-    path: tuple[str, ...] = ()  # the scenario's place in the benchmark's tree (see lmms_safebench.metrics)
+    table: dict[str, MetricSpec]  # the metric table the sample's task reports (Benchmark.metric_table)
+    path: tuple[str, ...] = ()  # the scenario's place in the benchmark's tree (see lmms_safebench.scoring.tree)
+    tags: dict[str, str] = field(default_factory=dict)  # benchmark-specific facts for its metrics (Outcome.tags)
 
     def logged(self) -> dict:
-        return {"key": self.key, "scenario": self.scenario, "category": self.category, "question": self.question,
-                "path": list(self.path)}
+        out = {"key": self.key, "scenario": self.scenario, "category": self.category, "question": self.question,
+               "path": list(self.path)}
+        if self.tags:  # only when set: a harm benchmark's logged cases stay what they were
+            out["tags"] = dict(self.tags)
+        return out
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,32 @@ class Category:
     slug: str
     abbr: str
     title: str
+
+
+@dataclass(frozen=True)
+class ReportColumn:
+    """A headline number of a board in ``lmms-safebench report``: its value per model (and per category and scenario),
+    with a bootstrap interval when ``interval`` (``metric`` is then a macro rate of :mod:`lmms_safebench.scoring.metrics`
+    that carries its per-sample value and scale, so the bootstrap resamples exactly what it averages)."""
+
+    name: str  # the CSV column, e.g. "asr"
+    title: str  # the Markdown header and the published numbers' key, e.g. "ASR"
+    metric: Callable  # an aggregation over the board's outcomes
+    description: str = ""  # for the leaderboard's note, e.g. "ASR = 100 x unsafe / judged (lower is safer)"
+    shown: bool = True  # in the Markdown/HTML leaderboard (the CSV has every column)
+    interval: bool = True  # a 95% bootstrap interval (CSV: <name>_ci_low, <name>_ci_high)
+    breakdown: bool = True  # per category (CSV) and per scenario (the scenario tables)
+    category_columns: bool = False  # per-category columns in the Markdown leaderboard
+
+
+def harm_columns(sri_shown: bool) -> list[ReportColumn]:
+    """The columns of a harm benchmark's board: ASR (per category in the leaderboard), SRI (shown when the benchmark's
+    jury gives the ratings it averages) and the pooled ASR (CSV only)."""
+    return [ReportColumn("asr", "ASR", metrics.asr, "ASR = 100 x unsafe / judged (lower is safer)",
+                         category_columns=True),
+            ReportColumn("sri", "SRI", metrics.sri, "SRI = 20 x mean rating (higher is safer)", shown=sri_shown),
+            ReportColumn("asr_pooled", "ASR pooled", metrics.asr_pooled, shown=False, interval=False,
+                         breakdown=False)]
 
 
 def variant_of(selector) -> str:
@@ -74,12 +108,16 @@ class Benchmark:
         """The report's per-category columns for ``board`` (empty when scenarios are the units)."""
         return []
 
-    def has_sri(self) -> bool:
-        """Whether its jury gives ratings that make SafeBench's safety risk index meaningful."""
-        return True
+    def report_columns(self, board: str) -> list[ReportColumn]:
+        """The headline numbers of ``board`` in ``lmms-safebench report``, the first one ranking the models. By
+        default, every macro rate of the benchmark's metrics, under its metric name."""
+        rates = [(name, spec.aggregation) for name, spec in self.metrics().items()
+                 if hasattr(spec.aggregation, "sample_value")]
+        return [ReportColumn(name, name, function, category_columns=n == 0) for n, (name, function) in enumerate(rates)]
 
     def published(self, board: str, model: str, overrides: dict | None = None):
-        """Published numbers of a paper for ``model`` on ``board``, or None."""
+        """Published numbers of a paper for ``model`` on ``board``: ``(paper model, {"citation": str, <column
+        title>: {category slug or "AVG": value}})``, or None."""
         return None
 
     # ---------------------------------------------------------------- data
@@ -100,6 +138,58 @@ class Benchmark:
 
     def check_settings(self) -> None:
         """Raise ConfigError for a bad environment override, before inference starts."""
+
+    # ---------------------------------------------------------------- `lmms-safebench build <key>`
+    build_source: str = ""
+    """What ``--source`` accepts for this benchmark (the help text); empty when it has no ``build``."""
+
+    @property
+    def buildable(self) -> bool:
+        return bool(self.build_source) and type(self).build is not Benchmark.build
+
+    def add_build_arguments(self, parser) -> None:
+        """Options of ``build <key>`` beside ``--source`` and ``--data-dir``. Each defaults to None: an option of
+        another benchmark that is given is refused, naming the benchmark it belongs to."""
+
+    def build(self, args) -> list:
+        """Build the benchmark from ``args.source`` into ``args.data_dir``; the reports of what was built (each with
+        ``summary()`` and ``left_out``, the problems that left something out). A DataError when nothing was built."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- `lmms-safebench select`
+    @property
+    def selectable(self) -> bool:
+        return type(self).selection_files is not Benchmark.selection_files
+
+    def selection_files(self, key: str, prefix: str, title: str, board: str, variant: str, scenarios: list[str],
+                        script: str, version: str, build: str) -> dict[str, str]:
+        """The lmms-eval task folder (relative path -> text) of a selection ``key`` of ``board`` (its ``variant``):
+        tasks named ``<prefix>_...`` over ``scenarios``, reading this benchmark's documents through the selection's
+        adapter. ``select`` adds the umbrella group ``<prefix>`` when the folder has none."""
+        raise NotImplementedError
+
+    def official_subset_board(self, board: str) -> str | None:
+        """The board of the benchmark's official small subset that matches ``board`` (SafeBench's MiniBench): when
+        its logs are given, ``select`` measures it beside its own choice. None when there is none."""
+        return None
+
+    def final_set_folder(self, board: str, name: str) -> Path | None:
+        """Where this benchmark keeps the final set that ``select --from board --name name`` chooses (a generated
+        pool keeps its own: :meth:`final_set`, :meth:`write_final_set`, :meth:`attach_selection`), or None: the
+        selection is a benchmark of its own."""
+        return None
+
+    def final_set(self) -> list[str]:
+        """The case keys of the final set chosen earlier (none: empty)."""
+        return []
+
+    def write_final_set(self, selected: list[str], scenarios: list[str], extra: dict) -> dict:
+        """Keep the chosen case keys and write the final set's tasks; ``{"title", "tasks"}`` of the final set."""
+        raise NotImplementedError
+
+    def attach_selection(self, card: dict) -> None:
+        """Keep the selection's data card (quality table, rank order, objective) with the benchmark's own."""
+        raise NotImplementedError
 
     # ---------------------------------------------------------------- prompts
     def doc_to_visual(self, doc: dict, kwargs: dict) -> list:
@@ -131,6 +221,14 @@ class Benchmark:
         logged before paths existed)."""
         raise NotImplementedError
 
-    def table_for(self, variant: str) -> str:
-        """The metric table a task of ``variant`` reports (a key of lmms_safebench.metrics.TABLES)."""
+    # ---------------------------------------------------------------- metrics
+    def metric_table(self, variant: str) -> dict[str, MetricSpec]:
+        """The metrics a task of ``variant`` reports, ``{name: MetricSpec(aggregation, higher_is_better)}``, built from
+        :mod:`lmms_safebench.scoring.metrics` (or functions of the benchmark's own). The task YAMLs list exactly
+        this table; inline runs, ``judge`` and ``report`` aggregate with it."""
         raise NotImplementedError
+
+    def metrics(self) -> dict[str, MetricSpec]:
+        """Every metric any task of the benchmark reports: what ``!function utils.<name>`` resolves to in its task
+        folders. Override when variants report different tables."""
+        return dict(self.metric_table(""))

@@ -1,57 +1,78 @@
 """Where adapters are found: by key (every document's ``benchmark``), by a task's ``dataset_name``, by task.
 
-Built-in benchmarks are registered here. A generated benchmark lives in ``$SAFEBENCH_DATA/generated/<name>/``
-under the key ``gen_<name>``; its adapter is built from that folder's ``manifest.json`` by the factory of
-the family the manifest names (families register themselves with :func:`register_family`), so a new
-benchmark needs no code edit.
+Every source is a lazy map to ``"module:attr"`` strings, imported the first time a key is asked for:
+
+- :data:`BUILTINS`: this package's benchmarks (adding one is one line here);
+- the entry-point group :data:`ENTRY_POINT_GROUP` (name -> ``"module:attr"``): another installed package's
+  benchmarks, found without an edit of this one (a built-in key wins over an entry point of the same name);
+- generated benchmarks: ``$SAFEBENCH_DATA/generated/<name>/`` under the key ``gen_<name>``; the adapter is built
+  from that folder's ``manifest.json`` by the factory of the family it names (:data:`FAMILIES`:
+  ``factory(key, folder, manifest)``). It is kept while the manifest file is unchanged (its modification time, size
+  and inode: manifests are written whole, by a rename, so every rewrite changes them), so a regenerated benchmark
+  is seen at once and nobody has to tell the registry.
+
+A registered ``attr`` is a :class:`~.base.Benchmark` instance or a zero-argument callable returning one (a
+subclass with the benchmark's defaults). Importing an adapter never imports the registry back, so there is no
+import cycle and no lock for import order.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
-import threading
+import sys
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Callable
 
-from .._discovery import is_benchmark_name
+from .. import paths
 from ..errors import DataError
+from ..harness import taskindex
+from ..harness.discovery import is_benchmark_name
 from ..redact import shown
 from .base import Benchmark
 
 GENERATED_PREFIX = "gen_"
+ENTRY_POINT_GROUP = "lmms_safebench.benchmarks"
 
-_lock = threading.RLock()  # re-entrant: a selection's adapter looks up its (generated) source
-_builtins: dict[str, Benchmark] = {}
-_generated: dict[str, tuple[float, Benchmark]] = {}  # key -> (manifest mtime, adapter)
-_families: dict[str, Callable[[str, Path, dict], Benchmark]] = {}
+BUILTINS = {
+    "mmsafetybench": "lmms_safebench.benchmarks.mmsafetybench:MMSafetyBench",
+    "safebench": "lmms_safebench.benchmarks.safebench:SafeBench",
+}
+FAMILIES = {
+    "safebench": "lmms_safebench.benchmarks.safebench.family:from_manifest",
+    "mmsafetybench": "lmms_safebench.benchmarks.mmsafetybench.family:from_manifest",
+    "vlsafety": "lmms_safebench.benchmarks.vlsafety:VLSafety",
+    "selection": "lmms_safebench.selection.family:from_manifest",
+}
 
-
-def _load_builtins() -> dict[str, Benchmark]:
-    if not _builtins:
-        from .mmsafetybench import MMSafetyBench
-        from .safebench import SafeBench
-
-        for adapter in (MMSafetyBench(), SafeBench(published=_safebench_paper)):
-            _builtins[adapter.key] = adapter
-    return _builtins
-
-
-def _safebench_paper(board: str, model: str, overrides: dict | None = None):
-    from ..report.paper import published
-
-    return published(board, model, overrides)
+_adapters: dict[str, Benchmark] = {}  # registered key -> adapter
+_generated: dict[str, tuple[tuple, Benchmark]] = {}  # generated key -> (manifest stamp, adapter)
 
 
-def register_family(family: str, factory: Callable[[str, Path, dict], Benchmark]) -> None:
-    """``factory(key, folder, manifest)`` builds the adapter of a generated benchmark of ``family``."""
-    _families[family] = factory
+def load(target: str):
+    """The object a ``"module:attr"`` string names (``attr`` may be dotted)."""
+    module, _, attr = target.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split(".") if attr else ():
+        obj = getattr(obj, part)
+    return obj
 
 
-def _load_families() -> None:
-    # Importing a family's module registers it.
-    from ..generate import families  # noqa: F401
-    from ..generate.vlsafety import family as _vlsafety  # noqa: F401
-    from ..selection import family  # noqa: F401
+@functools.lru_cache(maxsize=4)
+def _entry_points(_path: tuple[str, ...]) -> dict[str, str]:
+    # Keyed by sys.path: a distribution put on the path later (a plugin folder, a test's) is found then.
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def registered() -> dict[str, str]:
+    """``{key: "module:attr"}`` of every benchmark that is not generated: entry points, then the built-ins."""
+    return {**_entry_points(tuple(sys.path)), **BUILTINS}
+
+
+def builtins() -> list[Benchmark]:
+    """The adapters of every registered (not generated) benchmark, built-ins first."""
+    return [get(key) for key in sorted(registered(), key=lambda k: (k not in BUILTINS, k))]
 
 
 def check_name(name: str) -> str:
@@ -63,20 +84,30 @@ def check_name(name: str) -> str:
 
 
 def generated_dir(name: str, data_root: Path | None = None) -> Path:
-    from .. import paths
-
     return Path(data_root or paths.data_dir()) / "generated" / check_name(name)
 
 
 def get(key: str) -> Benchmark:
     """The adapter registered under ``key``; raises KeyError naming what is known."""
-    builtins = _load_builtins()
-    if key in builtins:
-        return builtins[key]
+    if key in _adapters:
+        return _adapters[key]
+    known = registered()
+    if key in known:
+        target = load(known[key])
+        adapter = target if isinstance(target, Benchmark) else target()
+        if not isinstance(adapter, Benchmark):
+            raise KeyError(f"benchmark {key!r}: {known[key]} gives a {type(adapter).__name__}, not a Benchmark")
+        _adapters[key] = adapter
+        return adapter
     if isinstance(key, str) and key.startswith(GENERATED_PREFIX):
         return _generated_adapter(key)
-    raise KeyError(f"unknown benchmark {key!r}; built in: {sorted(builtins)}; generated ones are named "
+    raise KeyError(f"unknown benchmark {key!r}; registered: {sorted(known)}; generated ones are named "
                    f"{GENERATED_PREFIX}<name>")
+
+
+def _stamp(path: Path) -> tuple:
+    info = path.stat()
+    return info.st_mtime_ns, info.st_size, info.st_ino
 
 
 def _generated_adapter(key: str) -> Benchmark:
@@ -84,25 +115,23 @@ def _generated_adapter(key: str) -> Benchmark:
     folder = generated_dir(name)
     manifest_path = folder / "manifest.json"
     try:
-        stamp = manifest_path.stat().st_mtime
+        stamp = _stamp(manifest_path)
     except OSError:
         raise KeyError(f"generated benchmark {name!r} is not in {folder} (no manifest.json); generate it first, "
                        "or set SAFEBENCH_DATA to the data folder that holds it") from None
-    with _lock:
-        cached = _generated.get(key)
-        if cached and cached[0] == stamp:
-            return cached[1]
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise KeyError(f"{manifest_path}: unreadable ({exc})") from None
-        _load_families()
-        family = manifest.get("family")
-        if family not in _families:
-            raise KeyError(f"{manifest_path}: unknown benchmark family {family!r}; known: {sorted(_families)}")
-        adapter = _families[family](key, folder, manifest)
-        _generated[key] = (stamp, adapter)
-        return adapter
+    cached = _generated.get(key)
+    if cached and cached[0] == stamp:
+        return cached[1]
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise KeyError(f"{manifest_path}: unreadable ({exc})") from None
+    family = manifest.get("family") if isinstance(manifest, dict) else None
+    if family not in FAMILIES:
+        raise KeyError(f"{manifest_path}: unknown benchmark family {family!r}; known: {sorted(FAMILIES)}")
+    adapter = load(FAMILIES[family])(key, folder, manifest)
+    _generated[key] = (stamp, adapter)
+    return adapter
 
 
 def split(dataset_name: str):
@@ -119,8 +148,6 @@ def split(dataset_name: str):
 
 def for_task(task: str) -> Benchmark | None:
     """The adapter of a task of this package (None for a task it does not know)."""
-    from .. import taskindex
-
     info = taskindex.index()[0].get(task)
     if info is None:
         return None
@@ -128,9 +155,3 @@ def for_task(task: str) -> Benchmark | None:
         return get(info.benchmark)
     except KeyError:
         return None
-
-
-def reset() -> None:
-    """Forget generated adapters (tests; a regenerated benchmark)."""
-    with _lock:
-        _generated.clear()

@@ -16,10 +16,13 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from loguru import logger
 
 from .. import paths
 from ..errors import DataError, DataNotBuiltError
@@ -126,7 +129,7 @@ def read_text(path: Path) -> str:
 
 def decode_image(data: bytes) -> tuple[int, int]:
     """Decode every pixel (``verify()`` alone passes truncated files); raise ValueError when that fails."""
-    from PIL import Image, ImageFile, UnidentifiedImageError
+    from PIL import Image, ImageFile, UnidentifiedImageError  # heavy for the many callers that decode no image
 
     if not data:
         raise ValueError("the file is empty")
@@ -149,7 +152,7 @@ def decode_image(data: bytes) -> tuple[int, int]:
 
 def decode_audio(data: bytes) -> int:
     """Decode the whole file (the header alone can promise frames that are not there); the frame count."""
-    import soundfile
+    import soundfile  # a C library behind it: only when audio is decoded
 
     if not data:
         raise ValueError("the file is empty")
@@ -218,8 +221,6 @@ class StagingDir:
 def ensure_built(directory: Path, what: str, source: str, build, how: str) -> dict:
     """The manifest in ``directory``. When it is missing and the network may be used, ``build()`` from
     ``source`` first; otherwise (or when that fails) raise :class:`DataNotBuiltError` with ``how`` to build it."""
-    from loguru import logger
-
     manifest = read_manifest(directory)
     if manifest is not None:
         return manifest
@@ -239,7 +240,7 @@ def ensure_built(directory: Path, what: str, source: str, build, how: str) -> di
 @contextlib.contextmanager
 def quiet_datasets():
     """One progress bar per build, not one per parquet file written by ``datasets``."""
-    import datasets
+    import datasets  # heavy: only a build gets here
 
     was_enabled = datasets.utils.logging.is_progress_bar_enabled()
     datasets.disable_progress_bars()
@@ -250,8 +251,30 @@ def quiet_datasets():
             datasets.enable_progress_bars()
 
 
+def media_columns(docs) -> list[str]:
+    """The columns of a ``datasets.Dataset`` that hold images or audio (by feature type): left out where only the text
+    is read, so that no medium is decoded."""
+    import datasets  # heavy: only callers that already hold a dataset get here
+
+    return [name for name, feature in docs.features.items()
+            if isinstance(feature, datasets.Image) or getattr(feature, "dtype", None) == "binary"]
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write ``path`` whole or not at all (a temporary file of this process and thread, renamed over it): a kill never
+    leaves a half-written file that a rerun would take for a finished one, and a reader never sees half of one."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+    if isinstance(data, str):
+        tmp.write_text(data, encoding="utf-8")
+    else:
+        tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def write_manifest(directory: Path, manifest: dict) -> None:
-    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    """Write ``manifest.json`` whole (:func:`atomic_write`): every rewrite is a new file, so the registry, which keeps
+    a generated benchmark's adapter while the file it was built from is unchanged, sees it."""
+    atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
 
 
 def download(url: str, target: Path, timeout: float = 60.0) -> Path:
@@ -369,7 +392,7 @@ def write_parquet(path: Path, rows, features, batch_rows: int = 32) -> int:
     ``features``' types (images embedded), ``batch_rows`` at a time, so a slice of large images is never in
     memory whole. The number of rows written; no file is left when there is none (an empty parquet file
     would load as a task without documents)."""
-    import pyarrow as pa
+    import pyarrow as pa  # heavy: only a build gets here
     import pyarrow.parquet as pq
 
     schema, written, batch, writer = features.arrow_schema, 0, [], None
@@ -426,7 +449,7 @@ def nothing_built(title: str, problems: list) -> DataError:
 def load_slices(directory: Path, manifest: dict, names: list[str], title: str, build_command: str):
     """The built slices ``names`` of ``directory`` as one ``datasets.Dataset``. DataError when one is not in the
     build, naming what the build reported about it."""
-    import datasets
+    import datasets  # heavy: only a task's loader gets here
 
     built = manifest.get("slices", {})
     missing = [name for name in names if name not in built]

@@ -7,6 +7,7 @@
   embeddings;
 - :mod:`.safebench`, :mod:`.mmsafetybench`, :mod:`.vlsafety`: one package per generator, each with ``HELP``,
   ``add_arguments`` and ``main`` in its ``__init__`` (import-light: ``main`` imports the pipeline when it runs);
-- :mod:`.families`, :mod:`.vlsafety.family` and :mod:`.output`: the generated benchmarks' kinds (how each is
-  written and read back).
+- :mod:`.output`: the parts every generated benchmark's kind writes (manifest, task folders, parquet files); the
+  kinds themselves (how each is written and read back) are their benchmarks' ``family.py``
+  (``lmms_safebench/benchmarks/{safebench,mmsafetybench,vlsafety}/``).
 """

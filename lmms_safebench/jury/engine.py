@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from loguru import logger
 
 from ..llm.limits import EndpointLimiter
-from ..records import INFERENCE_FAILED, JUDGED, SCHEMA, UNJUDGED
+from ..scoring.records import INFERENCE_FAILED, JUDGED, SCHEMA, UNJUDGED
 from .cache import JudgeCache
 from .case import Case
 from .config import JuryConfig

@@ -1,6 +1,6 @@
 """Capability scores (MMMU, MMBench, any task that is not this package's) from lmms-eval and lm-eval results files.
 
-Which files: every run :func:`lmms_safebench.outputs.find_runs` finds under the folders given, i.e. lmms-eval's
+Which files: every run :func:`lmms_safebench.harness.outputs.find_runs` finds under the folders given, i.e. lmms-eval's
 ``<ts>_results.json`` and lm-eval's ``results_<ts>.json``. A file that is not in the harnesses' results schema (no
 ``results`` mapping of task -> metrics) raises :class:`~lmms_safebench.errors.DataError` naming the file and what
 is missing; nothing is guessed from it.
@@ -31,8 +31,8 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from .. import outputs
 from ..errors import DataError
+from ..harness import outputs
 from ..redact import shown
 from .scores import CAPABILITY, Score
 

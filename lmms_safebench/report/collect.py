@@ -14,9 +14,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import outputs
 from ..benchmarks import registry
-from ..records import Outcome, VerdictRecord
+from ..harness import hooks, outputs, taskindex
+from ..scoring import metrics
+from ..scoring.records import Outcome, VerdictRecord
 
 
 @dataclass
@@ -33,13 +34,6 @@ class Entry:
     outcomes: list[Outcome] = field(default_factory=list)
     verdicts: list[VerdictRecord] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)  # each sample's logged `target`: its document's fingerprint
-
-
-def board_of(task: str, scenario: str | None) -> str:
-    """``safebench_image_bias`` -> ``safebench_image``; a MiniBench task is its own board."""
-    if scenario and task.endswith(f"_{scenario}"):
-        return task[: -len(scenario) - 1]
-    return task
 
 
 def collect(folders: list[str | Path], names: dict[str, str] | None = None) -> tuple[list[Entry], list[str]]:
@@ -62,35 +56,49 @@ def collect(folders: list[str | Path], names: dict[str, str] | None = None) -> t
     return sorted(chosen.values(), key=lambda e: (e.board, e.jury, e.model)), notes
 
 
+def _record_keys(adapter) -> tuple[str | None, str | None]:
+    """Under which metric names a logged sample of ``adapter``'s tasks carries its verdict and its outcome (the first
+    metric of its table that reads each: ``jury`` and ``asr`` for the harm benchmarks)."""
+    table = adapter.metrics()
+    verdict = next((n for n, spec in table.items() if metrics.reads(spec.aggregation) == metrics.VERDICT), None)
+    outcome = next((n for n, spec in table.items() if metrics.reads(spec.aggregation) == metrics.OUTCOME), None)
+    return verdict, outcome
+
+
 def _entries(run: outputs.Run, model: str, notes: list[str]) -> dict[tuple[str, str, str], Entry]:
     entries: dict[tuple[str, str, str], Entry] = {}
     unjudged_tasks = []
+    known, _ = taskindex.index()
     for task, path in sorted(run.samples.items()):
-        if not task.startswith("safebench_"):
-            continue
-        adapter = registry.for_task(task)
+        info = known.get(task)
+        try:
+            adapter = registry.get(info.benchmark) if info else None
+        except KeyError:
+            adapter = None
         if adapter is None:
-            notes.append(f"{path}: {task} is not a task of this package or of a generated benchmark in the data "
-                         "folder; left out")
-            continue
+            if hooks.logged_by_this_package(path):  # ours, but not (or no longer) a task we know
+                notes.append(f"{path}: {task} is not a task of this package or of a generated benchmark in the data "
+                             "folder; left out")
+            continue  # another package's task, logged in the same run
         try:
             records = outputs.read_jsonl(path, skipped=notes)  # a torn line is named and skipped, not the file
         except (OSError, UnicodeDecodeError) as exc:
             notes.append(f"{path}: unreadable ({exc}); left out")
             continue
+        verdict_key, outcome_key = _record_keys(adapter)
         for record in records:
-            if not isinstance(record.get("jury"), dict) or not isinstance(record.get("asr"), dict):
+            if not isinstance(record.get(verdict_key), dict) or not isinstance(record.get(outcome_key), dict):
                 unjudged_tasks.append(task)
                 break
-            verdict, outcome = VerdictRecord.from_dict(record["jury"]), Outcome.from_dict(record["asr"])
-            board = board_of(task, outcome.scenario)
+            verdict, outcome = VerdictRecord.from_dict(record[verdict_key]), Outcome.from_dict(record[outcome_key])
+            board = info.board
             identity = verdict.jury or "none"
             key = (board, identity, model)
             entry = entries.get(key)
             if entry is None:
-                info = {"jury_name": verdict.jury_name, "protocol": verdict.protocol, "mode": verdict.mode,
-                        "rule": verdict.rule, "heuristic": verdict.heuristic}
-                entry = entries[key] = Entry(board, adapter.key, model, identity, info, run.where, run.stamp)
+                jury_info = {"jury_name": verdict.jury_name, "protocol": verdict.protocol, "mode": verdict.mode,
+                         "rule": verdict.rule, "heuristic": verdict.heuristic}
+                entry = entries[key] = Entry(board, adapter.key, model, identity, jury_info, run.where, run.stamp)
             entry.outcomes.append(outcome)
             entry.verdicts.append(verdict)
             entry.targets.append(str(record.get("target") or ""))

@@ -9,6 +9,8 @@ import io
 import math
 from pathlib import Path
 
+import numpy as np
+
 
 def fmt(value, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -54,11 +56,10 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 
 def radar_png(title: str, axes: list[str], series: dict[str, list[float]], path: Path) -> None:
     """One polygon per model over ``axes`` (scenarios), values 0-100, like the papers' figures."""
-    import matplotlib
+    import matplotlib  # heavy: only when a chart is drawn
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     angles = np.linspace(0, 2 * np.pi, len(axes), endpoint=False).tolist()
     fig = plt.figure(figsize=(7.5, 7.5))

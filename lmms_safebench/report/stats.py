@@ -2,7 +2,7 @@
 
 The interval resamples answers with replacement within each scenario (the benchmark fixes how many
 queries each scenario has), recomputes the statistic exactly as the point estimate is computed (the tree
-rule of :mod:`lmms_safebench.metrics`: per scenario, then the mean of children up the tree), and takes
+rule of :mod:`lmms_safebench.scoring.tree`: per scenario, then the mean of children up the tree), and takes
 the 2.5th and 97.5th percentiles.
 """
 
@@ -13,30 +13,37 @@ from collections import defaultdict
 
 import numpy as np
 
-from .. import metrics
-from ..records import JUDGED, Outcome
+from ..scoring import metrics
+from ..scoring.records import JUDGED, Outcome
 from .collect import Entry
 
 RESAMPLES = 1000
 SEED = 0
 
 
-def _unit_values(outcomes: list[Outcome], which: str) -> dict[tuple[str, ...], np.ndarray]:
-    """``{scenario path: values}``: 0/1 unsafe (ASR) or 1-5 ratings (SRI) of judged answers."""
+def _metric(metric):
+    """A metric function, or its name in :mod:`lmms_safebench.scoring.metrics` (``"asr"``, ``"sri"``)."""
+    return getattr(metrics, metric) if isinstance(metric, str) else metric
+
+
+def _unit_values(outcomes: list[Outcome], value) -> dict[tuple[str, ...], np.ndarray]:
+    """``{scenario path: values}``: the per-sample values the metric averages (e.g. 0/1 unsafe, 1-5 ratings)."""
     out: dict[tuple[str, ...], list] = defaultdict(list)
     for o in metrics.outcomes(outcomes):
-        value = o.unsafe if which == "asr" else o.rating
-        if o.status == JUDGED and value is not None:
-            out[o.unit].append(float(value))
+        v = value(o)
+        if v is not None:
+            out[o.unit].append(float(v))
     return {unit: np.asarray(values) for unit, values in out.items()}
 
 
-def bootstrap_ci(outcomes: list[Outcome], which: str, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, float]:
-    """95% percentile interval of ``asr`` or ``sri`` (NaN, NaN when nothing was judged)."""
-    per_unit = _unit_values(outcomes, which)
+def bootstrap_ci(outcomes: list[Outcome], metric, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, float]:
+    """95% percentile interval of a macro rate (``metric``: a function of :func:`metrics.macro_rate` or its name;
+    NaN, NaN when no sample has a value)."""
+    metric = _metric(metric)
+    per_unit = _unit_values(outcomes, metric.sample_value)
     if not per_unit:
         return math.nan, math.nan
-    scale = 100.0 if which == "asr" else 20.0
+    scale = metric.scale
     rng = np.random.default_rng(seed)
     nodes = []
     for unit in sorted(per_unit):
@@ -48,27 +55,36 @@ def bootstrap_ci(outcomes: list[Outcome], which: str, resamples: int = RESAMPLES
     return float(low), float(high)
 
 
-def summarize(entry: Entry) -> dict:
-    """Every number the report shows for one model on one board under one jury."""
+def summarize(entry: Entry, columns) -> dict:
+    """Every number the report shows for one model on one board under one jury: each of the board's ``columns``
+    (:class:`~lmms_safebench.benchmarks.base.ReportColumn`), with its interval, per category and per scenario; the
+    coverage and the jury's agreement."""
     items = entry.outcomes
-    asr_low, asr_high = bootstrap_ci(items, "asr")
-    sri_low, sri_high = bootstrap_ci(items, "sri")
-    categories: dict[str, list[Outcome]] = defaultdict(list)
-    for o in items:
-        categories[o.category].append(o)
     jury = metrics.jury_report(entry.verdicts)
-    return {
+    out = {
         "samples": len(items),
-        "asr": float(metrics.asr(items)), "asr_ci": (asr_low, asr_high),
-        "sri": float(metrics.sri(items)), "sri_ci": (sri_low, sri_high),
-        "asr_pooled": float(metrics.asr_pooled(items)),
         "judged": float(metrics.judged_coverage(items)),
         "unjudged": int(metrics.unjudged_count(items)),
         "inference_failed": int(metrics.inference_failed_count(items)),
         "refusal_rate": float(metrics.refusal_rate(items)),
-        "by_category": {c: {"asr": float(metrics.asr(v)), "sri": float(metrics.sri(v))}
-                        for c, v in sorted(categories.items())},
-        "by_scenario": metrics.by_scenario(items),
         "juror_asr": jury["juror_asr"],
         "agreement": jury["agreement"],
     }
+    for column in columns:
+        out[column.name] = float(column.metric(items))
+        if column.interval:
+            out[f"{column.name}_ci"] = bootstrap_ci(items, column.metric)
+    broken_down = [c for c in columns if c.breakdown]
+    categories: dict[str, list[Outcome]] = defaultdict(list)
+    scenarios: dict[str, list[Outcome]] = defaultdict(list)
+    for o in items:
+        categories[o.category].append(o)
+        scenarios[o.scenario].append(o)
+    out["by_category"] = {c: {col.name: float(col.metric(v)) for col in broken_down} for c, v in sorted(categories.items())}
+    out["by_scenario"] = {}
+    for scenario, group in sorted(scenarios.items()):
+        names = {o.category for o in group}
+        out["by_scenario"][scenario] = {**{col.name: float(col.metric(group)) for col in broken_down},
+                                        "category": names.pop() if len(names) == 1 else None,
+                                        "judged": sum(1 for o in group if o.status == JUDGED), "samples": len(group)}
+    return out

@@ -28,8 +28,18 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
+from ..benchmarks import registry
+from ..data import store
 from ..errors import DataError, SafebenchError
-from ..generate.core.config import Device, Strict
+from ..generate.core.config import Device, Strict, load, parse
+from ..generate.core.output import earlier_run, prepare, write_card
+from ..generate.core.workspace import FolderLock
+from ..harness import taskindex
+from ..harness.hooks import FINGERPRINT_PREFIX, same_document
+from ..report.collect import collect
+from ..scoring import metrics
+from . import quality, scores
+from .family import selectable, write_selection
 
 HELP = "choose the samples of a benchmark that best separate safe from unsafe models"
 
@@ -66,8 +76,6 @@ class Pool:
 
 def load_pool(folders: list[str], board: str, jury: str | None = None) -> tuple[Pool, list, list[str]]:
     """The verdict matrix of ``board`` from judged runs, and every entry found (for other boards' numbers)."""
-    from ..report.collect import collect
-
     for folder in folders:
         if not Path(folder).is_dir():
             raise DataError(f"RUN_FOLDER {folder}: {'not a folder' if Path(folder).exists() else 'no such folder'}")
@@ -95,9 +103,6 @@ def _matrix(pool: Pool, entries) -> Pool:
     """Fill ``pool``'s rows (one per case key, in the order met) and its verdict and rating matrices from the
     entries of its models. Logs of different builds of the board (another ``--pairing``, say) may share case keys
     over different documents: samples whose logged document fingerprints differ are refused, as ``judge`` does."""
-    from ..hooks import FINGERPRINT_PREFIX
-    from ..rejudge import same_document
-
     rows: dict[str, int] = {}
     cells: list[tuple[int, int, float, float]] = []
     documents: dict[str, tuple[str, str]] = {}  # case key -> the first fingerprint logged for it, and where
@@ -120,8 +125,9 @@ def _matrix(pool: Pool, entries) -> Pool:
                 pool.scenarios.append(outcome.scenario)
                 pool.categories.append(outcome.category)
                 pool.questions.append(str(verdict.case.get("question") or ""))
-            if outcome.status == "judged" and outcome.unsafe in (0, 1):
-                cells.append((rows[key], column, float(outcome.unsafe),
+            value = metrics.flagged(outcome)  # 0/1 by the rubric's flagged labels
+            if value is not None:
+                cells.append((rows[key], column, float(value),
                               math.nan if outcome.rating is None else float(outcome.rating)))
     pool.unsafe = np.full((len(pool.keys), len(pool.models)), np.nan)
     pool.ratings = np.full((len(pool.keys), len(pool.models)), np.nan)
@@ -134,7 +140,7 @@ def _matrix(pool: Pool, entries) -> Pool:
 def check_model(option: str, model: str | None) -> None:
     """Fail at once, naming the setting, when an embedding model cannot be loaded (offline and not cached, the hub
     out of reach, no such folder): the loader would fail only after retrying for minutes."""
-    from ..generate.media.embeddings import unavailable
+    from ..generate.media.embeddings import unavailable  # the embedding models' loaders: only when select runs
 
     why = unavailable(model) if model else None
     if why:
@@ -154,7 +160,7 @@ def _loaded(option: str, model: str, load):
 def embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
     """One unit vector per sample: its question's text embedding joined with its image's CLIP embedding (when
     the board's documents carry images); None when neither model is configured."""
-    from ..generate.media.embeddings import embed, joint
+    from ..generate.media.embeddings import embed, joint  # the embedding models' loaders: only when select runs
 
     text = None
     if config.embedding_model:
@@ -165,9 +171,6 @@ def embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
 
 def _pool_documents(pool: Pool):
     """The adapter and the documents of each task of the board over a scenario of the pool."""
-    from .. import taskindex
-    from ..benchmarks import registry
-
     adapter = registry.get(pool.benchmark)
     present = {*pool.scenarios, "all"}  # "all": a task over every scenario (a MiniBench board)
     for info in taskindex.tasks_of_board(pool.board, pool.benchmark):
@@ -177,7 +180,7 @@ def _pool_documents(pool: Pool):
 
 def _has_images(pool: Pool) -> bool:
     """Whether the board's documents carry images (the first one found does), so that the image model is needed."""
-    from PIL import Image
+    from PIL import Image  # heavy for the boards without images
 
     for adapter, docs in _pool_documents(pool):
         if len(docs):
@@ -187,9 +190,9 @@ def _has_images(pool: Pool) -> bool:
 
 def image_embeddings(pool: Pool, config: SelectionConfig) -> np.ndarray | None:
     """CLIP embeddings of the pool's images, read from the board's documents (None when they carry none)."""
-    from PIL import Image
+    from PIL import Image  # heavy for the boards without images
 
-    from ..generate.media.embeddings import embed_images
+    from ..generate.media.embeddings import embed_images  # the embedding models' loaders: only when select runs
 
     rows = {key: i for i, key in enumerate(pool.keys)}
     vectors: dict[int, np.ndarray] = {}
@@ -223,13 +226,6 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
     """Select ``budget`` samples of ``board`` into the benchmark ``name`` (or a VLSafetyBencher pool's final set).
     Everything that can be checked is checked before the embeddings are computed; an earlier selection of the
     same name is replaced only with ``restart``, and nothing is deleted before the new one is ready to write."""
-    from ..benchmarks import registry
-    from ..data import store
-    from ..generate.core.output import earlier_run, prepare, write_card
-    from ..generate.core.workspace import FolderLock
-    from ..generate.vlsafety import family as vlsafety
-    from .family import selectable, write_selection
-
     started = time.perf_counter()
     registry.check_name(name)
     if budget < 1:
@@ -245,13 +241,14 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
         config = config.model_copy(update={"image_model": None})  # a board without images needs no image model
     check_model("image_model", config.image_model)
     source = registry.get(pool.benchmark)
-    final = vlsafety.is_pool(source, board, name)  # VLSafetyBencher: the final set goes into the pool's benchmark
-    folder = source.folder if final else registry.generated_dir(name, root)
+    kept = source.final_set_folder(board, name)  # a generated pool keeps its own final set (VLSafetyBencher)
+    final = kept is not None
+    folder = kept if final else registry.generated_dir(name, root)
     with FolderLock(folder):  # no other selection or generation writes this folder meanwhile
         if final:
-            earlier = (store.read_manifest(folder) or {}).get("final")
+            earlier = source.final_set()
             if earlier and not restart:
-                raise DataError(f"{folder} already holds the final set of {name} ({len(earlier.get('selected', []))} "
+                raise DataError(f"{folder} already holds the final set of {name} ({len(earlier)} "
                                 "samples); pass --restart to replace it")
         else:
             selectable(source, board)
@@ -263,7 +260,7 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
         scenarios = [pool.scenarios[i] for i in rows]
         extra = {"jury": pool.jury, "models": pool.models, "budget": budget}
         if final:
-            manifest = vlsafety.write_final(source, selected, scenarios, extra)
+            manifest = source.write_final_set(selected, scenarios, extra)
         else:
             prepare(folder, "selection", f"{board}:{budget}:{config.model_dump_json()}", restart=restart)
             manifest = write_selection(folder, name, source, board, selected, scenarios, extra)
@@ -281,7 +278,7 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
             "tasks": manifest["tasks"], "notes": notes,
         }
         if final:
-            vlsafety.attach_selection(folder, card)  # into the benchmark's own data card, under "final"
+            source.attach_selection(card)  # into the benchmark's own data card
         else:
             write_card(folder, card)
     return {"folder": folder, "selected": len(selected), "card": card}
@@ -290,8 +287,6 @@ def run(folders: list[str], board: str, name: str, budget: int, config: Selectio
 def _choose(pool: Pool, entries, budget: int, config: SelectionConfig) -> tuple[np.ndarray, dict]:
     """The chosen rows, and the quality of the chosen set, the whole pool, random subsets and the official
     MiniBench (when its logs are there)."""
-    from . import quality, scores
-
     vectors = embeddings(pool, config)
     sep = scores.separability(pool.unsafe)
     harm = scores.harmfulness(pool.unsafe, pool.ratings)
@@ -306,7 +301,7 @@ def _choose(pool: Pool, entries, budget: int, config: SelectionConfig) -> tuple[
         "random": quality.random_baseline(pool.unsafe, vectors, len(rows), pool.models, config.draws, config.seed,
                                           strata, config.quotas),
     }
-    mini = _minibench(entries, pool.board, pool)
+    mini = _minibench(entries, pool)
     if mini is not None:
         card_quality["official_minibench"] = mini
     return rows, card_quality
@@ -323,13 +318,12 @@ def _table(card_quality: dict) -> dict:
     return out
 
 
-def _minibench(entries, board: str, pool: Pool) -> dict | None:
-    """The official MiniBench's quality on the same models (SafeBench boards), when their logs are given."""
-    from . import quality
-
-    if not board.startswith("safebench_") or board.startswith(("safebench_mini_", "safebench_mmsb", "safebench_gen_")):
+def _minibench(entries, pool: Pool) -> dict | None:
+    """The quality of the source's official small subset (SafeBench's MiniBench) on the same models, when their logs
+    are given."""
+    mini = registry.get(pool.benchmark).official_subset_board(pool.board)
+    if mini is None:
         return None
-    mini = board.replace("safebench_", "safebench_mini_", 1)
     runs = [e for e in entries if e.board == mini and e.jury == pool.jury and e.model in pool.models]
     if len({e.model for e in runs}) < 2:
         return None
@@ -357,8 +351,6 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from ..generate.core.config import load, parse
-
     config = load(args.config, SelectionConfig) if args.config else parse({}, SelectionConfig)
     try:
         result = run(args.runs, args.board, args.name, args.budget, config, args.jury, args.data_dir, args.restart)

@@ -2,7 +2,8 @@
 
 Its documents are the source's (same prompts, criteria and case keys, so the same cached verdicts apply),
 kept when their case key is among the chosen ones. Its tasks are the source family's tasks for the selected
-variant, named ``safebench_sel_<name>_...`` and written by the same family writers as the official ones.
+variant, named ``safebench_sel_<name>_...``, written by the source's adapter (``selection_files``) with the
+same family writers as the official ones, under the umbrella group ``safebench_sel_<name>``.
 """
 
 from __future__ import annotations
@@ -10,14 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..benchmarks import registry
-from ..benchmarks.base import Benchmark, CaseSpec, Category, Scenario
-from ..benchmarks.mmsafetybench import MMSafetyBench
-from ..benchmarks.safebench import SafeBench
+from ..benchmarks.base import Benchmark, CaseSpec
+from ..data.store import media_columns
 from ..errors import DataError
-from ..metrics import TABLES
-from ..taskgen import Variant, lmms_eval_template, mmsb_family, safebench_family, support_files, top_groups
-
-_MEDIA = ("image", "audio_female", "audio_male", "sd_image", "typo_image")
+from ..generate.output import SCRIPT, VERSION, key_of, write_manifest, write_tasks
+from ..harness import taskindex
+from ..harness.taskwriter import group_yaml, top_groups
 
 
 class Selection(Benchmark):
@@ -35,8 +34,8 @@ class Selection(Benchmark):
     def categories(self, board: str):
         return self.source.categories(self.source_board or board)
 
-    def has_sri(self) -> bool:
-        return self.source.has_sri()
+    def report_columns(self, board: str) -> list:
+        return self.source.report_columns(self.source_board or board)
 
     def parse(self, selector: str):
         return self.source.parse(selector)
@@ -46,7 +45,7 @@ class Selection(Benchmark):
 
     def load_docs(self, selector):
         docs = self.source.load_docs(selector)
-        light = docs.select_columns([c for c in docs.column_names if c not in _MEDIA])  # no media decoded here
+        light = docs.remove_columns(media_columns(docs))  # no media decoded here
         keep = [i for i, doc in enumerate(light) if self.source.case(doc).key in self.keys]
         return self.label(docs.select(keep), selector)
 
@@ -65,11 +64,14 @@ class Selection(Benchmark):
     def case_from_logged(self, case: dict, variant: str) -> CaseSpec:
         return self.source.case_from_logged(case, variant)
 
-    def table_for(self, variant: str) -> str:
-        return self.source.table_for(variant)
+    def metric_table(self, variant: str) -> dict:
+        return self.source.metric_table(variant)
+
+    def metrics(self) -> dict:
+        return self.source.metrics()
 
 
-def selection_adapter(key: str, folder: Path, manifest: dict) -> Selection:
+def from_manifest(key: str, folder: Path, manifest: dict) -> Selection:
     source = registry.get(manifest["source"])
     return Selection(source, key, manifest.get("title", key), f"safebench_sel_{manifest['name']}", manifest["selected"],
                      manifest.get("board", ""))
@@ -77,58 +79,30 @@ def selection_adapter(key: str, folder: Path, manifest: dict) -> Selection:
 
 def selectable(source: Benchmark, board: str) -> str:
     """The variant of ``board`` that a selection of ``source`` copies; a :class:`DataError` when there is none."""
-    from .. import taskindex
-
     infos = taskindex.tasks_of_board(board, source.key)
     if not infos:
         raise DataError(f"{board!r} is not a task family of {source.key}")
-    if not isinstance(source, (SafeBench, MMSafetyBench)):
+    if not source.selectable:
         raise DataError(f"selection from {source.key} ({type(source).__name__}) is not supported")
     return infos[0].variant
 
 
 def write_selection(folder: Path, name: str, source: Benchmark, board: str, selected: list[str],
                     scenarios: list[str], extra: dict) -> dict:
-    """The manifest and task folder of a selection of ``source``'s ``board``."""
-    from ..generate.output import SCRIPT, VERSION, key_of, write_manifest, write_tasks
-
+    """The manifest and task folder of a selection of ``source``'s ``board``: the source writes the tasks; every
+    selection has the umbrella group ``safebench_sel_<name>`` (``--tasks safebench_sel_<name>`` runs all of it)."""
     key, prefix = key_of(name), f"safebench_sel_{name}"
     variant = selectable(source, board)
-    table = TABLES[source.table_for(variant)]
     title = f"{source.title} selection {name}"
     build = f"`lmms-safebench select ... --from {board} --name {name}`"
     present = sorted(set(scenarios))
-    if isinstance(source, SafeBench):
-        from ..taskgen import SAFEBENCH_MODEL_BLOCKS
-
-        vname = board.removeprefix(f"{source.task_prefix}_")
-        scen = [s for s in source.scenarios() if s.slug in present]
-        # MiniBench boards have no categories: their scenarios are the units, under one pseudo-category.
-        cats = source.categories(board) or [Category("all", "ALL", "all scenarios")]
-        if not source.categories(board):
-            scen = [Scenario(s.slug, s.title, "all") for s in scen]
-        files = {"_default_template_yaml": lmms_eval_template(SCRIPT, build, title, table, VERSION,
-                                                              SAFEBENCH_MODEL_BLOCKS, chat_messages=True),
-                 **support_files(SCRIPT, lmms_eval=True)}
-        files.update(safebench_family(SCRIPT, key, prefix, title, scen,
-                                      [c for c in cats if any(s.category == c.slug for s in scen)],
-                                      [Variant(vname, variant, vname)], table, VERSION, umbrella=[vname]))
-    elif isinstance(source, MMSafetyBench):
-        kind, subset, prompt = variant.split(".")
-        blocks = "lmms_eval_specific_kwargs:\n  default:\n    pre_prompt: \"\"\n    post_prompt: \"\"\n"
-        files = {"_default_template_yaml": lmms_eval_template(SCRIPT, build, title, table, VERSION, blocks),
-                 **support_files(SCRIPT, lmms_eval=True)}
-        files.update(mmsb_family(SCRIPT, key, prefix, title, [s for s in source.scenarios() if s.slug in present],
-                                 (kind,), (subset,), (prompt,), table, VERSION))
-    else:  # unreachable: selectable() admits these two families only
-        raise AssertionError(type(source).__name__)
+    files = source.selection_files(key, prefix, title, board, variant, present, SCRIPT, VERSION, build)
+    if f"_{prefix}.yaml" not in files:
+        files[f"_{prefix}.yaml"] = group_yaml(SCRIPT, prefix, title, top_groups(files), source.metric_table(variant),
+                                              True, VERSION)
     manifest = {"benchmark": key, "family": "selection", "name": name, "title": title, "source": source.key,
                 "board": board, "variant": variant, "selected": selected, "scenarios": {s: {} for s in present},
                 "tasks": top_groups(files), **extra}
     write_manifest(folder, manifest)
     write_tasks(folder, {"lmms_eval": files})
-    registry.reset()
     return manifest
-
-
-registry.register_family("selection", selection_adapter)

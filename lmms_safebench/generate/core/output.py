@@ -10,8 +10,8 @@ Layout of ``$SAFEBENCH_DATA/generated/<name>/``::
     tasks/lm_eval/...        its text-only tasks, for lm-eval (--include_path)
     work/                    the run's resumable state (see .workspace)
 
-The family parts (parquet schema, manifest, task folders) are written by each family's writer
-(:mod:`lmms_safebench.generate.families`, :mod:`lmms_safebench.generate.vlsafety.family`).
+The family parts (parquet schema, manifest, task folders) are written by each generated kind's writer
+(``lmms_safebench/benchmarks/<name>/family.py``, with :mod:`lmms_safebench.generate.output`).
 """
 
 from __future__ import annotations
@@ -19,28 +19,17 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import threading
 import time
 from pathlib import Path
 
 from loguru import logger
 
+from ...data.store import atomic_write  # noqa: F401  (whole-file writes: the data store's, for every generator)
 from ...errors import DataError
 
 SCRIPT = "lmms-safebench generate"
 VERSION = "0.1"
 LOCK_FILE = ".lock"  # the folder's lock (:class:`.workspace.FolderLock`): never part of a run's content
-
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write ``path`` whole or not at all (a per-thread temporary file renamed over it): a kill never leaves a
-    half-written file that a rerun would take for a finished one."""
-    tmp = path.with_name(f"{path.name}.{threading.get_ident()}.part")
-    if isinstance(data, str):
-        tmp.write_text(data, encoding="utf-8")
-    else:
-        tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def write_card(folder: Path, card: dict) -> None:

@@ -1,6 +1,6 @@
 """The run of ``lmms-safebench generate mmsafetybench``: its stages in order (:mod:`.stages`), then the ``write``
 stage: the benchmark in the official build's schema, its manifest and task family
-(:func:`lmms_safebench.generate.families.write_mmsb`), and a data card.
+(:func:`lmms_safebench.benchmarks.mmsafetybench.family.write`), and a data card.
 
 ``--official`` skips ``rewrite``: it reads the official build's 1,680 questions, key phrases and typography
 images (:func:`.questions.read_official`) and renders SD images for them, written as a generated benchmark
@@ -17,6 +17,7 @@ from pathlib import Path
 from loguru import logger
 
 from ...benchmarks import mmsafetybench as official_benchmark
+from ...benchmarks.mmsafetybench.family import write as write_mmsb
 from ...benchmarks.registry import generated_dir
 from ...data import store
 from ...errors import ConfigError, DataError
@@ -24,7 +25,6 @@ from ..core.config import load
 from ..core.output import write_card
 from ..core.problems import REFUSED, UNREACHABLE, UNREADABLE, Problem
 from ..core.run import Run, parse_stages
-from ..families import write_mmsb
 from ..output import key_of
 from . import KIND, KIND_OFFICIAL, STAGES
 from .config import MMSBGenConfig

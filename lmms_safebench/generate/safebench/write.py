@@ -1,7 +1,7 @@
 """The ``write`` stage of the SafeBench-style pipeline: the benchmark folder, rewritten from the stored items.
 
 Parquet files in the official build's schema and the task folders (the family writer,
-:func:`lmms_safebench.generate.families.write_safebench`), ``provenance.jsonl`` (one line per kept query: scores,
+:func:`lmms_safebench.benchmarks.safebench.family.write`), ``provenance.jsonl`` (one line per kept query: scores,
 rank, image rounds, audio files) and the data card (what was asked, made, spent and left out).
 """
 
@@ -11,11 +11,11 @@ import json
 import time
 from dataclasses import replace
 
+from ...benchmarks.safebench.family import write as write_safebench
 from ...errors import DataError
 from ..core.output import atomic_write, config_digest, write_card
 from ..core.run import Run
 from ..core.taxonomy import Category, pairs
-from ..families import write_safebench
 from .config import VOICES
 from .stages import Scored
 
@@ -25,7 +25,7 @@ PROBLEM_KEYS = ("where", "id", "field", "scenario", "what", "kind")
 
 def write(run: Run, categories: list[Category], source: str, kept: dict[str, list[Scored]], images: dict,
           audio: dict, stages: tuple[str, ...]) -> dict:
-    """The benchmark folder: parquet files and tasks (:func:`..families.write_safebench`), provenance and the
+    """The benchmark folder: parquet files and tasks (:func:`lmms_safebench.benchmarks.safebench.family.write`), provenance and the
     data card. Scenarios without a kept query are left out of the tasks (and named). ``source``: where the
     taxonomy came from."""
     rows, written = {}, []

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from ...benchmarks import registry
+from ...benchmarks.vlsafety import family
 from ...data import store
 from ...errors import DataError
 from ..core.config import load
@@ -27,7 +28,7 @@ from ..core.output import VERSION, atomic_write, write_card
 from ..core.problems import Problem
 from ..core.run import Run
 from ..core.workspace import Workspace
-from . import augment, family, generation, preprocess
+from . import augment, generation, preprocess
 from .config import VLSafetyConfig
 from .source import changes, describe_changes, open_source
 from .taxonomy import describe, resolve

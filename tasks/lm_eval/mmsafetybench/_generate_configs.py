@@ -1,4 +1,4 @@
-"""Generate this folder's task and group YAMLs (MM-SafetyBench text-only, for lm-eval).
+"""Write this folder's task and group YAMLs (MM-SafetyBench text-only, for lm-eval).
 
     python tasks/lm_eval/mmsafetybench/_generate_configs.py
 
@@ -11,22 +11,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lmms_safebench.benchmarks.mmsafetybench import NAME, SCENARIOS
-from lmms_safebench.metrics import TABLES
-from lmms_safebench.taskgen import lm_eval_template, mmsb_family, support_files, write_all
+from lmms_safebench.benchmarks.mmsafetybench.tasks import lm_eval_files
+from lmms_safebench.harness.taskwriter import write_all
 
 SCRIPT = "_generate_configs.py"
-TABLE = TABLES["mmsafetybench"]
-VERSION = "0.1"
 
 
 def files() -> dict[str, str]:
-    out = {"_default_template_yaml": lm_eval_template(SCRIPT, "`lmms-safebench build mmsafetybench`",
-                                                      "MM-SafetyBench", TABLE, VERSION),
-           **support_files(SCRIPT, lmms_eval=False)}
-    out.update(mmsb_family(SCRIPT, NAME, "safebench_mmsb", "MM-SafetyBench", SCENARIOS, ("text",), ("full", "tiny"),
-                           ("plain", "defended"), TABLE, VERSION, lm_eval=True))
-    return out
+    return lm_eval_files(SCRIPT)
 
 
 if __name__ == "__main__":

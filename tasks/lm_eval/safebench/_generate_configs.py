@@ -1,4 +1,4 @@
-"""Generate this folder's task and group YAMLs (SafeBench text-only, for lm-eval).
+"""Write this folder's task and group YAMLs (SafeBench text-only, for lm-eval).
 
     python tasks/lm_eval/safebench/_generate_configs.py
 
@@ -12,35 +12,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lmms_safebench.benchmarks.safebench import CATEGORIES, NAME, SCENARIOS
-from lmms_safebench.metrics import TABLES
-from lmms_safebench.taskgen import (
-    HEADER,
-    lm_eval_template,
-    metric_list_yaml,
-    safebench_family,
-    safebench_variants,
-    support_files,
-    write_all,
-)
+from lmms_safebench.benchmarks.safebench.tasks import lm_eval_files
+from lmms_safebench.harness.taskwriter import write_all
 
 SCRIPT = "_generate_configs.py"
-VERSION = "0.1"
 
 
 def files() -> dict[str, str]:
-    table = TABLES["safebench"]
-    out = {"_default_template_yaml": lm_eval_template(SCRIPT, "`lmms-safebench build safebench`", "SafeBench", table,
-                                                      VERSION),
-           **support_files(SCRIPT, lmms_eval=False)}
-    out.update(safebench_family(SCRIPT, NAME, "safebench", "SafeBench", SCENARIOS, CATEGORIES,
-                                safebench_variants("full", ["text"]), table, VERSION, lm_eval=True))
-    # Next to utils.py: lm-eval resolves a YAML's own `!function utils.*` in the YAML's folder.
-    out["safebench_mini_text.yaml"] = HEADER.format(script=SCRIPT) + "\n".join([
-        "include: _default_template_yaml", "task: safebench_mini_text",
-        'task_alias: "SafeBench MiniBench (text only)"', "dataset_kwargs:", f"  selector: {NAME}.text.mini.default.all",
-        metric_list_yaml(TABLES["safebench_mini"]).rstrip()]) + "\n"
-    return out
+    return lm_eval_files(SCRIPT)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ lmms-eval and lm-eval re-execute this file for every ``!function`` reference, so
 generic hooks; all state (the jury, its cache, loaded data) lives in the ``lmms_safebench`` library.
 """
 
-from lmms_safebench import hooks as _hooks
-from lmms_safebench.metrics import combine, task_aggregations  # noqa: F401  (combine: the group YAMLs' aggregation)
+from lmms_safebench.harness import hooks as _hooks
+from lmms_safebench.scoring.tree import combine  # noqa: F401  (the group YAMLs' aggregation)
+
+BENCHMARK = "safebench"  # the registry key of the benchmark whose tasks these are
 
 process_docs = _hooks.process_docs  # lmms-eval
 load_docs = _hooks.custom_dataset  # lm-eval
@@ -15,5 +17,7 @@ doc_to_messages = _hooks.doc_to_messages
 doc_to_target = _hooks.doc_to_target  # the document's fingerprint, logged as `target`
 process_results = _hooks.process_results
 
-# One aggregation per metric of the templates' metric_list.
-globals().update(task_aggregations())
+
+def __getattr__(name):
+    """The aggregation of each metric of the templates' metric_list, from the benchmark's metric table."""
+    return _hooks.aggregation(BENCHMARK, name)

@@ -1,4 +1,4 @@
-"""Generate this folder's task and group YAMLs (MM-SafetyBench for lmms-eval).
+"""Write this folder's task and group YAMLs (MM-SafetyBench for lmms-eval).
 
     python tasks/lmms_eval/mmsafetybench/_generate_configs.py
 
@@ -15,29 +15,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lmms_safebench.benchmarks.mmsafetybench import IMAGE_KINDS, NAME, SCENARIOS
-from lmms_safebench.metrics import TABLES
-from lmms_safebench.taskgen import lmms_eval_template, mmsb_family, support_files, write_all
+from lmms_safebench.benchmarks.mmsafetybench.tasks import lmms_eval_files
+from lmms_safebench.harness.taskwriter import write_all
 
 SCRIPT = "_generate_configs.py"
-TABLE = TABLES["mmsafetybench"]
-VERSION = "0.1"
-
-MODEL_BLOCKS = """\
-lmms_eval_specific_kwargs:
-  default:
-    pre_prompt: ""
-    post_prompt: ""
-"""
 
 
 def files() -> dict[str, str]:
-    out = {"_default_template_yaml": lmms_eval_template(SCRIPT, "`lmms-safebench build mmsafetybench`",
-                                                        "MM-SafetyBench", TABLE, VERSION, MODEL_BLOCKS),
-           **support_files(SCRIPT, lmms_eval=True)}
-    out.update(mmsb_family(SCRIPT, NAME, "safebench_mmsb", "MM-SafetyBench", SCENARIOS, IMAGE_KINDS, ("full", "tiny"),
-                           ("plain", "defended"), TABLE, VERSION))
-    return out
+    return lmms_eval_files(SCRIPT)
 
 
 if __name__ == "__main__":

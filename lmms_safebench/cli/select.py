@@ -1,0 +1,14 @@
+"""``lmms-safebench select RUN_FOLDER... --from BOARD --name NAME --budget N`` (see :mod:`lmms_safebench.selection`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..selection import command
+
+
+def add_parser(sub, plain) -> None:
+    select = sub.add_parser("select", help=command.HELP, description=plain(command.__doc__),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    command.add_arguments(select)
+    select.set_defaults(func=command.main)

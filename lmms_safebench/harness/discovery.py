@@ -1,0 +1,245 @@
+"""Make ``lmms-eval`` see this package's tasks without any command-line flag.
+
+lmms-eval 0.7.3 has no entry point for task folders, and ``LMMS_EVAL_PLUGINS`` is read only after
+the TaskManager has indexed its tasks. So the package installs ``lmms_safebench_tasks.pth`` into
+site-packages; Python runs its single line at start-up, which calls :func:`install`. That puts a
+finder on ``sys.meta_path`` that does nothing until ``lmms_eval.tasks`` is imported; then it wraps
+``TaskManager.initialize_tasks`` so every TaskManager also indexes :func:`lmms_eval_tasks_dir`.
+
+Start-up cost is one small import and one list append. Anything unexpected (an lmms-eval whose
+TaskManager changed shape, a broken install) is ignored here: discovery must never break Python.
+The explicit alternative is ``lmms-eval --include_path "$(lmms-safebench tasks-dir --harness lmms-eval)"``.
+
+A generated benchmark's folder is a user's file: it may be hand-edited, half-deleted or written by an older
+version. One broken folder must never hide the other tasks (lmms-eval stops at the first YAML it cannot read,
+and so every run would fail). So a generated folder is used only when :func:`folder_problem` finds nothing
+wrong (its name, its manifest, every task YAML and what it includes) and lmms-eval indexes it without an
+error; otherwise it is left out with one warning naming it, and everything else loads.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+_TARGET = "lmms_eval.tasks"
+_PATCHED_FLAG = "_lmms_safebench_patched"
+
+
+
+def is_benchmark_name(name) -> bool:
+    """A generated benchmark's name: 1-48 lower-case letters, digits and '_', starting with a letter (it becomes
+    part of task names). Matched whole: ``"nl\n"`` is not a name."""
+    import re  # here, not at start-up
+
+    return isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9_]{0,47}", name) is not None
+
+
+def tasks_root() -> Path:
+    """The folder holding the task YAMLs: ``lmms_safebench/tasks`` in a wheel, ``tasks/`` in a checkout."""
+    here = Path(__file__).resolve().parents[1]  # the package folder
+    packaged = here / "tasks"
+    if (packaged / "lmms_eval").is_dir():
+        return packaged
+    return here.parent / "tasks"
+
+
+def lmms_eval_tasks_dir() -> Path:
+    return tasks_root() / "lmms_eval"
+
+
+def lm_eval_tasks_dir() -> Path:
+    return tasks_root() / "lm_eval"
+
+
+def generated_tasks_dirs(harness: str = "") -> list[Path]:
+    """Task folders of the usable generated benchmarks: ``$SAFEBENCH_DATA/generated/<name>/tasks/<harness>``
+    (both harnesses when ``harness`` is empty); a broken benchmark is left out with one warning
+    (:func:`folder_problem`). The data folder is found with the one light, pure function the library uses too
+    (``settings.data_dir_of``): both always agree on where the data is."""
+    from ..settings import data_dir_of  # pure and light: the same folder the library uses
+
+    root = data_dir_of(os.environ) / "generated"
+    if not root.is_dir():
+        return []
+    harnesses = [harness] if harness else ["lmms_eval", "lm_eval"]
+    found = []
+    for folder in sorted(root.iterdir()):
+        dirs = [folder / "tasks" / h for h in harnesses if (folder / "tasks" / h).is_dir()]
+        if dirs and _usable(folder):
+            found += dirs
+    return sorted(found)
+
+
+# What was found, per process. No lock: at worst two threads check a folder twice (dict and set operations are
+# atomic), and this module stays free of imports at start-up.
+_checked: dict[str, tuple[tuple, str | None]] = {}  # folder -> (stamp of its files, problem or None)
+_warned: set[tuple[str, tuple]] = set()
+
+
+def _stamp(folder: Path) -> tuple:
+    """What the check of ``folder`` depends on: the manifest's and every task file's mtime and size."""
+    files = [folder / "manifest.json"]
+    for base, _dirs, names in os.walk(folder / "tasks"):
+        files += [Path(base) / name for name in names]
+    out = []
+    for path in sorted(files):
+        try:
+            info = path.stat()
+            out.append((str(path), info.st_mtime_ns, info.st_size))
+        except OSError:
+            out.append((str(path), None, None))
+    return tuple(out)
+
+
+def _usable(folder: Path) -> bool:
+    stamp = _stamp(folder)
+    cached = _checked.get(str(folder))
+    if cached is None or cached[0] != stamp:
+        cached = _checked[str(folder)] = (stamp, folder_problem(folder))
+    if cached[1] is not None:
+        _leave_out(folder, cached[1], stamp)
+    return cached[1] is None
+
+
+def _leave_out(folder: Path, why: str, stamp: tuple = ()) -> None:
+    """One warning per broken folder (and state of it) per process."""
+    if (str(folder), stamp) in _warned:
+        return
+    _warned.add((str(folder), stamp))
+    from loguru import logger  # start-up cost: this module loads at every interpreter start
+
+    logger.warning(f"lmms-safebench: the generated benchmark folder {str(folder)!r} is left out ({why}); its tasks "
+                   "are not available, every other task is. Fix the folder, generate it again, or delete it")
+
+
+def folder_problem(folder: Path) -> str | None:
+    """What makes a generated benchmark folder unusable, or None: a name that is not a benchmark name, a
+    manifest that is not a readable JSON object naming its family, or a task YAML (or a file it includes)
+    that is not a readable YAML mapping within the alias budget."""
+    # Here, not at the top: this module loads at every interpreter start, and these serve only the folder check.
+    import json
+
+    import yaml
+
+    from .. import yamlio
+    from ..redact import clip
+
+    if not is_benchmark_name(folder.name):
+        return "its name is not a benchmark name: 1-48 lower-case letters, digits and '_', starting with a letter"
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return f"manifest.json is not readable JSON: {clip(str(exc))}"
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("family"), str):
+        return "manifest.json is not an object naming the benchmark's family"
+    seen: set[Path] = set()
+    todo = sorted((folder / "tasks").rglob("*.yaml"))
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        where = path.relative_to(folder) if path.is_relative_to(folder) else path
+        try:
+            config = yamlio.load(path.read_bytes(), functions=True)
+        except (OSError, yaml.YAMLError) as exc:
+            return f"{where}: not a readable YAML file: {clip(str(exc))}"
+        if not isinstance(config, dict):
+            return f"{where}: not a YAML mapping"
+        includes = config.get("include") or []
+        includes = [includes] if isinstance(includes, str) else includes
+        for include in includes if isinstance(includes, list) else [includes]:
+            if not isinstance(include, str):
+                return f"{where}: include {clip(repr(include))} is not a file name"
+            target = Path(include) if os.path.isfile(include) else path.parent / include
+            if not target.is_file():
+                return f"{where}: its include {clip(include)!r} does not exist"
+            todo.append(target)
+    return None
+
+
+def _patch_task_manager(module) -> None:
+    manager_cls = getattr(module, "TaskManager", None)
+    original = getattr(manager_cls, "initialize_tasks", None)
+    if original is None or getattr(original, _PATCHED_FLAG, False):
+        return
+    def initialize_tasks(self, include_path=None, include_defaults=True):
+        paths = [include_path] if isinstance(include_path, (str, os.PathLike)) else list(include_path or [])
+        known = {os.path.realpath(str(p)) for p in paths}
+        if os.path.realpath(str(lmms_eval_tasks_dir())) not in known:
+            paths.append(str(lmms_eval_tasks_dir()))
+        # Every generated benchmark's (looked up now, so a benchmark generated after start-up counts).
+        generated = [str(p) for p in generated_tasks_dirs("lmms_eval") if os.path.realpath(str(p)) not in known]
+        index_one = getattr(self, "_get_task_and_group", None)
+        if index_one is None:  # an lmms-eval without the per-folder indexer: all folders at once, as given
+            return original(self, include_path=paths + generated, include_defaults=include_defaults)
+        index = original(self, include_path=paths, include_defaults=include_defaults)
+        for folder in generated:
+            # Each generated folder on its own, so that one lmms-eval cannot read leaves the others (and
+            # every other task) in. Earlier folders win a name, as in lmms-eval's own loop.
+            try:
+                index = {**index_one(folder), **index}
+            except Exception as exc:
+                from ..redact import clip  # start-up cost, as above
+
+                _leave_out(Path(folder).parent.parent, f"lmms-eval cannot index it: {type(exc).__name__}: "
+                                                       f"{clip(str(exc))}")
+        return index
+
+    setattr(initialize_tasks, _PATCHED_FLAG, True)
+    initialize_tasks.__doc__ = original.__doc__
+    manager_cls.initialize_tasks = initialize_tasks
+
+
+class _LoaderProxy:
+    """Runs the real loader, then patches the freshly executed module."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        try:
+            _patch_task_manager(module)
+        except Exception:  # never break lmms-eval because of discovery
+            pass
+
+
+class _TasksFinder:
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != _TARGET:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _LoaderProxy(spec.loader)
+                return spec
+        return None
+
+    def invalidate_caches(self):
+        pass
+
+
+def install() -> None:
+    """Called from the ``.pth`` file at interpreter start-up."""
+    try:
+        if os.environ.get("LMMS_SAFEBENCH_NO_DISCOVERY"):
+            return
+        if _TARGET in sys.modules:
+            _patch_task_manager(sys.modules[_TARGET])
+            return
+        if not any(isinstance(f, _TasksFinder) for f in sys.meta_path):
+            sys.meta_path.insert(0, _TasksFinder())
+    except Exception:
+        pass

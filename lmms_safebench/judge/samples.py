@@ -1,0 +1,141 @@
+"""Reading what runs logged: every sample of this package's tasks, with the case to judge it by, or why there is none.
+
+Each logged sample becomes a :class:`~lmms_safebench.benchmarks.base.CaseSpec` through its benchmark's adapter: from
+the document when the log keeps it (lm-eval), from the ``case`` record an inline verdict carries, or else from the
+local dataset (the task's YAML names its slice; the log's ``doc_id`` picks the row, checked against the logged
+document fingerprint).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from .. import __version__
+from ..benchmarks import registry
+from ..benchmarks.base import CaseSpec
+from ..data.store import media_columns
+from ..errors import SafebenchError
+from ..harness import hooks, outputs, taskindex
+from ..harness.hooks import same_document
+
+
+@dataclass
+class Saved:
+    """One logged sample and what judging it needs."""
+
+    run: outputs.Run
+    task: str
+    line: int
+    record: dict
+    answer: str
+    info: taskindex.TaskInfo | None = None  # the task as this package knows it (None: an unknown task)
+    spec: CaseSpec | None = None
+    problem: str | None = None  # why no case could be built (the sample is then counted unjudged)
+    cause: str | None = None  # the problem's cause (NO_CASE, UNKNOWN_TASK, DOC_MISMATCH, UNVERIFIABLE)
+    values: dict | None = None  # {metric: per-sample value} once judged
+    table: dict | None = None  # the metric table its values are for (the task's; every metric for an unknown task)
+
+    @property
+    def where(self) -> str:
+        return f"{self.run.samples[self.task]}:{self.line}"
+
+
+class _Documents:
+    """Rows of the local datasets by task, loaded once, without decoding images or audio."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._by_task: dict[str, object] = {}
+
+    def get(self, task: str, doc_id: int) -> dict:
+        with self._lock:
+            if task not in self._by_task:
+                self._by_task[task] = self._load(task)
+        docs = self._by_task[task]
+        if not 0 <= doc_id < len(docs):
+            raise ValueError(f"doc_id {doc_id} is out of range: the local data of {task} has {len(docs)} documents")
+        return docs[doc_id]
+
+    @staticmethod
+    def _load(task: str):
+        info = taskindex.index()[0][task]
+        adapter = registry.get(info.benchmark)
+        docs = adapter.load_docs(adapter.parse(info.selector))
+        return docs.remove_columns(media_columns(docs))
+
+
+# Causes of samples that `judge` cannot judge (beside the jury's own, see jury.engine.CAUSES).
+NO_CASE = "no_case"  # the record holds no document, no logged case and no usable doc_id
+UNKNOWN_TASK = "unknown_task"  # a task of this package's logs that this version does not know
+DOC_MISMATCH = "doc_mismatch"  # the local document at the logged doc_id is not the one the model answered
+UNVERIFIABLE = "unverifiable"  # the log predates document fingerprints, so the doc_id cannot be checked
+
+
+class CaseProblem(ValueError):
+    def __init__(self, message: str, cause: str = NO_CASE):
+        super().__init__(message)
+        self.cause = cause
+
+
+def read_samples(runs: list[outputs.Run], trust_doc_ids: bool = False) -> tuple[list[Saved], list[str]]:
+    """Every logged sample of this package's tasks, with its case or the problem that prevents one; and
+    the tasks left aside because they are not this package's (other benchmarks logged in the same run)."""
+    documents = _Documents()
+    known, _ = taskindex.index()
+    saved: list[Saved] = []
+    foreign: list[str] = []
+    for run in runs:
+        for task, path in sorted(run.samples.items()):
+            if task not in known and not hooks.logged_by_this_package(path):
+                foreign.append(str(path))  # another package's task, logged in the same run
+                continue
+            try:
+                records = outputs.read_jsonl(path)
+            except (OSError, ValueError) as exc:
+                raise SafebenchError(f"cannot read {path}: {exc}") from None
+            for line, record in enumerate(records, 1):
+                item = Saved(run, task, line, record, hooks.answer_text(record.get("filtered_resps",
+                                                                                   record.get("resps"))),
+                             info=known.get(task))
+                try:
+                    if item.info is None:
+                        raise CaseProblem(f"{task!r} is not a task of lmms-safebench {__version__} (nor of a "
+                                          "generated benchmark in the data folder)", UNKNOWN_TASK)
+                    item.spec = _case(item.info, record, documents, trust_doc_ids)
+                except CaseProblem as exc:
+                    item.problem, item.cause = f"{item.where}: {exc}", exc.cause
+                except (ValueError, KeyError, SafebenchError) as exc:
+                    item.problem, item.cause = f"{item.where}: {exc}", NO_CASE
+                saved.append(item)
+    return saved, foreign
+
+
+
+def _case(info: taskindex.TaskInfo, record: dict, documents: _Documents, trust_doc_ids: bool) -> CaseSpec:
+    try:
+        adapter = registry.get(info.benchmark)
+    except KeyError as exc:
+        raise CaseProblem(str(exc).strip("'\""), UNKNOWN_TASK) from None
+    doc = record.get("doc")
+    if isinstance(doc, dict) and doc.get("scenario_slug"):
+        return adapter.case(doc)  # lm-eval logs keep the document itself
+    logged = (record.get("jury") or {}).get("case") if isinstance(record.get("jury"), dict) else None
+    if logged:
+        return adapter.case_from_logged(logged, info.variant)  # an inline verdict carries its case
+    if "doc_id" not in record:
+        raise CaseProblem("the record has neither a document, a logged case, nor a doc_id")
+    local = documents.get(info.name, int(record["doc_id"]))
+    logged_target = str(record.get("target") or "")
+    same = same_document(logged_target, hooks.doc_to_target(local))
+    if same is False:
+        raise CaseProblem(f"doc_id {record['doc_id']} names another document in the local data of {info.name} "
+                          f"(logged {logged_target}, local {hooks.doc_to_target(local)}): the data changed "
+                          "since the run; rebuild it as it was, or run inference again", DOC_MISMATCH)
+    if same is None and not trust_doc_ids:
+        raise CaseProblem("the log carries no document fingerprint (written before lmms-safebench 0.2), so its "
+                          "doc_id cannot be checked against the local data; pass --trust-doc-ids to judge it anyway",
+                          UNVERIFIABLE)
+    return adapter.case(local)
+
+
