@@ -56,10 +56,11 @@ def collect(folders: list[str | Path], names: dict[str, str] | None = None) -> t
     return sorted(chosen.values(), key=lambda e: (e.board, e.jury, e.model)), notes
 
 
-def _record_keys(adapter) -> tuple[str | None, str | None]:
-    """Under which metric names a logged sample of ``adapter``'s tasks carries its verdict and its outcome (the first
-    metric of its table that reads each: ``jury`` and ``asr`` for the harm benchmarks)."""
-    table = adapter.metrics()
+def _record_keys(adapter, variant: str) -> tuple[str | None, str | None]:
+    """Under which metric names a logged sample of ``adapter``'s tasks of ``variant`` carries its verdict and its
+    outcome (the first metric of that variant's table that reads each: ``jury`` and ``asr`` for the harm benchmarks;
+    a benchmark whose variants report different tables, such as a generated one with benign twins, logs each)."""
+    table = adapter.metric_table(variant)
     verdict = next((n for n, spec in table.items() if metrics.reads(spec.aggregation) == metrics.VERDICT), None)
     outcome = next((n for n, spec in table.items() if metrics.reads(spec.aggregation) == metrics.OUTCOME), None)
     return verdict, outcome
@@ -85,7 +86,7 @@ def _entries(run: outputs.Run, model: str, notes: list[str]) -> dict[tuple[str, 
         except (OSError, UnicodeDecodeError) as exc:
             notes.append(f"{path}: unreadable ({exc}); left out")
             continue
-        verdict_key, outcome_key = _record_keys(adapter)
+        verdict_key, outcome_key = _record_keys(adapter, info.variant)
         for record in records:
             if not isinstance(record.get(verdict_key), dict) or not isinstance(record.get(outcome_key), dict):
                 unjudged_tasks.append(task)
