@@ -17,8 +17,9 @@ alternative, which always works: ``lmms-eval --include_path "$(lmms-safebench ta
 A generated benchmark's folder is a user's file: it may be hand-edited, half-deleted or written by an older
 version. One broken folder must never hide the other tasks (lmms-eval stops at the first YAML it cannot read,
 and so every run would fail). So a generated folder is used only when :func:`folder_problem` finds nothing
-wrong (its name, its manifest, every task YAML and what it includes) and lmms-eval indexes it without an
-error; otherwise it is left out with one warning naming it, and everything else loads. A folder of another
+wrong (its name, its manifest, every task YAML and what it includes), its generated ``utils.py`` is the current
+template's (one an older version wrote is rewritten: :func:`refresh_support_files`) and lmms-eval indexes it
+without an error; otherwise it is left out with one warning naming it, and everything else loads. A folder of another
 package's benchmark is likewise left out, with one warning, when its adapter cannot say where it is or lmms-eval
 cannot index it.
 """
@@ -138,7 +139,8 @@ def _usable(folder: Path) -> bool:
     stamp = _stamp(folder)
     cached = _checked.get(str(folder))
     if cached is None or cached[0] != stamp:
-        cached = _checked[str(folder)] = (stamp, folder_problem(folder))
+        problem = folder_problem(folder) or refresh_support_files(folder)
+        cached = _checked[str(folder)] = (_stamp(folder), problem)  # after a refresh, the stamp of the new files
     if cached[1] is not None:
         _leave_out(folder, cached[1], stamp)
     return cached[1] is None
@@ -216,6 +218,41 @@ def folder_problem(folder: Path) -> str | None:
             if not target.is_file():
                 return f"{where}: its include {clip(include)!r} does not exist"
             todo.append(target)
+    return None
+
+
+def refresh_support_files(folder: Path) -> str | None:
+    """Bring a generated benchmark folder's ``tasks/<harness>/utils.py`` up to the current template.
+
+    The file is fully determined by :data:`.taskwriter.UTILS_PY` (its first line says it was generated and is not to
+    be edited), and one written by an older lmms-safebench imports modules that are gone, so none of its tasks would
+    load. A file that starts with that line and differs from what the template gives now is replaced whole (a rename:
+    a reader never sees half of it); a file without the line is the user's and is left as it is. Returns what
+    prevented a rewrite (a read-only data folder, say), or None."""
+    # Here, not at the top: this module loads at every interpreter start, and these serve only the folder check.
+    from ..benchmarks.registry import GENERATED_PREFIX
+    from ..data.store import atomic_write
+    from ..redact import clip
+    from .taskwriter import UTILS_PY, support_files
+
+    prefix, _, suffix = UTILS_PY.split("\n", 1)[0].partition("{script}")
+    for harness in HARNESSES:
+        path = folder / "tasks" / harness / "utils.py"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # none, or not this package's
+        first = text.split("\n", 1)[0]
+        if not (first.startswith(prefix) and first.endswith(suffix) and len(first) > len(prefix) + len(suffix)):
+            continue
+        script = first[len(prefix):-len(suffix)]
+        current = support_files(script, GENERATED_PREFIX + folder.name, lmms_eval=harness == "lmms_eval")["utils.py"]
+        if text != current:
+            try:
+                atomic_write(path, current)
+            except OSError as exc:
+                return (f"{path.relative_to(folder)} was written by an older lmms-safebench and cannot be brought up "
+                        f"to date: {type(exc).__name__}: {clip(str(exc))}")
     return None
 
 
