@@ -35,7 +35,8 @@ _PATCHED_FLAG = "_lmms_safebench_patched"
 HARNESSES = ("lmms_eval", "lm_eval")  # the keys of a task-folder map, and the folders under tasks/
 # The lmms-eval internals the patch relies on, with their parameters as in every release it is tested with (the
 # lmms-eval range of setup.cfg): a TaskManager whose methods differ is not patched.
-PATCHED = {"initialize_tasks": ("self", "include_path", "include_defaults"), "_get_task_and_group": ("self", "task_dir")}
+PATCHED = {"initialize_tasks": ("self", "include_path", "include_defaults"),
+           "_get_task_and_group": ("self", "task_dir")}
 INCLUDE_FLAG = '--include_path "$(lmms-safebench tasks-dir --harness lmms-eval)"'
 
 
@@ -91,7 +92,7 @@ def registered_tasks_dirs(harness: str = "") -> list[Path]:
             folders = registry.get(key).task_folders()
             problem = _task_folders_problem(folders)
         except Exception as exc:  # another package's code: whatever it raises costs its tasks, nothing else
-            folders, problem = {}, f"its adapter cannot be loaded: {type(exc).__name__}: {clip(str(exc))}"
+            problem = f"its adapter cannot be loaded: {type(exc).__name__}: {clip(str(exc))}"
         if problem:
             _warn_once(("benchmark", key, problem),
                        f"lmms-safebench: the tasks of benchmark {key!r} ({registry.registered()[key]}) are left out "
@@ -102,6 +103,7 @@ def registered_tasks_dirs(harness: str = "") -> list[Path]:
 
 
 def _task_folders_problem(folders) -> str | None:
+    """What is wrong with what an adapter's ``task_folders()`` gave, or None."""
     from ..redact import clip  # start-up cost, as above
 
     if not isinstance(folders, dict):
@@ -117,7 +119,7 @@ def _task_folders_problem(folders) -> str | None:
 # What was found, per process. No lock: at worst two threads check a folder twice (dict and set operations are
 # atomic), and this module stays free of imports at start-up.
 _checked: dict[str, tuple[tuple, str | None]] = {}  # folder -> (stamp of its files, problem or None)
-_warned: set[tuple[str, tuple]] = set()
+_warned: set[tuple] = set()  # what was warned about (a folder and its state, a benchmark, "degraded")
 
 
 def _stamp(folder: Path) -> tuple:
