@@ -139,6 +139,14 @@ class Benchmark:
     def check_settings(self) -> None:
         """Raise ConfigError for a bad environment override, before inference starts."""
 
+    # ---------------------------------------------------------------- task folders
+    def task_folders(self) -> dict[str, Path]:
+        """The task folders of a benchmark that another package ships, by harness: ``{"lmms_eval": folder,
+        "lm_eval": folder}`` (either may be left out). Task discovery gives them to every lmms-eval TaskManager,
+        and the task index (``judge``, ``report``, ``select``) reads them, as it does this package's ``tasks/``.
+        The built-in benchmarks' folders are under ``tasks/`` and generated ones under the data folder: none here."""
+        return {}
+
     # ---------------------------------------------------------------- `lmms-safebench build <key>`
     build_source: str = ""
     """What ``--source`` accepts for this benchmark (the help text); empty when it has no ``build``."""
