@@ -1,4 +1,5 @@
-"""``lmms-safebench select RUN_FOLDER... --from BOARD --name NAME --budget N`` (see :mod:`lmms_safebench.selection`)."""
+"""``lmms-safebench select RUN_FOLDER... --from BOARD --name NAME --budget N`` or ``--refresh BOARD --with POOL
+--replace K`` (see :mod:`lmms_safebench.selection`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from ..selection import command
 
 
 def add_parser(sub, plain) -> None:
-    select = sub.add_parser("select", help=command.HELP, description=plain(command.__doc__),
+    select = sub.add_parser("select", help=command.HELP, description=plain(command.__doc__), usage=command.USAGE,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     command.add_arguments(select)
     select.set_defaults(func=command.main)
