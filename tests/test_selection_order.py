@@ -270,6 +270,8 @@ def test_the_command_orders_every_model_at_a_tenth_and_reports_ties_as_ties(tmp_
     assert card["ranking"]["selected"]["groups"] == [["delta", "bravo"], ["echo", "alpha", "charlie"]]
     # Tied models share a line of the card, joined by "=", each with its own rate and interval.
     assert card["rank_groups"]["selected"][0].startswith("delta ") and " = bravo " in card["rank_groups"]["selected"][0]
+    markdown = (registry.generated_dir("uncovered") / "data_card.md").read_text()
+    assert "- delta, bravo\n" in markdown and "- echo, alpha, charlie\n" in markdown  # a group on one line
 
 
 def test_nothing_separates_models_that_agree_and_nothing_is_written(tmp_path, capsys):

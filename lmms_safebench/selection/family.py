@@ -72,13 +72,15 @@ class Selection(Benchmark):
         import datasets  # heavy: only when a refreshed benchmark's documents are read
 
         scenario = str(selector).rsplit(".", 1)[-1]
-        pieces = []
+        pieces, primary = [], None
         for n, part in enumerate(self.parts):
             if n and part.scenarios is not None and scenario != "all" and scenario not in part.scenarios:
                 continue  # no document of this part in this task (the primary is always read: it has the columns)
             docs = _kept(part, selector if part.variant is None else part.source.parse(f"{part.variant}.{scenario}"))
-            if pieces:
-                docs = _conform(docs, pieces[0], part, self.parts[0])
+            if primary is None:
+                primary = docs
+            else:
+                docs = _conform(docs, primary, part, self.parts[0])
             pieces.append(docs.add_column(PART, [n] * len(docs)))
         return self.label(datasets.concatenate_datasets(pieces), selector)
 
