@@ -163,16 +163,27 @@ def test_diversity_of_a_large_pool_needs_no_pairwise_matrix():
     assert value == pytest.approx(1 - 49_999 / 199_999) and peak < 5_000_000
 
 
-def plain_greedy(sep, harm, vectors, categories, budget, alpha, beta, gamma, quotas, separation, coverage):
+def plain_greedy(sep, harm, vectors, categories, budget, alpha, beta, gamma, quotas, separation, coverage,
+                 start=(), allowed=None, room=None):
     """The objective recomputed for every candidate after every choice (no queue, no increments)."""
     n = len(sep)
+    available = np.ones(n, dtype=bool) if allowed is None else allowed.copy()
+    available[list(start)] = False
     names = sorted(set(categories))
-    room = dict(zip(names, category_quotas([categories.count(c) for c in names], budget, quotas), strict=True))
-    spare = min(budget, n) - sum(room.values())
+    target = min(budget, int(available.sum()))
+    if room is None:
+        sizes = [sum(1 for i in range(n) if available[i] and categories[i] == c) for c in names]
+        room = dict(zip(names, category_quotas(sizes, budget, quotas), strict=True))
+        spare = target - sum(room.values())
+    else:
+        room = {c: room.get(c, 0) for c in names}
+        target, spare = min(target, sum(room.values())), 0
     need = np.minimum(quality.fewest_significant(), (separation == 1).sum(axis=0))
-    net = np.zeros(separation.shape[1])
-    nearest, available, chosen = np.ones(n), np.ones(n, dtype=bool), []
-    while len(chosen) < min(budget, n):
+    net = separation[list(start)].sum(axis=0).astype(float) if len(start) else np.zeros(separation.shape[1])
+    nearest, chosen = np.ones(n), []
+    for row in start if vectors is not None else ():
+        nearest = np.minimum(nearest, 1.0 - vectors @ vectors[row])
+    while len(chosen) < target:
         allowed = available & np.array([room[c] > 0 for c in categories])
         if not allowed.any():
             if spare <= 0:
@@ -207,6 +218,15 @@ def test_the_lazy_greedy_picks_what_the_plain_greedy_picks():
         coverage = [0.0, 1.0, 0.3][seed % 3]
         assert scores.select(*args, separation=separation, coverage=coverage) == plain_greedy(
             *args, separation, coverage), seed
+        # A refresh's call: some rows already in the set, others not allowed, exact room per category.
+        start = sorted(rng.choice(n, size=int(rng.integers(0, n // 2)), replace=False).tolist())
+        allowed = rng.random(n) < 0.7
+        room = {c: int(rng.integers(0, 4)) for c in set(args[3])}
+        refresh = dict(separation=separation, coverage=coverage, start=start, allowed=allowed, room=room)
+        picked = scores.select(*args, **refresh)
+        assert picked == plain_greedy(*args, separation, coverage, start, allowed, room), seed
+        assert not set(picked) & set(start) and allowed[picked].all() if picked else True
+        assert all(sum(1 for r in picked if args[3][r] == c) <= room[c] for c in room)
 
 
 # ------------------------------------------------------------------------------------------ through the command
