@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 
 import numpy as np
 
@@ -156,13 +157,13 @@ def combine(old: Pool, new: Pool, candidates: list[int]) -> Pool:
 
 
 def least_discriminative(sep: np.ndarray, harm: np.ndarray, categories: list[str], board_rows: int,
-                         candidates_by_category: dict[str, int], k: int) -> list[int]:
+                         candidates_by_category: Counter, k: int) -> list[int]:
     """The ``k`` board rows of least separability (then harmfulness, then the earlier row) among those whose
     category still has a candidate to take their place; a DataError when the pool cannot refill ``k``."""
-    out, taken = [], {c: 0 for c in candidates_by_category}
+    out, taken = [], Counter()
     for row in sorted(range(board_rows), key=lambda r: (sep[r], harm[r], r)):
         category = categories[row]
-        if taken.get(category, 0) < candidates_by_category.get(category, 0):
+        if taken[category] < candidates_by_category[category]:
             out.append(row)
             taken[category] += 1
             if len(out) == k:
@@ -203,6 +204,23 @@ def check_documents(adapter: Selection, pool: Pool, rows: list[int], variant: st
                             "the pool, or is its data missing?")
 
 
+def choose(pool: Pool, board_rows: int, k: int, config: SelectionConfig,
+           vectors) -> tuple[list[int], list[int], np.ndarray]:
+    """``(removed, added, separability)``: the ``k`` board rows that go (the first ``board_rows`` rows of ``pool``
+    are the board's) and the candidate rows that replace them, category by category."""
+    sep, harm = scores.separability(pool.unsafe), scores.harmfulness(pool.unsafe, pool.ratings)
+    removed = least_discriminative(sep, harm, pool.categories, board_rows,
+                                   Counter(pool.categories[board_rows:]), k)
+    gone = set(removed)
+    allowed = np.arange(len(pool.keys)) >= board_rows
+    added = scores.select(sep, harm, vectors, pool.categories, k, config.alpha, config.beta, config.gamma,
+                          separation=scores.separation_matrix(pool.unsafe) if config.coverage else None,
+                          coverage=config.coverage, minimum=config.minimum,
+                          start=[r for r in range(board_rows) if r not in gone], allowed=allowed,
+                          room=Counter(pool.categories[r] for r in removed))
+    return removed, added, sep
+
+
 def run_refresh(folders: list[str], board: str, pool_board: str, replace: str, name: str, config: SelectionConfig,
                 jury: str | None = None, data_root: str | None = None, restart: bool = False) -> dict:
     """Refresh ``board`` from ``pool_board`` into the benchmark ``name`` (see the module docstring). Everything
@@ -235,30 +253,17 @@ def run_refresh(folders: list[str], board: str, pool_board: str, replace: str, n
     check_model("image_model", config.image_model)
 
     vectors = embeddings(pool, config)
-    sep, harm = scores.separability(pool.unsafe), scores.harmfulness(pool.unsafe, pool.ratings)
-    offered: dict[str, int] = {}
-    for row in range(len(old.keys), len(pool.keys)):
-        offered[pool.categories[row]] = offered.get(pool.categories[row], 0) + 1
-    dropped = least_discriminative(sep, harm, pool.categories, len(old.keys), offered, k)
-    kept = [r for r in range(len(old.keys)) if r not in set(dropped)]
-    room: dict[str, int] = {}
-    for row in dropped:
-        room[pool.categories[row]] = room.get(pool.categories[row], 0) + 1
-    allowed = np.zeros(len(pool.keys), dtype=bool)
-    allowed[len(old.keys):] = True
-    added = scores.select(sep, harm, vectors, pool.categories, k, config.alpha, config.beta, config.gamma,
-                          separation=scores.separation_matrix(pool.unsafe) if config.coverage else None,
-                          coverage=config.coverage, minimum=config.minimum, start=kept, allowed=allowed, room=room)
-    rows = sorted(kept + added)
-
+    removed, added, sep = choose(pool, len(old.keys), k, config, vectors)
+    gone = set(removed)
+    rows = sorted([r for r in range(len(old.keys)) if r not in gone] + added)
     parts = new_parts(pool, rows, where, primary)
-    adapter = Selection(primary.source, key_of(name), name, f"safebench_sel_{name}", [], primary.board, parts)
-    check_documents(adapter, pool, rows, primary.variant)
+    check_documents(Selection(primary.source, key_of(name), name, f"safebench_sel_{name}", [], primary.board, parts),
+                    pool, rows, primary.variant)
 
     reference = quality.safety_rates(pool.unsafe)
-    before, after = np.arange(len(old.keys)), np.array(rows)
+    before = np.arange(len(old.keys))
     card_quality = {"before": measured(pool.unsafe, vectors, before, pool.models, reference),
-                    "after": measured(pool.unsafe, vectors, after, pool.models, reference),
+                    "after": measured(pool.unsafe, vectors, np.array(rows), pool.models, reference),
                     "board and candidates": measured(pool.unsafe, vectors, None, pool.models, reference)}
     folder = registry.generated_dir(name, root)
     with FolderLock(folder):
@@ -266,12 +271,18 @@ def run_refresh(folders: list[str], board: str, pool_board: str, replace: str, n
             raise DataError(f"{folder} already holds the selection {name!r}; pass --restart to replace it (its "
                             "folder is deleted, with any file added to it), or choose another --name")
         prepare(folder, "selection", f"refresh {board} {pool_board}:{k}:{config.model_dump_json()}", restart=restart)
-        extra = {"jury": pool.jury, "models": pool.models, "refreshed": {"board": board, "pool": pool_board,
-                                                                        "replaced": k}}
+        extra = {"jury": pool.jury, "models": pool.models,
+                 "refreshed": {"board": board, "pool": pool_board, "replaced": k}}
         manifest = write_selection(folder, name, primary.source, primary.board, [pool.keys[r] for r in rows],
                                    sorted({pool.scenarios[r] for r in rows}), extra,
                                    [{"source": p.source.key, "board": p.board, "variant": p.variant,
                                      "selected": sorted(p.keys), "scenarios": sorted(p.scenarios)} for p in parts])
+
+        def listed(chosen: list[int], **more) -> list[dict]:
+            return [{"key": pool.keys[r], "category": pool.categories[r],
+                     "separability": round(float(sep[r]), 4), **more} for r in chosen]
+
+        before_counts, after_counts = Counter(pool.categories[r] for r in before), Counter(pool.categories[r] for r in rows)
         card = {
             "name": name, "title": manifest["title"],
             "refresh": {"board": board, "pool": pool_board, "board_samples": len(old.keys),
@@ -279,13 +290,9 @@ def run_refresh(folders: list[str], board: str, pool_board: str, replace: str, n
             "reference_models": pool.models, "jury_identity": pool.jury, "objective": objective(config),
             "quality": table(card_quality),
             **rank_sections({set_name: q["ranking"] for set_name, q in card_quality.items()}),
-            "removed": [{"key": pool.keys[r], "category": pool.categories[r], "separability": round(float(sep[r]), 4)}
-                        for r in sorted(dropped)],
-            "added": [{"key": pool.keys[r], "category": pool.categories[r], "separability": round(float(sep[r]), 4),
-                       "from": pool_board} for r in added],
-            "per_category": {c: {"before": sum(1 for r in before if pool.categories[r] == c),
-                                 "after": sum(1 for r in rows if pool.categories[r] == c)}
-                             for c in sorted(set(pool.categories[r] for r in rows) | set(old.categories))},
+            "removed": listed(sorted(removed)), "added": listed(added, **{"from": pool_board}),
+            "per_category": {c: {"before": before_counts[c], "after": after_counts[c]}
+                             for c in sorted(before_counts | after_counts)},
             "wall_time_s": round(time.perf_counter() - started, 2), "tasks": manifest["tasks"], "notes": notes,
         }
         write_card(folder, card)
