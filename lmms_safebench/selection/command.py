@@ -436,7 +436,7 @@ def add_arguments(parser) -> None:
                              "to it), or a pool's final set (default: refuse)")
 
 
-def _options(args) -> None:
+def check_options(args) -> None:
     """``--from``/``--budget`` for a selection, ``--refresh``/``--with``/``--replace`` for a refresh: not both."""
     given = {option for option, attribute in (("--from", "board"), ("--budget", "budget"), ("--with", "pool"),
                                               ("--replace", "replace")) if getattr(args, attribute) is not None}
@@ -456,36 +456,31 @@ def _options(args) -> None:
             raise SafebenchError(f"--refresh needs {' and '.join(missing)}")
 
 
-def _print_card(card: dict) -> None:
+def config_of(args) -> SelectionConfig:
+    return load(args.config, SelectionConfig) if args.config else parse({}, SelectionConfig)
+
+
+def print_card(card: dict, folder: Path) -> None:
+    """The quality table and the rank groups (tied models on one line), then the tasks and the card's path."""
     for name, row in card["quality"].items():
         print(f"  {name:>20}: " + ", ".join(f"{k} {v if isinstance(v, str) else f'{v:.2f}'}" for k, v in row.items()))
-    for name, groups in card["rank_groups"].items():  # tied models share a line
+    for name, groups in card["rank_groups"].items():
         print(f"  {name:>20}: rank groups, safest first (tied models joined by =):")
         for n, line in enumerate(groups, 1):
             print(f"  {'':>20}  {n}. {line}")
+    print(f"tasks: {', '.join(card['tasks'])}  (data card: {folder / 'data_card.md'})")
 
 
 def main(args) -> int:
-    _options(args)
-    config = load(args.config, SelectionConfig) if args.config else parse({}, SelectionConfig)
+    """``select --from BOARD --budget N`` (``--refresh`` is :func:`.refresh.main`'s)."""
+    check_options(args)
+    config = config_of(args)
     try:
-        if args.refresh is not None:
-            from .refresh import run_refresh  # refresh imports this module
-
-            result = run_refresh(args.runs, args.refresh, args.pool, args.replace, args.name, config, args.jury,
-                                 args.data_dir, args.restart)
-        else:
-            result = run(args.runs, args.board, args.name, args.budget, config, args.jury, args.data_dir,
-                         args.restart)
+        result = run(args.runs, args.board, args.name, args.budget, config, args.jury, args.data_dir, args.restart)
     except DataError as exc:
         raise SafebenchError(str(exc)) from None
     card = result["card"]
-    if args.refresh is not None:
-        print(f"replaced {result['replaced']} of {card['refresh']['board_samples']} samples of {args.refresh} with "
-              f"candidates of {args.pool} into {result['folder']}")
-    else:
-        print(f"selected {result['selected']} of {card['source']['pool_samples']} samples of {args.board} into "
-              f"{result['folder']}")
-    _print_card(card)
-    print(f"tasks: {', '.join(card['tasks'])}  (data card: {result['folder'] / 'data_card.md'})")
+    print(f"selected {result['selected']} of {card['source']['pool_samples']} samples of {args.board} into "
+          f"{result['folder']}")
+    print_card(card, result["folder"])
     return 0

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..benchmarks import registry
 from ..data import store
-from ..errors import DataError
+from ..errors import DataError, SafebenchError
 from ..generate.core.output import earlier_run, prepare, write_card
 from ..generate.core.workspace import FolderLock
 from ..generate.output import key_of
@@ -46,12 +46,15 @@ from .command import (
     Pool,
     SelectionConfig,
     check_model,
+    check_options,
+    config_of,
     embeddings,
     has_images,
     juries_of,
     measured,
     objective,
     pool_of,
+    print_card,
     rank_sections,
     read_runs,
     separable,
@@ -297,3 +300,18 @@ def run_refresh(folders: list[str], board: str, pool_board: str, replace: str, n
         }
         write_card(folder, card)
     return {"folder": folder, "replaced": k, "card": card}
+
+
+def main(args) -> int:
+    """``select --refresh BOARD --with POOL --replace K``."""
+    check_options(args)
+    try:
+        result = run_refresh(args.runs, args.refresh, args.pool, args.replace, args.name, config_of(args), args.jury,
+                             args.data_dir, args.restart)
+    except DataError as exc:
+        raise SafebenchError(str(exc)) from None
+    card = result["card"]
+    print(f"replaced {result['replaced']} of {card['refresh']['board_samples']} samples of {args.refresh} with "
+          f"candidates of {args.pool} into {result['folder']}")
+    print_card(card, result["folder"])
+    return 0
