@@ -137,7 +137,7 @@ def png(colour) -> bytes:
     return buffer.getvalue()
 
 
-def test_a_generated_pool_refreshes_an_official_board_and_each_document_keeps_its_adapter(tmp_path, capsys):
+def test_a_generated_pool_refreshes_an_official_board_and_each_document_keeps_its_adapter(tmp_path, capsys, tiny_clip):
     keys = build_safebench(tmp_path, queries=6)
     # A VLSafetyBencher pool written in SafeBench's taxonomy (its config can name any taxonomy): 4 per scenario.
     taxonomy = [Category(s.category.slug, s.category.abbr, s.category.title, "", (Scenario(s.slug, s.title),))
@@ -152,7 +152,8 @@ def test_a_generated_pool_refreshes_an_official_board_and_each_document_keeps_it
     # The board: models split on every third sample (a graded order); the candidates split them more often.
     write_verdict_logs(runs, "safebench_image", MODELS, board_cases, lambda m, n: int(n % 3 == 0 and m > 0))
     write_verdict_logs(runs, "safebench_gen_fresh_pool", MODELS, pool_cases, lambda m, n: int(m > n % 2))
-    (tmp_path / "c.yaml").write_text(NO_MODELS)
+    # Diversity from the images of both boards (the tiny CLIP reads each document through its own adapter).
+    (tmp_path / "c.yaml").write_text(f"embedding_model: null\nimage_model: {tiny_clip}\ndraws: 20\n")
 
     status, out, err = refresh(capsys, runs, "safebench_image", "safebench_gen_fresh_pool", "25%", "renewed",
                                tmp_path / "c.yaml")
@@ -162,6 +163,7 @@ def test_a_generated_pool_refreshes_an_official_board_and_each_document_keeps_it
     assert all(r["key"].startswith("gen_fresh/") and r["from"] == "safebench_gen_fresh_pool" for r in card["added"])
     assert all(v["before"] == v["after"] == 6 for v in card["per_category"].values())
     assert card["quality"]["after"]["GAP"] > card["quality"]["before"]["GAP"]
+    assert card["objective"]["image_model"] == str(tiny_clip) and 0 < card["quality"]["after"]["DIV"] < 2
     manifest = json.loads((registry.generated_dir("renewed") / "manifest.json").read_text())
     assert [(p["source"], p["board"], p["variant"]) for p in manifest["parts"]] == [
         ("safebench", "safebench_image", "image.full.default"), ("gen_fresh", "safebench_gen_fresh_pool",
