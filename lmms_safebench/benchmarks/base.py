@@ -13,11 +13,13 @@ task reads (its variant, then its scenario or ``all``), e.g. ``safebench.image.f
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..jury.case import Criterion
+from ..jury.prompts import image_mime
 from ..scoring import metrics
 from ..scoring.metrics import MetricSpec
 
@@ -36,6 +38,9 @@ class CaseSpec:
     table: dict[str, MetricSpec]  # the metric table the sample's task reports (Benchmark.metric_table)
     path: tuple[str, ...] = ()  # the scenario's place in the benchmark's tree (see lmms_safebench.scoring.tree)
     tags: dict[str, str] = field(default_factory=dict)  # benchmark-specific facts for its metrics (Outcome.tags)
+    # The pictures the model was shown (PNG or JPEG bytes), passed to the jury's Case: a juror whose model takes images
+    # sees them. Not logged (a logged case is rebuilt without them).
+    images: tuple[bytes, ...] = ()
 
     def logged(self) -> dict:
         out = {"key": self.key, "scenario": self.scenario, "category": self.category, "question": self.question,
@@ -65,7 +70,8 @@ class Category:
 class ReportColumn:
     """A headline number of a board in ``lmms-safebench report``: its value per model (and per category and scenario),
     with a bootstrap interval when ``interval`` (``metric`` is then a macro rate of :mod:`lmms_safebench.scoring.metrics`
-    that carries its per-sample value and scale, so the bootstrap resamples exactly what it averages)."""
+    that carries its per-sample value and scale, so the bootstrap resamples exactly what it averages; or a metric whose
+    unit is not one answer, such as a pair, that carries ``unit_values(outcomes)`` and ``scale`` instead)."""
 
     name: str  # the CSV column, e.g. "asr"
     title: str  # the Markdown header and the published numbers' key, e.g. "ASR"
@@ -87,6 +93,39 @@ def harm_columns(sri_shown: bool) -> list[ReportColumn]:
                          breakdown=False)]
 
 
+def stored_images(docs, column: str = "image"):
+    """``docs`` with the image ``column`` kept as the bytes the build stored (``{"bytes", "path"}``), not decoded: an
+    adapter decodes it where the model needs a picture (:func:`picture`) and hands the jury those very bytes
+    (:func:`jury_images`). lmms-eval gives ``process_results`` the column only when the task sets
+    ``process_results_use_image: true``."""
+    import datasets  # heavy: only a task's loader gets here
+
+    return docs.cast_column(column, datasets.Image(decode=False))
+
+
+def picture(value):
+    """A document's image as an RGB PIL image, whether it is stored bytes (:func:`stored_images`) or decoded."""
+    from PIL import Image  # heavy for the many callers that show no image
+
+    if isinstance(value, dict):
+        value = Image.open(io.BytesIO(value["bytes"]))
+    return value.convert("RGB")
+
+
+def jury_images(value) -> tuple[bytes, ...]:
+    """A document's image as the jury takes it (:attr:`~lmms_safebench.jury.case.Case.images`): the stored bytes when
+    they are PNG or JPEG, else re-encoded as PNG; none when the document has no image (a harness dropped its media,
+    or ``judge`` read the local data without decoding media)."""
+    if value is None:
+        return ()
+    data = value.get("bytes") if isinstance(value, dict) else None
+    if data and image_mime(data):
+        return (data,)
+    buffer = io.BytesIO()
+    picture(value).save(buffer, format="PNG")
+    return (buffer.getvalue(),)
+
+
 def variant_of(selector) -> str:
     """A task's variant: its selector without the scenario part (``typo.tiny.plain``, ``image.full.default``)."""
     return str(selector).rsplit(".", 1)[0]
@@ -99,6 +138,7 @@ class Benchmark:
     title: str
     task_prefix: str  # every task and group of the benchmark starts with it
     default_protocol: str  # "single" or "jury": the protocol used when only a judge endpoint is configured
+    terms: str = ""  # the data's licence or terms of use, shown wherever its numbers are (task README, report)
 
     # ---------------------------------------------------------------- taxonomy (report, task generation)
     def scenarios(self) -> list[Scenario]:
