@@ -13,6 +13,7 @@ from lmms_safebench.benchmarks.mossbench import data as moss
 from lmms_safebench.benchmarks.mssbench import data as mss
 from lmms_safebench.benchmarks.xstest import data as xst
 from lmms_safebench.harness.discovery import lm_eval_tasks_dir
+from lmms_safebench.report import build_report
 
 pytestmark = pytest.mark.e2e
 
@@ -72,6 +73,12 @@ def test_mossbench_benign_and_contrast_sets_through_lmms_eval(tmp_path):
     assert logged["refusal"]["label"] == "partial_refusal" and logged["jury"]["rubric"] == "refusal"
     assert logged["jury"]["case"]["key"] == "mossbench/benign-101"
 
+    # The report reads the run: the refusal rate with its interval under the jury's name, the authors' numbers beside.
+    build_report([str(tmp_path / "out")], tmp_path / "report")
+    board = (tmp_path / "report" / "safebench_mossbench.md").read_text()
+    assert "Jury scripted-refusal" in board and "| model | Refusal % [95% CI] |" in board
+    assert "| llava-hf/llava-1.5-7b-hf | 66.7 [" in board and "| LLaVA-1.5-7b | Refusal % |" in board
+
 
 def test_mssbench_pairs_through_lmms_eval(tmp_path):
     write_mssbench(tmp_path / "mssbench", chat=[("physical harm", "COMPLY", "PARTLY"), ("property damage", "REFUSE", "COMPLY"),
@@ -108,6 +115,9 @@ def test_mssbench_pairs_through_lmms_eval(tmp_path):
     assert value(results, "safebench_mssbench", "accuracy") == pytest.approx((50 + 100) / 2)
     assert value(results, "safebench_mssbench", "pairs") == 3
     assert value(results, "safebench_mssbench", "unscored_pairs") == 2
+    build_report([str(tmp_path / "out")], tmp_path / "report")
+    board = (tmp_path / "report" / "safebench_mssbench_chat.md").read_text()
+    assert "| model | Accuracy % [95% CI] | Safe accuracy % [95% CI] | Unsafe accuracy % [95% CI] | Pairs |" in board
     logged = {s["jury"]["case"]["key"]: s for s in samples[chat]}
     assert logged["mssbench/chat-0-0-unsafe"]["accuracy"]["tags"] == {"pair": "chat-0-0", "context": "unsafe"}
     assert logged["mssbench/chat-0-0-unsafe"]["accuracy"]["label"] == "partial_refusal"
