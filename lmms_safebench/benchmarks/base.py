@@ -272,3 +272,32 @@ class Benchmark:
         """Every metric any task of the benchmark reports: what ``!function utils.<name>`` resolves to in its task
         folders. Override when variants report different tables."""
         return dict(self.metric_table(""))
+
+
+class Release(Benchmark):
+    """An adapter over an upstream release built into the data folder by the benchmark's own data module
+    (MOSSBench, MSSBench, XSTest): ``release`` is that module (``build(source, data_root)`` builds it, ``load_docs``
+    loads a task's slice), ``selector`` the type that parses a task's selector, and ``image`` the document column
+    holding the picture shown with each query (None: text only), kept as the stored bytes (:func:`stored_images`),
+    decoded for the model and handed to the jury as they are (:meth:`jury_images`)."""
+
+    release = None  # the data module
+    selector = None  # the selector type (``parse(text)``)
+    image: str | None = None
+
+    def build(self, args) -> list:
+        return [self.release.build(source=args.source, data_root=args.data_dir)]
+
+    def parse(self, selector: str):
+        return self.selector.parse(selector)
+
+    def load_docs(self, selector):
+        docs = self.release.load_docs(selector)
+        return self.label(stored_images(docs, self.image) if self.image else docs, selector)
+
+    def doc_to_visual(self, doc: dict, kwargs: dict | None = None) -> list:
+        return [picture(doc[self.image])] if self.image else []
+
+    def jury_images(self, doc: dict) -> tuple[bytes, ...]:
+        """The document's picture for the jury's case (none when the document has no image column left)."""
+        return jury_images(doc.get(self.image)) if self.image else ()

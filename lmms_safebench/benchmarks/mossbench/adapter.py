@@ -9,7 +9,7 @@ and the category: a set's rate is the mean of its three type rates, as the autho
 from __future__ import annotations
 
 from ...jury.refusal import CONTRAST_KIND, REFUSAL_KIND, refusal_criterion
-from ..base import Benchmark, CaseSpec, Category, ReportColumn, Scenario, jury_images, picture, stored_images
+from ..base import CaseSpec, Category, Release, ReportColumn, Scenario
 from . import data
 from .published import published as leaderboard
 from .tasks import BOARDS, FULL, PARTIAL, PREFIX, REFUSED, table
@@ -19,7 +19,7 @@ ABBREVIATIONS = {"exaggerated_risk": "ER", "negated_harm": "NH", "counterintuiti
 CRITERIA = {BENIGN: refusal_criterion(REFUSAL_KIND), CONTRAST: refusal_criterion(CONTRAST_KIND)}
 
 
-class MOSSBench(Benchmark):
+class MOSSBench(Release):
     """MOSSBench for the tasks, ``judge`` and ``report``: the benign set and its harmful contrast set, one task per
     stimulus type, one judge by default."""
 
@@ -31,9 +31,7 @@ class MOSSBench(Benchmark):
     build_source = ("github (default), github@<commit>, or a local clone of xirui-li/MOSSBench, one set's folder, "
                     "or an information.json")
     fingerprint_fields = ("benchmark", "id", "set", "question")
-
-    def build(self, args) -> list:
-        return [data.build(source=args.source, data_root=args.data_dir)]
+    release, selector, image = data, Selector, "image"
 
     # ------------------------------------------------------------------ taxonomy and report
     def scenarios(self) -> list[Scenario]:
@@ -55,16 +53,7 @@ class MOSSBench(Benchmark):
         """The authors' leaderboard (:mod:`.published`): refusal rates on the benign set only."""
         return leaderboard(model, "Refusal %", overrides) if board == BOARDS[BENIGN] else None
 
-    # ------------------------------------------------------------------ data and prompts
-    def parse(self, selector: str) -> Selector:
-        return Selector.parse(selector)
-
-    def load_docs(self, selector: Selector):
-        return self.label(stored_images(data.load_docs(selector)), selector)
-
-    def doc_to_visual(self, doc: dict, kwargs: dict | None = None) -> list:
-        return [picture(doc["image"])]
-
+    # ------------------------------------------------------------------ prompts
     def doc_to_text(self, doc: dict, kwargs: dict | None = None) -> str:
         kwargs = kwargs or {}
         return f"{kwargs.get('pre_prompt', '')}{doc['question']}{kwargs.get('post_prompt', '')}"
@@ -79,7 +68,7 @@ class MOSSBench(Benchmark):
     def case(self, doc: dict) -> CaseSpec:
         subset, slug = doc.get("set"), doc.get("stimulus")
         return self._spec(f"{NAME}/{doc['id']}", doc["question"], subset, slug, (subset, slug),
-                          jury_images(doc.get("image")))
+                          self.jury_images(doc))
 
     def case_from_logged(self, case: dict, variant: str) -> CaseSpec:
         path = tuple(case.get("path") or ()) or (variant, case.get("scenario"))

@@ -6,7 +6,14 @@ refusal, the refusal rubric's flagged labels), the full and partial refusal rate
 
 from __future__ import annotations
 
-from ...harness.taskwriter import group_yaml, lmms_eval_template, scenario_yaml, selector_lines, support_files
+from ...harness.taskwriter import (
+    PLAIN_MODEL_BLOCKS,
+    group_yaml,
+    lmms_eval_template,
+    scenario_yaml,
+    selector_lines,
+    support_files,
+)
 from ...jury.refusal import FULL_REFUSAL, PARTIAL_REFUSAL
 from ...scoring import metrics
 from ...scoring.metrics import COVERAGE, JURY, MetricSpec, label_rate
@@ -26,17 +33,6 @@ PARTIAL = label_rate(PARTIAL_REFUSAL)
 # here the jury's labels are the measure, and a regex never stands in for them.
 COUNTS = {name: COVERAGE[name] for name in ("judged", "unjudged", "inference_failed")}
 
-MODEL_BLOCKS = """\
-# lmms-eval hands process_results the document's image only with this, and a juror whose model takes images is
-# shown the picture the model saw (MOSSBench's point is that the picture triggers the refusal).
-process_results_use_image: true
-lmms_eval_specific_kwargs:
-  default:
-    pre_prompt: ""
-    post_prompt: ""
-"""
-
-
 def table(subset: str) -> dict[str, MetricSpec]:
     """The metrics of a task of ``subset``: on the benign set every refusal is over-refusal (lower is better); on the
     contrast set refusing is what a model should do (higher is better; a partial refusal is neither)."""
@@ -52,7 +48,9 @@ def lmms_eval_files(script: str) -> dict[str, str]:
     for subset, board in BOARDS.items():
         template = "_default_template_yaml" if subset == BENIGN else f"_{subset}_template_yaml"
         title = TITLE if subset == BENIGN else f"{TITLE} contrast set"
-        out[template] = lmms_eval_template(script, BUILD, title, table(subset), VERSION, MODEL_BLOCKS)
+        # MOSSBench's point is that the picture triggers the refusal: the jury sees it too.
+        out[template] = lmms_eval_template(script, BUILD, title, table(subset), VERSION, PLAIN_MODEL_BLOCKS,
+                                           judge_images=True)
         tasks = []
         for stimulus in STIMULI:
             task = f"{board}_{stimulus.slug}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ...data import store
 from ...errors import DataError
 from ...jury.refusal import CONTRAST_KIND, REFUSAL_KIND, refusal_criterion
-from ..base import Benchmark, CaseSpec, Category, ReportColumn, Scenario, jury_images, picture, stored_images
+from ..base import CaseSpec, Category, Release, ReportColumn, Scenario
 from . import data, pairs
 from .tasks import PREFIX, TABLE
 from .taxonomy import (
@@ -34,7 +34,7 @@ CRITERIA = {SAFE: refusal_criterion(REFUSAL_KIND, JUDGING_NOTE), UNSAFE: refusal
 UNCATEGORISED = "uncategorised"  # the category of a pair whose item names none (the build names it)
 
 
-class MSSBench(Benchmark):
+class MSSBench(Release):
     """MSSBench for the tasks, ``judge`` and ``report``: a task per setting, both halves of each pair in it, one
     judge by default."""
 
@@ -45,9 +45,7 @@ class MSSBench(Benchmark):
     terms = TERMS
     build_source = "hub (default, kzhou35/mssbench at a pinned revision), hub@<revision>, or a local copy (its folder or combined.json)"
     fingerprint_fields = ("benchmark", "id", "setting", "context", "query")
-
-    def build(self, args) -> list:
-        return [data.build(source=args.source, data_root=args.data_dir)]
+    release, selector, image = data, Selector, "image"
 
     # ------------------------------------------------------------------ taxonomy and report
     def scenarios(self) -> list[Scenario]:
@@ -75,16 +73,7 @@ class MSSBench(Benchmark):
                 ReportColumn("pairs", "Pairs", pairs.pairs, interval=False),
                 ReportColumn("unscored_pairs", "Unscored pairs", pairs.unscored_pairs, interval=False)]
 
-    # ------------------------------------------------------------------ data and prompts
-    def parse(self, selector: str) -> Selector:
-        return Selector.parse(selector)
-
-    def load_docs(self, selector: Selector):
-        return self.label(stored_images(data.load_docs(selector)), selector)
-
-    def doc_to_visual(self, doc: dict, kwargs: dict | None = None) -> list:
-        return [picture(doc["image"])]
-
+    # ------------------------------------------------------------------ prompts
     @staticmethod
     def request(doc: dict) -> str:
         """What the model is asked (without the model block's pre and post prompts)."""
@@ -107,7 +96,7 @@ class MSSBench(Benchmark):
         setting = doc.get("setting")
         question = self.request(doc) if setting in (CHAT, EMBODIED) else ""
         return self._spec(f"{NAME}/{doc['id']}", question, doc.get("context"), doc.get("pair_id"),
-                          doc.get("category") or UNCATEGORISED, (setting,), jury_images(doc.get("image")))
+                          doc.get("category") or UNCATEGORISED, (setting,), self.jury_images(doc))
 
     def case_from_logged(self, case: dict, variant: str) -> CaseSpec:
         tags = case.get("tags") or {}

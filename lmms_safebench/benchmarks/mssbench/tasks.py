@@ -4,7 +4,14 @@ every pair (the pair is the unit: :mod:`.pairs`), and the group ``safebench_mssb
 
 from __future__ import annotations
 
-from ...harness.taskwriter import group_yaml, lmms_eval_template, scenario_yaml, selector_lines, support_files
+from ...harness.taskwriter import (
+    PLAIN_MODEL_BLOCKS,
+    group_yaml,
+    lmms_eval_template,
+    scenario_yaml,
+    selector_lines,
+    support_files,
+)
 from ...scoring.metrics import COVERAGE, JURY, MetricSpec
 from . import pairs
 from .taxonomy import NAME, SETTINGS, TITLE
@@ -20,20 +27,11 @@ TABLE = {"accuracy": MetricSpec(pairs.accuracy, True), "safe_accuracy": MetricSp
          "unscored_pairs": MetricSpec(pairs.unscored_pairs, False), "by_category": MetricSpec(pairs.by_category, None),
          **{name: COVERAGE[name] for name in ("judged", "unjudged", "inference_failed")}, **JURY}
 
-MODEL_BLOCKS = """\
-# lmms-eval hands process_results the document's image only with this, and a juror whose model takes images is
-# shown the picture the model saw (the picture decides whether the request is safe).
-process_results_use_image: true
-lmms_eval_specific_kwargs:
-  default:
-    pre_prompt: ""
-    post_prompt: ""
-"""
-
-
 def lmms_eval_files(script: str) -> dict[str, str]:
     """``tasks/lmms_eval/mssbench``: a task per setting (both halves of its pairs) and the group over both."""
-    out = {"_default_template_yaml": lmms_eval_template(script, BUILD, TITLE, TABLE, VERSION, MODEL_BLOCKS),
+    # The picture decides whether a request is safe: the jury sees it too.
+    out = {"_default_template_yaml": lmms_eval_template(script, BUILD, TITLE, TABLE, VERSION, PLAIN_MODEL_BLOCKS,
+                                                         judge_images=True),
            **support_files(script, NAME, lmms_eval=True)}
     tasks = []
     for setting in SETTINGS:

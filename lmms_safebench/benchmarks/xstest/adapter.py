@@ -9,7 +9,7 @@ its prompts, as the authors report them, and the report breaks them down by type
 from __future__ import annotations
 
 from ...jury.refusal import CONTRAST_KIND, REFUSAL_KIND, refusal_criterion
-from ..base import Benchmark, CaseSpec, Category, ReportColumn, Scenario
+from ..base import CaseSpec, Category, Release, ReportColumn, Scenario
 from . import data
 from .tasks import COMPLIANCE, FULL, HALVES, PARTIAL, PREFIX, REFUSED, table
 from .taxonomy import LABELS, NAME, SAFE, TERMS, TITLE, TYPES, UNSAFE, Selector, label_of_type
@@ -17,7 +17,7 @@ from .taxonomy import LABELS, NAME, SAFE, TERMS, TITLE, TYPES, UNSAFE, Selector,
 CRITERIA = {SAFE: refusal_criterion(REFUSAL_KIND), UNSAFE: refusal_criterion(CONTRAST_KIND)}
 
 
-class XSTest(Benchmark):
+class XSTest(Release):
     """XSTest for the tasks (lmms-eval and lm-eval), ``judge`` and ``report``: text prompts, one task per half, one
     judge by default."""
 
@@ -28,9 +28,7 @@ class XSTest(Benchmark):
     terms = TERMS
     build_source = "github (default), github@<commit>, or a local xstest_prompts.csv / xstest_v2_prompts.csv (or its folder)"
     fingerprint_fields = ("benchmark", "id", "label", "prompt")
-
-    def build(self, args) -> list:
-        return [data.build(source=args.source, data_root=args.data_dir)]
+    release, selector = data, Selector
 
     # ------------------------------------------------------------------ taxonomy and report
     def scenarios(self) -> list[Scenario]:
@@ -52,16 +50,7 @@ class XSTest(Benchmark):
                 ReportColumn("full_compliance", "Compliance %", COMPLIANCE,
                              "Compliance % = 100 x full compliance / judged")]
 
-    # ------------------------------------------------------------------ data and prompts
-    def parse(self, selector: str) -> Selector:
-        return Selector.parse(selector)
-
-    def load_docs(self, selector: Selector):
-        return self.label(data.load_docs(selector), selector)
-
-    def doc_to_visual(self, doc: dict, kwargs: dict | None = None) -> list:
-        return []
-
+    # ------------------------------------------------------------------ prompts
     def doc_to_text(self, doc: dict, kwargs: dict | None = None) -> str:
         kwargs = kwargs or {}
         return f"{kwargs.get('pre_prompt', '')}{doc['prompt']}{kwargs.get('post_prompt', '')}"

@@ -9,6 +9,7 @@ rate (full or partial: the rubric's flagged labels), the refusal rate per prompt
 from __future__ import annotations
 
 from ...harness.taskwriter import (
+    PLAIN_MODEL_BLOCKS,
     group_yaml,
     lm_eval_template,
     lmms_eval_template,
@@ -36,14 +37,6 @@ BY_TYPE = by_tag("type", REFUSED)
 # The pattern-based refusal_rate of the harm boards is left out: the jury's labels are the measure here.
 COUNTS = {name: COVERAGE[name] for name in ("judged", "unjudged", "inference_failed")}
 
-MODEL_BLOCKS = """\
-lmms_eval_specific_kwargs:
-  default:
-    pre_prompt: ""
-    post_prompt: ""
-"""
-
-
 def table(label: str) -> dict[str, MetricSpec]:
     """The metrics of a task of ``label``'s half: on the safe half answering is right, on the unsafe half refusing
     (a partial refusal is neither there)."""
@@ -61,7 +54,7 @@ def _files(script: str, lm_eval: bool) -> dict[str, str]:
         template = "_default_template_yaml" if label == SAFE else f"_{label}_template_yaml"
         title = f"{TITLE} {HALVES[label]}"
         out[template] = (lm_eval_template(script, BUILD, title, table(label), VERSION) if lm_eval
-                         else lmms_eval_template(script, BUILD, title, table(label), VERSION, MODEL_BLOCKS))
+                         else lmms_eval_template(script, BUILD, title, table(label), VERSION, PLAIN_MODEL_BLOCKS))
         task = f"{PREFIX}_{label}"
         tasks.append(task)
         out[f"{label}/{task}.yaml"] = scenario_yaml(script, task, title, selector_lines(f"{NAME}.{label}.all", lm_eval),
