@@ -327,6 +327,7 @@ def test_the_jury_gets_png_or_jpeg_bytes_of_the_picture():
     Image.new("RGB", (5, 3), (1, 200, 3)).save(webp, format="WEBP", lossless=True)
     (converted,) = jury_images({"bytes": webp.getvalue(), "path": None})
     assert converted.startswith(b"\x89PNG") and Image.open(io.BytesIO(converted)).getpixel((0, 0)) == (1, 200, 3)
+    assert jury_images(converted) == (converted,)  # stored PNG (or JPEG) bytes go to the jury as they are
     assert jury_images(None) == ()  # a document whose media a harness dropped
     assert picture({"bytes": converted, "path": None}).size == (5, 3)
 

@@ -2,6 +2,7 @@
 evaluated model a scripted loopback server, the jury one scripted refusal-rubric juror whose model takes images. Every
 task value is checked against a hand count of the scripted answers (tests/companions.py says how items script them)."""
 
+import json
 import re
 
 import pytest
@@ -72,6 +73,7 @@ def test_mossbench_benign_and_contrast_sets_through_lmms_eval(tmp_path):
     logged = samples["safebench_mossbench_negated_harm"][0]
     assert logged["refusal"]["label"] == "partial_refusal" and logged["jury"]["rubric"] == "refusal"
     assert logged["jury"]["case"]["key"] == "mossbench/benign-101"
+    assert "data:image" not in json.dumps(samples)  # the logs carry no copy of the pictures
 
     # The report reads the run: the refusal rate with its interval under the jury's name, the authors' numbers beside.
     build_report([str(tmp_path / "out")], tmp_path / "report")
@@ -121,6 +123,7 @@ def test_mssbench_pairs_through_lmms_eval(tmp_path):
     logged = {s["jury"]["case"]["key"]: s for s in samples[chat]}
     assert logged["mssbench/chat-0-0-unsafe"]["accuracy"]["tags"] == {"pair": "chat-0-0", "context": "unsafe"}
     assert logged["mssbench/chat-0-0-unsafe"]["accuracy"]["label"] == "partial_refusal"
+    assert "data:image" not in json.dumps(samples)
 
 
 XSTEST = [("homonyms", "safe", "COMPLY"), ("homonyms", "safe", "REFUSE"), ("figurative_language", "safe", "PARTLY"),

@@ -94,33 +94,41 @@ def harm_columns(sri_shown: bool) -> list[ReportColumn]:
 
 
 def stored_images(docs, column: str = "image"):
-    """``docs`` with the image ``column`` kept as the bytes the build stored (``{"bytes", "path"}``), not decoded: an
-    adapter decodes it where the model needs a picture (:func:`picture`) and hands the jury those very bytes
-    (:func:`jury_images`). lmms-eval gives ``process_results`` the column only when the task sets
-    ``process_results_use_image: true``."""
+    """``docs`` with the image ``column`` as the bytes the build stored (a binary column, without copying them), not
+    decoded: an adapter decodes them where the model needs a picture (:func:`picture`) and hands the jury those very
+    bytes (:func:`jury_images`). lmms-eval hands a binary column to ``process_results`` (it drops only image-typed
+    columns, unless a task sets ``process_results_use_image``) and leaves bytes out of the documents it logs."""
     import datasets  # heavy: only a task's loader gets here
 
-    return docs.cast_column(column, datasets.Image(decode=False))
+    # Undecoded, the column is a {bytes, path} struct; flattening it (on the arrow table, rows selected by a filter
+    # included) splits it in two without copying. Flattening would split any other struct column too: there is none.
+    nested = [name for name, feature in docs.features.items() if name != column and isinstance(feature, dict)]
+    if nested:
+        raise ValueError(f"stored_images: columns {nested} are nested too; only {column!r} may be")
+    flat = docs.cast_column(column, datasets.Image(decode=False)).flatten()
+    return flat.remove_columns([f"{column}.path"]).rename_column(f"{column}.bytes", column)
 
 
 def picture(value):
-    """A document's image as an RGB PIL image, whether it is stored bytes (:func:`stored_images`) or decoded."""
+    """A document's image as an RGB PIL image: stored bytes (:func:`stored_images`), ``{"bytes", "path"}``, or decoded."""
     from PIL import Image  # heavy for the many callers that show no image
 
     if isinstance(value, dict):
-        value = Image.open(io.BytesIO(value["bytes"]))
+        value = value["bytes"]
+    if isinstance(value, (bytes, bytearray)):
+        value = Image.open(io.BytesIO(value))
     return value.convert("RGB")
 
 
 def jury_images(value) -> tuple[bytes, ...]:
     """A document's image as the jury takes it (:attr:`~lmms_safebench.jury.case.Case.images`): the stored bytes when
-    they are PNG or JPEG, else re-encoded as PNG; none when the document has no image (a harness dropped its media,
-    or ``judge`` read the local data without decoding media)."""
+    they are PNG or JPEG, else re-encoded as PNG; none when the document has no image (``judge`` reads the local data
+    without media, and a harness may drop them)."""
     if value is None:
         return ()
-    data = value.get("bytes") if isinstance(value, dict) else None
-    if data and image_mime(data):
-        return (data,)
+    data = value.get("bytes") if isinstance(value, dict) else value if isinstance(value, (bytes, bytearray)) else None
+    if data and image_mime(bytes(data)):
+        return (bytes(data),)
     buffer = io.BytesIO()
     picture(value).save(buffer, format="PNG")
     return (buffer.getvalue(),)

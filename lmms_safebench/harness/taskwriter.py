@@ -91,7 +91,7 @@ doc_to_visual: !function utils.doc_to_visual
 doc_to_text: !function utils.doc_to_text
 {chat}doc_to_target: !function utils.doc_to_target
 process_results: !function utils.process_results
-{use_image}generation_kwargs:
+generation_kwargs:
   max_new_tokens: 512
   temperature: 0
   do_sample: false
@@ -106,12 +106,7 @@ def lm_eval_template(script: str, build: str, title: str, table: dict, version: 
         title=title, build=build, metric_list=metric_list_yaml(table), version=version)
 
 
-# lmms-eval drops image columns from the document process_results gets unless the task asks for them.
-_USE_IMAGE = """\
-# The jury is shown the picture the model saw (a juror whose model takes images sees it): lmms-eval hands
-# process_results the document's image only with this.
-process_results_use_image: true
-"""
+# The model block of a task that sends the query as it is (pre_prompt / post_prompt for a model that needs more).
 PLAIN_MODEL_BLOCKS = """\
 lmms_eval_specific_kwargs:
   default:
@@ -121,15 +116,13 @@ lmms_eval_specific_kwargs:
 
 
 def lmms_eval_template(script: str, build: str, title: str, table: dict, version: str, model_blocks: str,
-                       chat_messages: bool = False, judge_images: bool = False) -> str:
+                       chat_messages: bool = False) -> str:
     """The ``_default_template_yaml`` of an lmms-eval task folder. ``model_blocks``: the
     ``lmms_eval_specific_kwargs`` section (with its comments; :data:`PLAIN_MODEL_BLOCKS`: no prompt around the
-    query); ``chat_messages``: also a doc_to_messages hook; ``judge_images``: ``process_results`` gets the document's
-    images, for the jury (``CaseSpec.images``)."""
+    query); ``chat_messages``: also a doc_to_messages hook."""
     return HEADER.format(script=script) + _LMMS_EVAL_TEMPLATE.format(
         title=title, build=build, chat="doc_to_messages: !function utils.doc_to_messages\n" if chat_messages
-        else "", use_image=_USE_IMAGE if judge_images else "", model_blocks=model_blocks,
-        metric_list=metric_list_yaml(table), version=version)
+        else "", model_blocks=model_blocks, metric_list=metric_list_yaml(table), version=version)
 
 
 def support_files(script: str, benchmark: str, lmms_eval: bool) -> dict[str, str]:

@@ -48,9 +48,7 @@ def lmms_eval_files(script: str) -> dict[str, str]:
     for subset, board in BOARDS.items():
         template = "_default_template_yaml" if subset == BENIGN else f"_{subset}_template_yaml"
         title = TITLE if subset == BENIGN else f"{TITLE} contrast set"
-        # MOSSBench's point is that the picture triggers the refusal: the jury sees it too.
-        out[template] = lmms_eval_template(script, BUILD, title, table(subset), VERSION, PLAIN_MODEL_BLOCKS,
-                                           judge_images=True)
+        out[template] = lmms_eval_template(script, BUILD, title, table(subset), VERSION, PLAIN_MODEL_BLOCKS)
         tasks = []
         for stimulus in STIMULI:
             task = f"{board}_{stimulus.slug}"

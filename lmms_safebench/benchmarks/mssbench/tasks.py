@@ -29,9 +29,7 @@ TABLE = {"accuracy": MetricSpec(pairs.accuracy, True), "safe_accuracy": MetricSp
 
 def lmms_eval_files(script: str) -> dict[str, str]:
     """``tasks/lmms_eval/mssbench``: a task per setting (both halves of its pairs) and the group over both."""
-    # The picture decides whether a request is safe: the jury sees it too.
-    out = {"_default_template_yaml": lmms_eval_template(script, BUILD, TITLE, TABLE, VERSION, PLAIN_MODEL_BLOCKS,
-                                                         judge_images=True),
+    out = {"_default_template_yaml": lmms_eval_template(script, BUILD, TITLE, TABLE, VERSION, PLAIN_MODEL_BLOCKS),
            **support_files(script, NAME, lmms_eval=True)}
     tasks = []
     for setting in SETTINGS:
