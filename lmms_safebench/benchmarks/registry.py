@@ -35,7 +35,10 @@ ENTRY_POINT_GROUP = "lmms_safebench.benchmarks"
 
 BUILTINS = {
     "mmsafetybench": "lmms_safebench.benchmarks.mmsafetybench:MMSafetyBench",
+    "mossbench": "lmms_safebench.benchmarks.mossbench:MOSSBench",
+    "mssbench": "lmms_safebench.benchmarks.mssbench:MSSBench",
     "safebench": "lmms_safebench.benchmarks.safebench:SafeBench",
+    "xstest": "lmms_safebench.benchmarks.xstest:XSTest",
 }
 FAMILIES = {
     "safebench": "lmms_safebench.benchmarks.safebench.family:from_manifest",

@@ -38,9 +38,14 @@ def _unit_values(outcomes: list[Outcome], value) -> dict[tuple[str, ...], np.nda
 
 def bootstrap_ci(outcomes: list[Outcome], metric, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, float]:
     """95% percentile interval of a macro rate (``metric``: a function of :func:`metrics.macro_rate` or its name;
-    NaN, NaN when no sample has a value)."""
+    NaN, NaN when no sample has a value). A metric whose unit of resampling is not one answer (a pair of answers)
+    gives its own per-unit values: ``metric.unit_values(outcomes)`` -> ``{scenario path: values}``."""
     metric = _metric(metric)
-    per_unit = _unit_values(outcomes, metric.sample_value)
+    if hasattr(metric, "unit_values"):
+        per_unit = {unit: np.asarray(values, dtype=float) for unit, values in metric.unit_values(outcomes).items()
+                    if len(values)}
+    else:
+        per_unit = _unit_values(outcomes, metric.sample_value)
     if not per_unit:
         return math.nan, math.nan
     scale = metric.scale
