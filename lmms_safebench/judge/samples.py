@@ -3,7 +3,9 @@
 Each logged sample becomes a :class:`~lmms_safebench.benchmarks.base.CaseSpec` through its benchmark's adapter: from
 the document when the log keeps it (lm-eval), from the ``case`` record an inline verdict carries, or else from the
 local dataset (the task's YAML names its slice; the log's ``doc_id`` picks the row, checked against the logged
-document fingerprint).
+document fingerprint). A benchmark whose jury is shown the document's pictures (``jury_columns``: MOSSBench, MSSBench)
+always takes the last route, since no log keeps a picture: its case is the one the inline run built, pictures
+included, or the sample is unjudged (``no_images``, ``doc_mismatch``, ``unverifiable``), never judged without them.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ class Saved:
 
 
 class _Documents:
-    """Rows of the local datasets by task, loaded once, without decoding images or audio."""
+    """Rows of the local datasets by task, loaded once, without decoding images or audio: the media are left out but
+    for the adapter's ``jury_columns``, kept as the stored bytes."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -59,10 +62,17 @@ class _Documents:
 
     @staticmethod
     def _load(task: str):
+        import datasets  # heavy: only a re-judge from the local data gets here
+
         info = taskindex.index()[0][task]
         adapter = registry.get(info.benchmark)
         docs = adapter.load_docs(adapter.parse(info.selector))
-        return docs.remove_columns(media_columns(docs))
+        keep = adapter.jury_columns()
+        docs = docs.remove_columns([name for name in media_columns(docs) if name not in keep])
+        for name in keep:  # an image-typed column would be decoded on every row read: keep its bytes instead
+            if isinstance(docs.features.get(name), datasets.Image):
+                docs = docs.cast_column(name, datasets.Image(decode=False))
+        return docs
 
 
 # Causes of samples that `judge` cannot judge (beside the jury's own, see jury.engine.CAUSES).
@@ -70,6 +80,7 @@ NO_CASE = "no_case"  # the record holds no document, no logged case and no usabl
 UNKNOWN_TASK = "unknown_task"  # a task of this package's logs that this version does not know
 DOC_MISMATCH = "doc_mismatch"  # the local document at the logged doc_id is not the one the model answered
 UNVERIFIABLE = "unverifiable"  # the log predates document fingerprints, so the doc_id cannot be checked
+NO_IMAGES = "no_images"  # the jury is shown the document's pictures, and the local data cannot give them
 
 
 class CaseProblem(ValueError):
@@ -117,15 +128,19 @@ def _case(info: taskindex.TaskInfo, record: dict, documents: _Documents, trust_d
         adapter = registry.get(info.benchmark)
     except KeyError as exc:
         raise CaseProblem(str(exc).strip("'\""), UNKNOWN_TASK) from None
-    doc = record.get("doc")
-    if isinstance(doc, dict) and doc.get("scenario_slug"):
-        return adapter.case(doc)  # lm-eval logs keep the document itself
-    logged = (record.get("jury") or {}).get("case") if isinstance(record.get("jury"), dict) else None
-    if logged:
-        return adapter.case_from_logged(logged, info.variant)  # an inline verdict carries its case
-    if "doc_id" not in record:
-        raise CaseProblem("the record has neither a document, a logged case, nor a doc_id")
-    local = documents.get(info.name, int(record["doc_id"]))
+    pictures = adapter.jury_columns()
+    if not pictures:
+        doc = record.get("doc")
+        if isinstance(doc, dict) and doc.get("scenario_slug"):
+            return adapter.case(doc)  # lm-eval logs keep the document itself
+        logged = (record.get("jury") or {}).get("case") if isinstance(record.get("jury"), dict) else None
+        if logged:
+            return adapter.case_from_logged(logged, info.variant)  # an inline verdict carries its case
+        if "doc_id" not in record:
+            raise CaseProblem("the record has neither a document, a logged case, nor a doc_id")
+        local = documents.get(info.name, int(record["doc_id"]))
+    else:
+        local = _pictured(info, record, documents)
     logged_target = str(record.get("target") or "")
     same = same_document(logged_target, hooks.doc_to_target(local))
     if same is False:
@@ -139,3 +154,13 @@ def _case(info: taskindex.TaskInfo, record: dict, documents: _Documents, trust_d
     return adapter.case(local)
 
 
+def _pictured(info: taskindex.TaskInfo, record: dict, documents: _Documents) -> dict:
+    """The local document of a sample whose jury is shown the document's pictures (read by ``doc_id``; the caller
+    checks its fingerprint), or NO_IMAGES saying why the pictures cannot be had."""
+    why = "the jury is shown this benchmark's pictures, which no log keeps"
+    if "doc_id" not in record:
+        raise CaseProblem(f"{why}, and the record has no doc_id to find it in the local data", NO_IMAGES)
+    try:
+        return documents.get(info.name, int(record["doc_id"]))
+    except (ValueError, TypeError, KeyError, SafebenchError) as exc:
+        raise CaseProblem(f"{why}, and the local data cannot give them: {exc}", NO_IMAGES) from None
