@@ -62,6 +62,10 @@ class Juries:
                 self._juries[protocol] = same or Jury(config, runtime.shared_cache(), limiter=self.limiter)
             return self._juries[protocol]
 
+    def sees_images(self, protocol: str) -> bool:
+        """Whether the jury of ``protocol`` has a juror whose model takes images (``vision: true``)."""
+        return any(juror.vision for juror in self.for_protocol(protocol).config.jurors)
+
     def all(self) -> list[Jury]:
         return list({id(j): j for j in self._juries.values()}.values())
 
@@ -110,17 +114,18 @@ def judge_folders(inputs: list[str], output: str, jury: str | None = None, concu
     """Judge every run under ``inputs``; returns a summary (written paths, per-status counts, unjudged
     samples by cause, problems, accounting)."""
     runs = [run for folder in inputs for run in _runs(folder)]
-    saved, foreign = read_samples(runs, trust_doc_ids)
-    if not saved:
-        raise SafebenchError(f"no samples of lmms-safebench tasks under {', '.join(inputs)} "
-                             f"({len(foreign)} sample file(s) of other tasks)")
-    runs = [run for run in runs if any(item.run is run for item in saved)]
-    problems = [item.problem for item in saved if item.problem]
-    for problem in problems:
-        logger.warning(f"cannot judge {problem}")
     juries = Juries(jury, concurrency, endpoint_limit)
-    start = time.perf_counter()
     try:
+        # A vision juror is shown the documents' pictures, read from the local data; a text jury reads none.
+        saved, foreign = read_samples(runs, trust_doc_ids, juries.sees_images)
+        if not saved:
+            raise SafebenchError(f"no samples of lmms-safebench tasks under {', '.join(inputs)} "
+                                 f"({len(foreign)} sample file(s) of other tasks)")
+        runs = [run for run in runs if any(item.run is run for item in saved)]
+        problems = [item.problem for item in saved if item.problem]
+        for problem in problems:
+            logger.warning(f"cannot judge {problem}")
+        start = time.perf_counter()
         judge_all(saved, juries, workers=concurrency, progress=progress)
         seconds = time.perf_counter() - start
         stamp = time.strftime("%Y%m%d_%H%M%S")
