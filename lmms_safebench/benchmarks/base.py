@@ -265,7 +265,7 @@ class Benchmark:
     fingerprint_fields: tuple[str, ...] = ("benchmark", "set", "id", "scenario_slug", "question", "query", "kind",
                                            "defended", "modality", "mode")
     """The text fields that decide what a sample asks (media are left out: re-judging decodes no image or audio, and
-    reads only the pictures the jury is shown, :meth:`jury_columns`)."""
+    reads only the pictures a vision juror is shown, :meth:`jury_columns`)."""
 
     def case(self, doc: dict) -> CaseSpec:
         """The case of a document; ValueError or KeyError when it is malformed."""
@@ -273,8 +273,9 @@ class Benchmark:
 
     def jury_columns(self) -> tuple[str, ...]:
         """The document columns the jury's pictures come from (:attr:`CaseSpec.images`); none: the jury is shown no
-        picture. No log keeps them, so ``judge`` builds such a benchmark's cases from the local data, with these
-        columns as the stored bytes (never decoded) and every other medium left out."""
+        picture. No log keeps them, so when the jury has a juror whose model takes images, ``judge`` builds such a
+        benchmark's cases from the local data, with these columns as the stored bytes (never decoded) and every other
+        medium left out; a text jury reads none."""
         return ()
 
     def case_from_logged(self, case: dict, variant: str) -> CaseSpec:
