@@ -5,8 +5,9 @@ any task of this package (official or generated). Each logged sample becomes a
 :class:`~lmms_safebench.benchmarks.base.CaseSpec` through its benchmark's adapter, from the document
 when the log keeps it (lm-eval), from the ``case`` record an inline verdict carries, or else from the
 local dataset (the task's YAML names its slice; the log's ``doc_id`` picks the row, checked against the
-logged document fingerprint). A benchmark whose jury is shown the document's pictures always takes the local route
-(no log keeps a picture), so its jurors get the very images the inline run gave them, or the sample is unjudged.
+logged document fingerprint). When a benchmark's jury is shown the document's pictures and has a juror whose model
+takes images, its samples always take the local route (no log keeps a picture), so its jurors get the very images the
+inline run gave them, or the sample is unjudged (``no_images``); a text jury reads no picture.
 Verdicts and metrics go through the very functions the tasks use
 (:func:`~lmms_safebench.harness.hooks.judge_case`, the adapters' metric tables, the group rule), so an inline run and a
 re-judge of its log with the same jury give the same numbers. Every finished juror call is in the cache at once, so an
