@@ -85,6 +85,42 @@ jurors:
     assert heuristic.returncode == 0 and "HEURISTIC" in heuristic.stdout
 
 
+def test_jury_check_sends_vision_jurors_a_picture_and_names_an_endpoint_that_takes_none(tmp_path, capsys):
+    import base64
+    import io
+
+    from loopback import media_parts
+    from PIL import Image
+
+    from lmms_safebench import cli
+
+    def text_only(body):  # a text-only model's endpoint: refuses a request with an image in it
+        return Reply(status=400) if media_parts(body) else Reply(verdict_json(0))
+
+    with LoopbackServer(lambda body: Reply(verdict_json(0))) as seer, LoopbackServer(text_only) as blind, \
+            LoopbackServer(text_only) as text:
+        jury = tmp_path / "jury.yaml"
+        jury.write_text(f"""
+protocol: jury
+quorum: 1
+jurors:
+  - {{name: seer, model: m, base_url: "{seer.base_url}", vision: true}}
+  - {{name: blind, model: m, base_url: "{blind.base_url}", vision: true, max_attempts: 1}}
+  - {{name: reader, model: m, base_url: "{text.base_url}"}}
+""")
+        assert cli.main(["jury", "check", "--jury", str(jury)]) == 1
+        out = capsys.readouterr().out
+        (picture,) = media_parts(seer.requests[0])
+        data = base64.b64decode(picture["image_url"]["url"].split(",", 1)[1])
+        assert Image.open(io.BytesIO(data)).size == (8, 8)
+        assert "ok   seer: unsafe=0 rating=5 (sent with an 8x8 image)" in out
+        assert "FAIL blind: PermanentError: bad request (400)" in out and blind.count == 1
+        assert "blind is set `vision: true` and was sent an 8x8 image" in out
+        # A text juror gets the text alone, as in a run.
+        assert "ok   reader: unsafe=0 rating=5\n" in out and not media_parts(text.requests[0])
+        assert "1 juror(s) failed the check" in out
+
+
 def test_build_safebench_from_the_hub_and_from_a_local_release(tmp_path):
     """`build safebench` downloads part_a? and minibench.tar.gz with huggingface_hub (a loopback hub
     mirror stands in), concatenates, untars and builds; a local folder goes through the same builder."""

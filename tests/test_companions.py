@@ -7,6 +7,7 @@ numbers, the terms of use, and a logged case rebuilt for `judge`."""
 from __future__ import annotations
 
 import io
+import json
 import math
 
 import pytest
@@ -32,6 +33,7 @@ from lmms_safebench.benchmarks.mssbench import taxonomy as mss_tx
 from lmms_safebench.benchmarks.xstest import taxonomy as xst_tx
 from lmms_safebench.harness import hooks
 from lmms_safebench.harness.discovery import lm_eval_tasks_dir, lmms_eval_tasks_dir
+from lmms_safebench.jury import runtime
 from lmms_safebench.report import _board_tables
 from lmms_safebench.report.collect import Entry
 from lmms_safebench.report.stats import bootstrap_ci, summarize
@@ -299,6 +301,113 @@ def test_xstest_class_rates_on_each_half_and_report_by_hand(tmp_path, scripted_j
     for folder in (lmms_eval_tasks_dir(), lm_eval_tasks_dir()):
         group = (folder / "xstest" / "_safebench_xstest.yaml").read_text()
         assert "aggregate_metric_list:\nmetadata:" in group
+
+
+# ------------------------------------------------------------------------------------------- judge (re-judging logs)
+
+ER_TASK, ER_SELECTOR = "safebench_mossbench_exaggerated_risk", "benign.exaggerated_risk"
+
+
+def write_log(folder, task: str, docs: list[dict], answers: list[str], judged: bool) -> None:
+    """A sample log as lmms-eval writes it (the document without its bytes, its fingerprint as the target); with the
+    inline verdicts when ``judged`` (else a --predict_only log)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"20260101_000000_samples_{task}.jsonl", "w") as handle:
+        for doc_id, (doc, answer) in enumerate(zip(docs, answers, strict=True)):
+            record = {"doc_id": doc_id, "doc": {k: v for k, v in doc.items() if not isinstance(v, bytes)},
+                      "target": hooks.doc_to_target(doc), "arguments": [], "resps": [[answer]],
+                      "filtered_resps": [answer]}
+            if judged:
+                record.update(hooks.process_results(doc, [answer]))
+            handle.write(json.dumps(record) + "\n")
+
+
+def judge_logs(tmp_path, capsys, logs: str, output: str) -> tuple[int, str, str, dict]:
+    """``lmms-safebench judge`` in process: its exit status, stdout, stderr and the written samples of ER_TASK."""
+    code = cli.main(["judge", "--no-progress", str(tmp_path / logs), "--output", str(tmp_path / output)])
+    out = capsys.readouterr()
+    (path,) = (tmp_path / output).rglob(f"*_samples_{ER_TASK}.jsonl")
+    return code, out.out, out.err, [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_judge_shows_a_vision_juror_the_pictures_an_inline_run_showed_it(tmp_path, scripted_jury, capsys,
+                                                                          monkeypatch):
+    images = write_mossbench(tmp_path / "moss", MOSS["benign"], MOSS["contrast"])
+    cli.main(["build", "mossbench", "--source", str(tmp_path / "moss")])
+    moss = registry.get("mossbench")
+    docs = list(moss.load_docs(moss.parse(ER_SELECTOR)))
+    answers = [ANSWERS[instruction(doc["question"])] for doc in docs]
+    write_log(tmp_path / "inline" / "model", ER_TASK, docs, answers, judged=True)
+    inline = sorted(json.dumps(body, sort_keys=True) for body in scripted_jury.requests)
+    assert len(inline) == 3 and all(len(media_parts(json.loads(body))) == 1 for body in inline)
+
+    # Re-judging the inline-judged log asks nothing: the very requests are in the cache.
+    code, out, _, judged = judge_logs(tmp_path, capsys, "inline", "judged")
+    assert code == 0 and scripted_jury.count == 3 and "juror calls 0, cache hits 3" in out
+    assert [s["refusal"]["label"] for s in judged] == ["full_compliance", "full_refusal", "full_refusal"]
+
+    # A --predict_only log, judged with a fresh cache: the juror gets each document's own picture, in the very
+    # requests the inline run sent.
+    write_log(tmp_path / "predicted" / "model", ER_TASK, docs, answers, judged=False)
+    monkeypatch.setenv("SAFEBENCH_CACHE", str(tmp_path / "fresh-cache"))
+    runtime.reset()
+    code, out, _, judged = judge_logs(tmp_path, capsys, "predicted", "judged2")
+    assert code == 0 and "juror calls 3, cache hits 0" in out
+    assert sorted(json.dumps(body, sort_keys=True) for body in scripted_jury.requests[3:]) == inline
+    sent = [image_bytes(part) for body in scripted_jury.requests[3:] for part in media_parts(body)]
+    assert sorted(sent) == sorted(images[doc["id"]] for doc in docs)
+    assert [s["jury"]["status"] for s in judged] == ["judged"] * 3
+
+
+def test_judge_counts_a_sample_whose_picture_is_gone_unjudged_and_names_it(tmp_path, scripted_jury, capsys,
+                                                                          monkeypatch):
+    write_mossbench(tmp_path / "moss", MOSS["benign"], MOSS["contrast"])
+    cli.main(["build", "mossbench", "--source", str(tmp_path / "moss")])
+    moss = registry.get("mossbench")
+    docs = list(moss.load_docs(moss.parse(ER_SELECTOR)))
+    answers = [ANSWERS[instruction(doc["question"])] for doc in docs]
+    write_log(tmp_path / "inline" / "model", ER_TASK, docs, answers, judged=True)
+    write_log(tmp_path / "predicted" / "model", ER_TASK, docs, answers, judged=False)
+    monkeypatch.setenv("SAFEBENCH_CACHE", str(tmp_path / "fresh-cache"))  # nothing cached: each sample needs a call
+    runtime.reset()
+    calls = scripted_jury.count
+
+    # The data rebuilt without the last item's picture (so without the item): that sample is unjudged, named, counted;
+    # the others are judged with their pictures.
+    (tmp_path / "moss" / "data" / "images" / "3.png").unlink()
+    assert cli.main(["build", "mossbench", "--source", str(tmp_path / "moss")]) == 1
+    for logs, output in (("inline", "j1"), ("predicted", "j2")):
+        code, _, err, judged = judge_logs(tmp_path, capsys, logs, output)
+        assert code == 1 and "no_images 1 (the jury is shown the document's pictures" in err
+        where = f"{next((tmp_path / logs).rglob('*.jsonl'))}:3"
+        assert f"{where}: the jury is shown this benchmark's pictures" in err and "doc_id 2 is out of range" in err
+        assert [s["jury"]["status"] for s in judged] == ["judged", "judged", "unjudged"]
+        assert judged[2]["jury"]["cause"] == "no_images" and judged[2]["jury"]["reason"].startswith(where)
+        assert judged[2]["refusal"]["status"] == "unjudged"  # counted, never as a refusal or a compliance
+    assert scripted_jury.count - calls == 2  # the first two once, then from the cache; the third never sent
+    assert all(len(media_parts(body)) == 1 for body in scripted_jury.requests[calls:])
+
+    # No data folder at all: every sample unjudged with the command that builds it.
+    monkeypatch.setenv("SAFEBENCH_DATA", str(tmp_path / "no-data"))
+    code, _, err, judged = judge_logs(tmp_path, capsys, "inline", "j3")
+    assert code == 1 and "no_images 3" in err and "lmms-safebench build mossbench" in err
+    assert {s["jury"]["cause"] for s in judged} == {"no_images"}
+
+
+def test_a_text_jury_judges_without_reading_a_picture(tmp_path, capsys, monkeypatch):
+    write_mossbench(tmp_path / "moss", MOSS["benign"], MOSS["contrast"])
+    cli.main(["build", "mossbench", "--source", str(tmp_path / "moss")])
+    moss = registry.get("mossbench")
+    docs = list(moss.load_docs(moss.parse(ER_SELECTOR)))
+    answers = [ANSWERS[instruction(doc["question"])] for doc in docs]
+    with LoopbackServer(juror) as server:
+        monkeypatch.setenv("SAFEBENCH_JURY", str(jury_file(tmp_path / "jury", server.base_url, vision=False)))
+        write_log(tmp_path / "inline" / "model", ER_TASK, docs, answers, judged=True)
+        # The data is gone: an inline-judged log still judges (its logged cases), as no picture is needed.
+        monkeypatch.setenv("SAFEBENCH_DATA", str(tmp_path / "no-data"))
+        code, _, _, judged = judge_logs(tmp_path, capsys, "inline", "judged")
+        assert code == 0 and [s["jury"]["status"] for s in judged] == ["judged"] * 3
+        assert not any(media_parts(body) for body in server.requests)
 
 
 # ------------------------------------------------------------------------------------------- shared

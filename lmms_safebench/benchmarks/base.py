@@ -122,8 +122,7 @@ def picture(value):
 
 def jury_images(value) -> tuple[bytes, ...]:
     """A document's image as the jury takes it (:attr:`~lmms_safebench.jury.case.Case.images`): the stored bytes when
-    they are PNG or JPEG, else re-encoded as PNG; none when the document has no image (``judge`` reads the local data
-    without media, and a harness may drop them)."""
+    they are PNG or JPEG, else re-encoded as PNG; none when the document has no image (a harness may drop them)."""
     if value is None:
         return ()
     data = value.get("bytes") if isinstance(value, dict) else value if isinstance(value, (bytes, bytearray)) else None
@@ -265,12 +264,19 @@ class Benchmark:
     # ---------------------------------------------------------------- judging
     fingerprint_fields: tuple[str, ...] = ("benchmark", "set", "id", "scenario_slug", "question", "query", "kind",
                                            "defended", "modality", "mode")
-    """The text fields that decide what a sample asks (media are left out: re-judging reads documents
-    without decoding images or audio)."""
+    """The text fields that decide what a sample asks (media are left out: re-judging decodes no image or audio, and
+    reads only the pictures a vision juror is shown, :meth:`jury_columns`)."""
 
     def case(self, doc: dict) -> CaseSpec:
         """The case of a document; ValueError or KeyError when it is malformed."""
         raise NotImplementedError
+
+    def jury_columns(self) -> tuple[str, ...]:
+        """The document columns the jury's pictures come from (:attr:`CaseSpec.images`); none: the jury is shown no
+        picture. No log keeps them, so when the jury has a juror whose model takes images, ``judge`` builds such a
+        benchmark's cases from the local data, with these columns as the stored bytes (never decoded) and every other
+        medium left out; a text jury reads none."""
+        return ()
 
     def case_from_logged(self, case: dict, variant: str) -> CaseSpec:
         """Rebuild a case from a logged verdict's ``case`` record (``variant``: the task's, for records
@@ -317,3 +323,6 @@ class Release(Benchmark):
     def jury_images(self, doc: dict) -> tuple[bytes, ...]:
         """The document's picture for the jury's case (none when the document has no image column left)."""
         return jury_images(doc.get(self.image)) if self.image else ()
+
+    def jury_columns(self) -> tuple[str, ...]:
+        return (self.image,) if self.image else ()

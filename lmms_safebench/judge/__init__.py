@@ -5,7 +5,10 @@ any task of this package (official or generated). Each logged sample becomes a
 :class:`~lmms_safebench.benchmarks.base.CaseSpec` through its benchmark's adapter, from the document
 when the log keeps it (lm-eval), from the ``case`` record an inline verdict carries, or else from the
 local dataset (the task's YAML names its slice; the log's ``doc_id`` picks the row, checked against the
-logged document fingerprint). Verdicts and metrics go through the very functions the tasks use
+logged document fingerprint). When a benchmark's jury is shown the document's pictures and has a juror whose model
+takes images, its samples always take the local route (no log keeps a picture), so its jurors get the very images the
+inline run gave them, or the sample is unjudged (``no_images``); a text jury reads no picture.
+Verdicts and metrics go through the very functions the tasks use
 (:func:`~lmms_safebench.harness.hooks.judge_case`, the adapters' metric tables, the group rule), so an inline run and a
 re-judge of its log with the same jury give the same numbers. Every finished juror call is in the cache at once, so an
 interrupted re-judge resumes where it stopped.
@@ -60,6 +63,10 @@ class Juries:
                 self._juries[protocol] = same or Jury(config, runtime.shared_cache(), limiter=self.limiter)
             return self._juries[protocol]
 
+    def sees_images(self, protocol: str) -> bool:
+        """Whether the jury of ``protocol`` has a juror whose model takes images (``vision: true``)."""
+        return any(juror.vision for juror in self.for_protocol(protocol).config.jurors)
+
     def all(self) -> list[Jury]:
         return list({id(j): j for j in self._juries.values()}.values())
 
@@ -108,17 +115,18 @@ def judge_folders(inputs: list[str], output: str, jury: str | None = None, concu
     """Judge every run under ``inputs``; returns a summary (written paths, per-status counts, unjudged
     samples by cause, problems, accounting)."""
     runs = [run for folder in inputs for run in _runs(folder)]
-    saved, foreign = read_samples(runs, trust_doc_ids)
-    if not saved:
-        raise SafebenchError(f"no samples of lmms-safebench tasks under {', '.join(inputs)} "
-                             f"({len(foreign)} sample file(s) of other tasks)")
-    runs = [run for run in runs if any(item.run is run for item in saved)]
-    problems = [item.problem for item in saved if item.problem]
-    for problem in problems:
-        logger.warning(f"cannot judge {problem}")
     juries = Juries(jury, concurrency, endpoint_limit)
-    start = time.perf_counter()
     try:
+        # A vision juror is shown the documents' pictures, read from the local data; a text jury reads none.
+        saved, foreign = read_samples(runs, trust_doc_ids, juries.sees_images)
+        if not saved:
+            raise SafebenchError(f"no samples of lmms-safebench tasks under {', '.join(inputs)} "
+                                 f"({len(foreign)} sample file(s) of other tasks)")
+        runs = [run for run in runs if any(item.run is run for item in saved)]
+        problems = [item.problem for item in saved if item.problem]
+        for problem in problems:
+            logger.warning(f"cannot judge {problem}")
+        start = time.perf_counter()
         judge_all(saved, juries, workers=concurrency, progress=progress)
         seconds = time.perf_counter() - start
         stamp = time.strftime("%Y%m%d_%H%M%S")

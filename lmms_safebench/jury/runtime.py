@@ -108,6 +108,8 @@ CAUSE_HINTS = {
     "unknown_task": "a safebench_ task this version does not know",
     "doc_mismatch": "the local data changed since the run: rebuild it as it was, or run inference again",
     "unverifiable": "a log written before document fingerprints; --trust-doc-ids judges it by doc_id",
+    "no_images": "the jury is shown the document's pictures, read from the local data by doc_id: build the data "
+                 "(`lmms-safebench build <benchmark>`) as it was for the run",
 }
 
 
