@@ -68,12 +68,26 @@ class Column:
     terms: str
     notes: str
     build_label: str
+    mark: str = ""  # "no calibration" or "stale calibration": the jury's calibration status, when it is not fresh
 
     @property
     def label(self) -> str:
         arrow = {True: " ↑", False: " ↓"}.get(self.higher_is_better, "")
-        jury = f" (jury {self.jury})" if self.jury else ""
+        jury = f" (jury {self.jury}{'; ' + self.mark if self.mark else ''})" if self.jury else ""
         return f"{self.title} {self.metric}{arrow}{jury}"
+
+
+MARKS = {"none": "no calibration", "stale": "stale calibration"}  # a score's calibration status -> its column's mark
+MARK_MEANING = {"no calibration": "the jury has no calibration record, so how far its verdicts agree with human "
+                                  "labels is unknown (`lmms-safebench jury calibrate`)",
+                "stale calibration": "the jury's calibration is older than the report allows (--calibration-max-age); "
+                                     "the judge may have changed since"}
+
+
+def _mark(cells) -> str:
+    """The mark of a column: its scores' calibration status (one jury, so one status) when it is not fresh."""
+    found = {(s.calibration or {}).get("status") for s in cells}
+    return next((MARKS[status] for status in MARKS if status in found), "")
 
 
 def _key(score: Score) -> tuple:
@@ -102,7 +116,8 @@ def columns(scores: list[Score]) -> dict[Column, dict[str, Score]]:
         terms = sorted({s.terms for s in grouped[key].values() if s.terms})
         notes = sorted({s.notes for s in grouped[key].values() if s.notes})
         out[Column(*key, title=first.title, jury=jury, higher_is_better=first.higher_is_better,
-                   terms="; ".join(terms), notes="; ".join(notes), build_label=first.build_label())] = grouped[key]
+                   terms="; ".join(terms), notes="; ".join(notes), build_label=first.build_label(),
+                   mark=_mark(grouped[key].values()))] = grouped[key]
     return out
 
 
@@ -136,6 +151,9 @@ def _table(title: str, cols: dict[Column, dict[str, Score]], why: str = "") -> r
                  "n/a: no score.")
     if juries:
         lines.append("Juries: " + "; ".join(juries) + ".")
+    marks = sorted({c.mark for c in cols if c.mark})
+    if marks:
+        lines.append("Marks: " + "; ".join(f"{m}: {MARK_MEANING[m]}" for m in marks) + ".")
     lines += [f"{c.label}: {c.notes}." for c in cols if c.notes]
     terms = sorted({t for c in cols for t in c.terms.split("; ") if t})
     if terms:
@@ -388,11 +406,14 @@ def heatmap_png(col: Column, cells: dict[str, Score], path: str | Path) -> Heatm
     return layout
 
 
-def heatmaps(scores: list[Score], folder: str | Path) -> list[Path]:
-    """One heatmap per column with per-scenario values."""
+MIN_HEATMAP_MODELS = 3  # one or two rows compare nothing the per-scenario table and the radar chart do not show
+
+
+def heatmaps(scores: list[Score], folder: str | Path, min_models: int = MIN_HEATMAP_MODELS) -> list[Path]:
+    """One heatmap per column with per-scenario values of at least ``min_models`` models."""
     written = []
     for number, (col, cells) in enumerate(columns(scores).items(), 1):
-        if any(s.per_scenario for s in cells.values()):
+        if sum(1 for s in cells.values() if s.per_scenario) >= min_models:
             path = Path(folder) / f"heatmap_{slug(col.board)}_{slug(col.metric)}_{number}.png"
             heatmap_png(col, cells, path)
             written.append(path)
