@@ -139,7 +139,7 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"settings": vars(args), "budget": budget, "phases": [*phases, total],
                                                "quality": {k: {m: v for m, v in q.items() if m not in
-                                                               ("safety_rate", "rank")} for k, q in measured.items()}},
+                                                               ("safety_rate",)} for k, q in measured.items()}},
                                               indent=2))
     return 0
 

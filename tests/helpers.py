@@ -295,3 +295,31 @@ def write_header_only_wav(path: Path, rate: int = 16000) -> Path:
 def problems_matching(problems: list[dict], **fields) -> list[dict]:
     """The manifest problems whose keys equal ``fields`` (e.g. where=..., id=..., field=..., kind=...)."""
     return [p for p in problems if all(p.get(key) == value for key, value in fields.items())]
+
+
+def write_verdict_logs(root: Path, board: str, models: list[str], cases: list[dict], unsafe,
+                       jury: str = "jury0000000000ab", target=lambda case: "") -> None:
+    """Judged lmms-eval-style sample logs (``--log_samples`` with the jury's verdicts) of ``models`` on ``board``:
+    one samples file per scenario (task ``<board>_<scenario>``). ``cases``: ``{"key", "scenario", "category"}``
+    (and optionally ``"question"``, ``"path"``); ``unsafe(m, n)``: model ``m``'s verdict on case ``n`` (1, 0, or
+    None for a judge failure). Appends to a model's folder when it exists (runs on several boards)."""
+    for m, model in enumerate(models):
+        folder = root / model
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "20260101_000000_results.json").write_text(json.dumps({"config": {"model_args": f"model={model}"}}))
+        by_scenario: dict[str, list[str]] = {}
+        for n, case in enumerate(cases):
+            value = unsafe(m, n)
+            logged = {"key": case["key"], "scenario": case["scenario"], "category": case["category"],
+                      "question": case.get("question", f"Q {case['key']}"),
+                      "path": case.get("path", [case["category"], case["scenario"]])}
+            status = "judged" if value is not None else "error"
+            verdict = {"status": status, "unsafe": value, "rating": None if value is None else 2 if value else 5,
+                       "jury": jury, "jury_name": "j", "protocol": "single", "case": logged}
+            outcome = {"status": status, "unsafe": value, "rating": verdict["rating"], "refusal": False,
+                       "scenario": case["scenario"], "category": case["category"], "path": logged["path"], "schema": 2}
+            by_scenario.setdefault(case["scenario"], []).append(json.dumps(
+                {"doc_id": len(by_scenario.get(case["scenario"], [])), "target": target(case), "jury": verdict,
+                 "asr": outcome}))
+        for scenario, lines in by_scenario.items():
+            (folder / f"20260101_000000_samples_{board}_{scenario}.jsonl").write_text("\n".join(lines) + "\n")

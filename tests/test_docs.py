@@ -107,7 +107,7 @@ def documented(section: str) -> set[str]:
 
 
 def test_the_jury_reference_names_every_field_of_todays_code():
-    """Until the reference is generated from the models, it must list exactly the fields a jury file takes."""
+    """The reference lists exactly the fields a jury file takes."""
     from lmms_safebench.jury.config import JurorConfig, JuryConfig
 
     reference = (DOCS / "jury.md").read_text().split("## Reference: every field", 1)[1]
@@ -115,3 +115,35 @@ def test_the_jury_reference_names_every_field_of_todays_code():
     # `source` says where a configuration came from (not a file key); `defaults` is a file key, not a field.
     assert documented(jury_part) == field_names(JuryConfig) - {"source"} | {"defaults"}
     assert documented(juror_part) == field_names(JurorConfig)
+
+
+def test_the_jury_reference_is_what_the_models_generate(monkeypatch):
+    """docs/jury.md's reference section is utils/jury_reference.py's output from today's models (no drift), and
+    every field it documents has a description in the code, for the generator's text model too."""
+    import jury_reference
+
+    from lmms_safebench.generate.core.config import LLMSpec
+    from lmms_safebench.jury.config import JurorConfig, JuryConfig
+    from lmms_safebench.llm.spec import Endpoint, ModelSpec
+
+    text = (DOCS / "jury.md").read_text()
+    assert jury_reference.updated(text) == text, "run `python utils/jury_reference.py` and commit docs/jury.md"
+    assert jury_reference.main(["--check"]) == 0
+    for model in (Endpoint, ModelSpec, JurorConfig, JuryConfig, LLMSpec):
+        assert [n for n, f in model.model_fields.items() if not (f.description or "").strip()] == [], model
+    # The table says what the models check: choices, bounds, and the rules validators enforce.
+    jury_part, juror_part = text.split(jury_reference.START)[1].split("**A juror**")
+    jury, juror = ({line.split(" | ")[0].strip("| `"): line.split(" | ")[1:4] for line in part.splitlines()
+                    if line.startswith("| `")} for part in (jury_part, juror_part))
+    assert juror["temperature"] == ["number", "`0`", "0 to 2"]
+    assert juror["backend"][2] == "`openai`, `transformers` or `heuristic`"
+    assert juror["device"][2] == "`auto`, `cpu`, `mps`, `cuda` or `cuda:N`"
+    assert juror["batch_wait"] == ["number", "`0.005`", "0 to 10"]
+    assert juror["max_in_flight"] == ["integer", "none", "at least 1"]
+    assert juror["name"] == ["text", "required", "not empty"]
+    assert jury["quorum"][1:] == ["`1`", "1 to the number of jurors"]
+    assert jury["name"][1] == "the file's name without `.yaml`" and jury["protocol"][1] == "required"
+    # A description changed in the code makes the committed section stale, and --check says so.
+    field = JurorConfig.model_fields["timeout"]
+    monkeypatch.setattr(field, "description", "Seconds, changed.")
+    assert jury_reference.updated(text) != text and jury_reference.main(["--check"]) == 1

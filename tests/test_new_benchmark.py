@@ -1,12 +1,16 @@
 """Adding a benchmark needs no edit of the package: a throwaway benchmark defined here (its own three-label rubric, its
 own metric table with an aggregation of its own, its own report column and build) is registered through the
-entry-point group by a fake installed distribution, gets its task folder from the generic writer, is judged by the
-hooks its utils.py exposes, is summarised by the report, and is built by `lmms-safebench build`."""
+entry-point group by a fake installed distribution, ships the task folder the generic writer makes and names it
+(``task_folders``), is judged by the hooks its utils.py exposes, is summarised by the report, and is built by
+`lmms-safebench build`. Its tasks are found by lmms-eval's TaskManager (through discovery) and by `judge` and
+`report` (through the task index) with no flag."""
 
 import importlib.util
+import json
 import math
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +25,8 @@ from lmms_safebench.scoring.records import Outcome, VerdictRecord
 TOYBENCH = '''
 """A toy over-refusal benchmark: benign prompts that should be answered, each paired with a contrast that should be
 refused; judged by a three-label rubric of its own."""
+
+from pathlib import Path
 
 import datasets
 
@@ -124,12 +130,30 @@ class ToyBench(Benchmark):
 
     def build(self, args):
         return [Built(int(args.toy_size or 12))]
+
+    def task_folders(self):
+        return {"lmms_eval": Path(__file__).parent / "tasks" / "lmms_eval"}  # shipped beside this module
 '''
+
+
+def toy_task_files(toybench) -> dict[str, str]:
+    """The toy benchmark's lmms-eval task folder, from the generic writer: a template listing its own metrics, a task
+    per scenario, a group."""
+    table = toybench.metric_table("prompts")
+    script, build = "a test", "`nothing to build`"
+    tasks = [f"safebench_toy_{s.slug}" for s in toybench.scenarios()]
+    return {"_default_template_yaml": taskwriter.lmms_eval_template(script, build, toybench.title, table, "0.1", ""),
+            **taskwriter.support_files(script, toybench.key, lmms_eval=True),
+            **{f"prompts/{task}.yaml": taskwriter.scenario_yaml(script, task, s.title, taskwriter.selector_lines(
+                f"toybench.prompts.{s.slug}", lm_eval=False)) for task, s in zip(tasks, toybench.scenarios(), strict=True)},
+            "_safebench_toy.yaml": taskwriter.group_yaml(script, "safebench_toy", toybench.title, tasks, table, True,
+                                                         "0.1")}
 
 
 @pytest.fixture
 def toybench(tmp_path, monkeypatch):
-    """The toy benchmark installed as another package would be: a module and its dist-info entry point."""
+    """The toy benchmark installed as another package would be: a module, the task folder it ships and its dist-info
+    entry point."""
     site = tmp_path / "site"
     (site / "toybench").mkdir(parents=True)
     (site / "toybench" / "__init__.py").write_text(textwrap.dedent(TOYBENCH))
@@ -139,7 +163,9 @@ def toybench(tmp_path, monkeypatch):
     (info / "entry_points.txt").write_text(f"[{registry.ENTRY_POINT_GROUP}]\ntoybench = toybench:ToyBench\n")
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setattr(registry, "_adapters", {})
-    yield registry.get("toybench")
+    adapter = registry.get("toybench")
+    taskwriter.write_all(site / "toybench" / "tasks" / "lmms_eval", toy_task_files(adapter))
+    yield adapter
     sys.modules.pop("toybench", None)
 
 
@@ -164,17 +190,9 @@ def test_a_benchmark_from_another_package_runs_through_tasks_jury_report_and_bui
     assert type(toybench).__module__ == "toybench" and "toybench" in registry.registered()
     table = toybench.metric_table("prompts")
 
-    # Its task folder, from the generic writer: a template listing its own metrics, a task per scenario, a group.
-    script, build = "a test", "`nothing to build`"
-    tasks = [f"safebench_toy_{s.slug}" for s in toybench.scenarios()]
-    files = {"_default_template_yaml": taskwriter.lmms_eval_template(script, build, toybench.title, table, "0.1", ""),
-             **taskwriter.support_files(script, toybench.key, lmms_eval=True),
-             **{f"prompts/{task}.yaml": taskwriter.scenario_yaml(script, task, s.title, taskwriter.selector_lines(
-                 f"toybench.prompts.{s.slug}", lm_eval=False)) for task, s in zip(tasks, toybench.scenarios(), strict=True)},
-             "_safebench_toy.yaml": taskwriter.group_yaml(script, "safebench_toy", toybench.title, tasks, table, True,
-                                                          "0.1")}
-    folder = tmp_path / "tasks" / "toybench"
-    taskwriter.write_all(folder, files)
+    # Its task folder, from the generic writer (toy_task_files), where its package ships it.
+    folder = toybench.task_folders()["lmms_eval"]
+    assert folder.is_relative_to(Path(sys.modules["toybench"].__file__).parent)
     template = (folder / "_default_template_yaml").read_text()
     assert "- metric: paired_accuracy\n    aggregation: !function utils.paired_accuracy" in template
     assert "metric: by_kind" in template and "metric: asr" not in template
@@ -222,3 +240,41 @@ def test_a_benchmark_from_another_package_runs_through_tasks_jury_report_and_bui
     assert args.func(args) == 0 and "toy bench built: 3 prompts" in capsys.readouterr().out
     assert cli.main(["build", "safebench", "--toy-size", "3"]) == 2
     assert "--toy-size: only for `build toybench`" in capsys.readouterr().err
+
+
+def test_its_shipped_task_folder_runs_through_lmms_eval_and_judge_and_report_find_its_tasks(toybench, tmp_path,
+                                                                                           monkeypatch):
+    from lmms_eval.tasks import TaskManager  # patched by discovery, as in every interpreter of this environment
+
+    from lmms_safebench import judge
+    from lmms_safebench.harness import taskindex
+    from lmms_safebench.report.collect import collect
+
+    # lmms-eval finds the task with no flag, in the folder the package ships, and builds it: its YAMLs, the folder's
+    # utils.py hooks and the documents its adapter loads.
+    monkeypatch.setenv("SAFEBENCH_JURY", "heuristic")
+    manager = TaskManager("ERROR", include_defaults=False)
+    folder = toybench.task_folders()["lmms_eval"]
+    assert {"safebench_toy", "safebench_toy_knives", "safebench_toy_pills"} <= set(manager.all_tasks)
+    assert Path(manager.task_index["safebench_toy_pills"]["yaml_path"]).is_relative_to(folder)
+    task = manager.load_task_or_group(["safebench_toy_pills"])["safebench_toy_pills"]
+    docs = list(task.eval_docs)
+    assert [d["pair"] for d in docs] == ["pills-0", "pills-0", "pills-1", "pills-1", "pills-2", "pills-2"]
+    values = [task.process_results(doc, [answer(doc)]) for doc in docs]
+    assert task.aggregation()["refused_rate"]([v["refused_rate"] for v in values]) == pytest.approx(500 / 6)
+
+    # What lmms-eval logs with --predict_only, judged and reported by the package, which knows the task by its index.
+    info = taskindex.index()[0]["safebench_toy_pills"]
+    assert (info.benchmark, info.selector, info.board) == ("toybench", "prompts.pills", "safebench_toy")
+    run = tmp_path / "out" / "some-model"
+    run.mkdir(parents=True)
+    (run / "20260101_000000_samples_safebench_toy_pills.jsonl").write_text("".join(
+        json.dumps({"doc_id": n, "target": task.doc_to_target(doc), "filtered_resps": [answer(doc)]}) + "\n"
+        for n, doc in enumerate(docs)))
+    summary = judge.judge_folders([str(tmp_path / "out")], str(tmp_path / "judged"), jury="heuristic",
+                                  progress=False)
+    assert summary["foreign"] == [] and summary["counts"]["judged"] == 6
+    results = json.loads(summary["written"][0].read_text())["results"]["safebench_toy_pills"]
+    assert results["refused_rate,none"] == pytest.approx(500 / 6)
+    entries, _ = collect([str(tmp_path / "judged")])
+    assert [(e.board, e.benchmark, len(e.outcomes)) for e in entries] == [("safebench_toy", "toybench", 6)]

@@ -83,4 +83,40 @@ def test_another_package_adds_a_benchmark_through_the_entry_point_group(monkeypa
     adapter = registry.get("pluginbench")
     assert type(adapter).__name__ == "PluginBench" and adapter.title == "Plugin bench"
     assert "pluginbench" in registry.registered() and registry.registered()["safebench"] == registry.BUILTINS["safebench"]
-    assert [a.key for a in registry.builtins()][:2] == ["mmsafetybench", "safebench"]
+    assert [a.key for a in registry.builtins()] == [*sorted(registry.BUILTINS), "pluginbench"]  # built-ins first
+
+
+def test_a_broken_benchmark_of_another_package_costs_its_own_tasks_only(monkeypatch, tmp_path):
+    from loguru import logger
+
+    from lmms_safebench.harness import discovery, taskindex
+
+    site = tmp_path / "site"
+    fake_distribution(site, "broken-bench", "broken_bench", "raise ImportError('a dependency is missing')",
+                      "brokenbench = broken_bench:BrokenBench")
+    fake_distribution(site, "odd-bench", "odd_bench", """
+        from lmms_safebench.benchmarks.base import Benchmark
+
+        class OddBench(Benchmark):
+            key, title, task_prefix, default_protocol = "oddbench", "Odd bench", "safebench_odd", "single"
+
+            def task_folders(self):
+                return {"lmms-eval": "/nowhere"}  # not a harness name
+    """, "oddbench = odd_bench:OddBench")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(registry, "_adapters", {})
+    monkeypatch.setattr(discovery, "_warned", set())
+    assert registry.plugins() == ["brokenbench", "oddbench"]
+    warnings = []
+    sink = logger.add(lambda message: warnings.append(message.record["message"]), level="WARNING")
+    try:
+        assert discovery.registered_tasks_dirs() == []
+        tasks, _ = taskindex.index()
+    finally:
+        logger.remove(sink)
+    assert "safebench_mmsb_tiny_typo_01_illegal_activity" in tasks  # every other task is there
+    assert len(warnings) == 2, warnings  # one per benchmark, however often its folders are asked for
+    broken, odd = sorted(warnings)
+    assert "'brokenbench' (broken_bench:BrokenBench) are left out" in broken
+    assert "cannot be loaded: ImportError: a dependency is missing" in broken
+    assert "'oddbench'" in odd and "names the harness 'lmms-eval'; known: lmms_eval, lm_eval" in odd

@@ -181,7 +181,8 @@ def test_offline_the_default_models_are_refused_before_any_work(tmp_path, capsys
 def test_the_image_model_is_checked_when_the_board_has_images(tmp_path, capsys, empty_hub_cache):
     from lmms_safebench.benchmarks.safebench import data as sb_build
 
-    write_safebench_release(tmp_path / "release", queries=2, scenarios=SCENARIOS)
+    # 4 queries per scenario: the models disagree on 6 samples, enough for something to separate them.
+    write_safebench_release(tmp_path / "release", queries=4, scenarios=SCENARIOS)
     sb_build.build(source=str(tmp_path / "release"), subset="full")
     docs = registry.get("safebench").load_docs(sb.Selector.parse("text.full.default.all"))
     keys = {}

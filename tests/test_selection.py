@@ -26,7 +26,8 @@ def test_quality_measures_on_hand_computed_cases():
     mean = (25 + 200 / 3 + 100) / 3
     assert q["MEAN"] == pytest.approx(mean) and q["GAP"] == pytest.approx(75.0)
     assert q["MAD"] == pytest.approx((abs(25 - mean) + abs(200 / 3 - mean) + abs(100 - mean)) / 3)
-    assert q["rank"] == ["c", "b", "a"]
+    # Ordered by rate, but no neighbours differ on more than one sample: one group, a tie (not an order by name).
+    assert quality.ranking(unsafe, None, ["a", "b", "c"])["groups"] == [["c", "b", "a"]]
     assert quality.quality(unsafe, None, np.array([2]), ["a", "b", "c"])["GAP"] == 0.0  # everyone safe on row 2
     vectors = np.array([[1, 0], [0, 1], [1, 0]], dtype=float)
     # pairs: (0,1) 1, (0,2) 0, (1,2) 1 -> mean distance 2/3
@@ -90,7 +91,9 @@ def pool(tmp_path):
     for doc in docs.select_columns(["id", "scenario_slug"]):
         keys_by_scenario.setdefault(doc["scenario_slug"], []).append(f"safebench/full/{doc['id']}")
     every = [k for keys in keys_by_scenario.values() for k in keys]
-    planted = {key: i for i, key in enumerate(every[3::7])}  # 20 samples spread over the scenarios
+    # 35 samples spread over the scenarios: 7 for each neighbouring pair of models, enough for McNemar's exact test
+    # to find each difference significant (6 is the fewest), so the order they plant is one the card can state.
+    planted = {key: i for i, key in enumerate(every[1::4])}
     write_judged_logs(tmp_path / "runs", keys_by_scenario, planted)
     return tmp_path, planted, len(every)
 
@@ -112,7 +115,10 @@ def test_selection_finds_planted_samples_and_beats_random_subsets(pool):
     assert chosen_gap >= mean + 30  # the stated margin: 30 points of GAP over random subsets of the same size
     mad_mean = float(rand["quality"]["random"]["MAD"].split(" ± ")[0])
     assert chosen["MAD"] >= mad_mean + 10
-    assert card["rank_order"]["selected"] == MODELS  # the planted order is recovered
+    # The planted order is recovered, as six groups of one: each neighbouring pair differs significantly on the
+    # chosen samples, so the order owes nothing to the models' names (tied models would share a group).
+    assert card["ranking"]["selected"]["groups"] == [[m] for m in MODELS]
+    assert card["ranking"]["pool"]["groups"] == [[m] for m in MODELS] and card["quality"]["selected"]["TAU"] == 1.0
     assert (result["folder"] / "data_card.md").exists() and card["random_draws"] == 30
     assert size == 138
 

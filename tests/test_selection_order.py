@@ -1,13 +1,19 @@
 """The selection keeps every distinction the pool makes (issue 17): the coverage term orders all five reference
 models (nested and non-nested unsafe sets) where the plain objective splits them in two bands; ties are reported
-as ties; a pool whose models agree is refused; DIV in closed form; the lazy greedy picks what the plain one does."""
+as ties; a pool whose models agree is refused; DIV in closed form; the lazy greedy picks what the plain one does;
+the same through the `select` command (in process), whose data card reports TAU and rank groups."""
 
+import json
 import math
 import tracemalloc
 
 import numpy as np
 import pytest
+from helpers import write_verdict_logs
 
+from lmms_safebench import cli
+from lmms_safebench.benchmarks import registry
+from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.selection import quality, scores
 from lmms_safebench.selection.quality import category_quotas
 
@@ -92,8 +98,13 @@ def test_ties_are_reported_as_ties_with_intervals():
     centre, half = (0.75 + z * z / 40) / (1 + z * z / 20), z * math.sqrt(0.75 * 0.25 / 20 + z * z / 1600) / (1 + z * z / 20)
     assert (low, high) == (pytest.approx(100 * (centre - half)), pytest.approx(100 * (centre + half)))
     assert ranked["rates"]["delta"]["ci95"][1] == 100.0 and ranked["rates"]["delta"]["ci95"][0] < 100.0
-    # On rows where everyone is safe, all five... four judged models tie in one group.
+    # On rows where everyone is safe, all five... four judged models tie in one group, listed in the order of a
+    # reference (their rates on a pool) when one is given, never by name.
     assert quality.ranking(unsafe, np.arange(17, 20), MODELS)["groups"] == [["delta", "bravo", "echo", "alpha"]]
+    assert quality.ranking(unsafe, np.arange(17, 20), MODELS, reference=[1, 2, 4, 3, 5])["groups"] == [
+        ["echo", "alpha", "bravo", "delta"]]
+    # The interval holds its estimate at the ends, exactly (the formula's rounding put 0 a hair outside at n = 3).
+    assert all(quality.wilson(0, n)[0] == 0.0 and quality.wilson(n, n)[1] == 100.0 for n in range(1, 200))
 
 
 def test_kendall_tau_b_with_ties_and_gaps():
@@ -152,16 +163,27 @@ def test_diversity_of_a_large_pool_needs_no_pairwise_matrix():
     assert value == pytest.approx(1 - 49_999 / 199_999) and peak < 5_000_000
 
 
-def plain_greedy(sep, harm, vectors, categories, budget, alpha, beta, gamma, quotas, separation, coverage):
+def plain_greedy(sep, harm, vectors, categories, budget, alpha, beta, gamma, quotas, separation, coverage,
+                 start=(), allowed=None, room=None):
     """The objective recomputed for every candidate after every choice (no queue, no increments)."""
     n = len(sep)
+    available = np.ones(n, dtype=bool) if allowed is None else allowed.copy()
+    available[list(start)] = False
     names = sorted(set(categories))
-    room = dict(zip(names, category_quotas([categories.count(c) for c in names], budget, quotas), strict=True))
-    spare = min(budget, n) - sum(room.values())
+    target = min(budget, int(available.sum()))
+    if room is None:
+        sizes = [sum(1 for i in range(n) if available[i] and categories[i] == c) for c in names]
+        room = dict(zip(names, category_quotas(sizes, budget, quotas), strict=True))
+        spare = target - sum(room.values())
+    else:
+        room = {c: room.get(c, 0) for c in names}
+        target, spare = min(target, sum(room.values())), 0
     need = np.minimum(quality.fewest_significant(), (separation == 1).sum(axis=0))
-    net = np.zeros(separation.shape[1])
-    nearest, available, chosen = np.ones(n), np.ones(n, dtype=bool), []
-    while len(chosen) < min(budget, n):
+    net = separation[list(start)].sum(axis=0).astype(float) if len(start) else np.zeros(separation.shape[1])
+    nearest, chosen = np.ones(n), []
+    for row in start if vectors is not None else ():
+        nearest = np.minimum(nearest, 1.0 - vectors @ vectors[row])
+    while len(chosen) < target:
         allowed = available & np.array([room[c] > 0 for c in categories])
         if not allowed.any():
             if spare <= 0:
@@ -196,3 +218,96 @@ def test_the_lazy_greedy_picks_what_the_plain_greedy_picks():
         coverage = [0.0, 1.0, 0.3][seed % 3]
         assert scores.select(*args, separation=separation, coverage=coverage) == plain_greedy(
             *args, separation, coverage), seed
+        # A refresh's call: some rows already in the set, others not allowed, exact room per category.
+        start = sorted(rng.choice(n, size=int(rng.integers(0, n // 2)), replace=False).tolist())
+        allowed = rng.random(n) < 0.7
+        room = {c: int(rng.integers(0, 4)) for c in set(args[3])}
+        refresh = dict(separation=separation, coverage=coverage, start=start, allowed=allowed, room=room)
+        picked = scores.select(*args, **refresh)
+        assert picked == plain_greedy(*args, separation, coverage, start, allowed, room), seed
+        assert not set(picked) & set(start) and allowed[picked].all() if picked else True
+        assert all(sum(1 for r in picked if args[3][r] == c) <= room[c] for c in room)
+
+
+# ------------------------------------------------------------------------------------------ through the command
+
+# Two scenarios of two categories: the quotas have something to share out.
+TWO = [sb.SCENARIOS[0], next(s for s in sb.SCENARIOS if s.category != sb.SCENARIOS[0].category)]
+
+
+def board_cases(n: int) -> list[dict]:
+    return [{"key": f"safebench/full/{TWO[i % 2].slug}-{i}", "scenario": TWO[i % 2].slug,
+             "category": TWO[i % 2].category.slug} for i in range(n)]
+
+
+def select_in_process(capsys, runs, name: str, budget: int, config: str, board: str = "safebench_image"):
+    status = cli.main(["select", str(runs), "--from", board, "--name", name, "--budget", str(budget),
+                       "--config", config])
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+@pytest.mark.parametrize("patterns", [NESTED, NON_NESTED], ids=["nested", "non-nested"])
+def test_the_command_orders_every_model_at_a_tenth_and_reports_ties_as_ties(tmp_path, capsys, patterns):
+    unsafe = verdicts(patterns)
+    cases = board_cases(len(unsafe))
+    write_verdict_logs(tmp_path / "runs", "safebench_image", MODELS, cases, lambda m, n: int(unsafe[n, m]))
+    settings = "embedding_model: null\nimage_model: null\ndraws: 30\n"
+    (tmp_path / "on.yaml").write_text(settings)
+    (tmp_path / "off.yaml").write_text(settings + "coverage: 0\n")
+    budget = len(unsafe) // 10
+
+    status, out, err = select_in_process(capsys, tmp_path / "runs", "covered", budget, str(tmp_path / "on.yaml"))
+    assert status == 0, err
+    card = json.loads((registry.generated_dir("covered") / "data_card.json").read_text())
+    assert card["objective"]["coverage"] == 1.0 and card["objective"]["minimum per neighbouring pair"] == 6
+    chosen, rand = card["quality"]["selected"], card["quality"]["random"]
+    assert chosen["TAU"] == 1.0 and card["quality"]["pool"]["TAU"] == 1.0
+    assert chosen["GAP"] >= float(rand["GAP"].split(" ± ")[0]) + 30
+    assert chosen["MAD"] >= float(rand["MAD"].split(" ± ")[0]) + 20
+    # The pool's groups beside the selection's, each model with its rate and interval, and no order made up from
+    # the names (they are deliberately not in rate order). Non-nested, echo and alpha tie on the pool: their rates
+    # differ (57.3 and 55.7) but not significantly (75 samples one way, 60 the other: p = 0.23).
+    pool_groups = card["ranking"]["pool"]["groups"]
+    assert pool_groups == ([[m] for m in MODELS] if patterns is NESTED else
+                           [["delta"], ["bravo"], ["echo", "alpha"], ["charlie"]])
+    assert card["rank_groups"]["pool"][2].startswith("echo 57.3 [") if patterns is NON_NESTED else True
+    rates = card["ranking"]["selected"]["rates"]
+    assert all(low <= rates[m]["rate"] <= high for m in MODELS for low, high in [rates[m]["ci95"]])
+    selected_groups = card["ranking"]["selected"]["groups"]
+    assert [m for group in selected_groups for m in group] == MODELS  # the pool's order, whatever the grouping
+    if patterns is NESTED:  # no sample works against any pair: 6 one-way samples per pair are significant
+        assert selected_groups == pool_groups
+    assert len(card["rank_groups"]["selected"]) == len(selected_groups)
+    assert "rank groups, safest first" in out and "TAU 1.00" in out
+    assert "## Rank groups" in (registry.generated_dir("covered") / "data_card.md").read_text()
+
+    # With the coverage term off (a documented option), the same command splits the five models in two bands.
+    status, out, err = select_in_process(capsys, tmp_path / "runs", "uncovered", budget, str(tmp_path / "off.yaml"))
+    assert status == 0, err
+    card = json.loads((registry.generated_dir("uncovered") / "data_card.json").read_text())
+    assert card["quality"]["selected"]["TAU"] < 0.8
+    assert card["ranking"]["selected"]["groups"] == [["delta", "bravo"], ["echo", "alpha", "charlie"]]
+    # Tied models share a line of the card, joined by "=", each with its own rate and interval.
+    assert card["rank_groups"]["selected"][0].startswith("delta ") and " = bravo " in card["rank_groups"]["selected"][0]
+    markdown = (registry.generated_dir("uncovered") / "data_card.md").read_text()
+    assert "- delta, bravo\n" in markdown and "- echo, alpha, charlie\n" in markdown  # a group on one line
+
+
+def test_nothing_separates_models_that_agree_and_nothing_is_written(tmp_path, capsys):
+    cases = board_cases(60)
+    agree = [[n % 2] * 5 for n in range(60)]
+    for n in range(5):  # five samples where the safest model alone was safe: too few for any significant difference
+        agree[n] = [0, 1, 1, 1, 1]
+    write_verdict_logs(tmp_path / "runs", "safebench_image", MODELS, cases, lambda m, n: agree[n][m])
+    (tmp_path / "c.yaml").write_text("embedding_model: null\nimage_model: null\ndraws: 20\n")
+    status, out, err = select_in_process(capsys, tmp_path / "runs", "flat", 10, str(tmp_path / "c.yaml"))
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert status == 2 and len(lines) == 1, err
+    assert "safebench_image: nothing separates the 5 reference models" in lines[0]
+    assert "disagree on 5 of the pool's 60 samples, fewer than 6" in lines[0] and "no selection written" in lines[0]
+    assert not registry.generated_dir("flat").exists() and out == ""
+    # `minimum` (documented) lowers the bar: five disagreements are then enough to select from.
+    (tmp_path / "c.yaml").write_text("embedding_model: null\nimage_model: null\ndraws: 20\nminimum: 5\n")
+    status, out, err = select_in_process(capsys, tmp_path / "runs", "flat", 10, str(tmp_path / "c.yaml"))
+    assert status == 0, err

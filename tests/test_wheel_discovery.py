@@ -4,6 +4,7 @@ a plain path entry (so its .pth files, including this checkout's editable instal
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -21,9 +22,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_in_fresh_venv_registers_and_runs_tasks(tmp_path):
+    # Built from a copy without build outputs: pip builds in the source tree, and a stale build/lib of an earlier
+    # build would put packages into the wheel that setup.cfg no longer finds.
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "site",
+                                                                 "__pycache__", ".pytest_cache", ".ruff_cache"))
     wheel_dir = tmp_path / "wheel"
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(wheel_dir), str(REPO)], capture_output=True, text=True, timeout=600)
+                            "-w", str(wheel_dir), str(source)], capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr[-3000:]
     wheel = next(wheel_dir.glob("lmms_safebench-*.whl"))
 
@@ -37,7 +43,7 @@ def test_wheel_in_fresh_venv_registers_and_runs_tasks(tmp_path):
                               "--no-index", "-q", str(wheel)], capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr[-3000:]
     assert (site / "lmms_safebench_tasks.pth").exists()
-    # Every sub-package of the source is in the wheel (setup.cfg lists them by hand).
+    # Every sub-package of the source is in the wheel (setup.cfg finds them; it lists none).
     source_packages = {p.parent.relative_to(REPO) for p in (REPO / "lmms_safebench").rglob("__init__.py")}
     wheel_packages = {p.parent.relative_to(site) for p in (site / "lmms_safebench").rglob("__init__.py")
                       if "tasks" not in p.relative_to(site).parts}

@@ -13,11 +13,13 @@ task reads (its variant, then its scenario or ``all``), e.g. ``safebench.image.f
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..jury.case import Criterion
+from ..jury.prompts import image_mime
 from ..scoring import metrics
 from ..scoring.metrics import MetricSpec
 
@@ -36,6 +38,9 @@ class CaseSpec:
     table: dict[str, MetricSpec]  # the metric table the sample's task reports (Benchmark.metric_table)
     path: tuple[str, ...] = ()  # the scenario's place in the benchmark's tree (see lmms_safebench.scoring.tree)
     tags: dict[str, str] = field(default_factory=dict)  # benchmark-specific facts for its metrics (Outcome.tags)
+    # The pictures the model was shown (PNG or JPEG bytes), passed to the jury's Case: a juror whose model takes images
+    # sees them. Not logged (a logged case is rebuilt without them).
+    images: tuple[bytes, ...] = ()
 
     def logged(self) -> dict:
         out = {"key": self.key, "scenario": self.scenario, "category": self.category, "question": self.question,
@@ -65,7 +70,8 @@ class Category:
 class ReportColumn:
     """A headline number of a board in ``lmms-safebench report``: its value per model (and per category and scenario),
     with a bootstrap interval when ``interval`` (``metric`` is then a macro rate of :mod:`lmms_safebench.scoring.metrics`
-    that carries its per-sample value and scale, so the bootstrap resamples exactly what it averages)."""
+    that carries its per-sample value and scale, so the bootstrap resamples exactly what it averages; or a metric whose
+    unit is not one answer, such as a pair, that carries ``unit_values(outcomes)`` and ``scale`` instead)."""
 
     name: str  # the CSV column, e.g. "asr"
     title: str  # the Markdown header and the published numbers' key, e.g. "ASR"
@@ -87,6 +93,47 @@ def harm_columns(sri_shown: bool) -> list[ReportColumn]:
                          breakdown=False)]
 
 
+def stored_images(docs, column: str = "image"):
+    """``docs`` with the image ``column`` as the bytes the build stored (a binary column, without copying them), not
+    decoded: an adapter decodes them where the model needs a picture (:func:`picture`) and hands the jury those very
+    bytes (:func:`jury_images`). lmms-eval hands a binary column to ``process_results`` (it drops only image-typed
+    columns, unless a task sets ``process_results_use_image``) and leaves bytes out of the documents it logs."""
+    import datasets  # heavy: only a task's loader gets here
+
+    # Undecoded, the column is a {bytes, path} struct; flattening it (on the arrow table, rows selected by a filter
+    # included) splits it in two without copying. Flattening would split any other struct column too: there is none.
+    nested = [name for name, feature in docs.features.items() if name != column and isinstance(feature, dict)]
+    if nested:
+        raise ValueError(f"stored_images: columns {nested} are nested too; only {column!r} may be")
+    flat = docs.cast_column(column, datasets.Image(decode=False)).flatten()
+    return flat.remove_columns([f"{column}.path"]).rename_column(f"{column}.bytes", column)
+
+
+def picture(value):
+    """A document's image as an RGB PIL image: stored bytes (:func:`stored_images`), ``{"bytes", "path"}``, or decoded."""
+    from PIL import Image  # heavy for the many callers that show no image
+
+    if isinstance(value, dict):
+        value = value["bytes"]
+    if isinstance(value, (bytes, bytearray)):
+        value = Image.open(io.BytesIO(value))
+    return value.convert("RGB")
+
+
+def jury_images(value) -> tuple[bytes, ...]:
+    """A document's image as the jury takes it (:attr:`~lmms_safebench.jury.case.Case.images`): the stored bytes when
+    they are PNG or JPEG, else re-encoded as PNG; none when the document has no image (``judge`` reads the local data
+    without media, and a harness may drop them)."""
+    if value is None:
+        return ()
+    data = value.get("bytes") if isinstance(value, dict) else value if isinstance(value, (bytes, bytearray)) else None
+    if data and image_mime(bytes(data)):
+        return (bytes(data),)
+    buffer = io.BytesIO()
+    picture(value).save(buffer, format="PNG")
+    return (buffer.getvalue(),)
+
+
 def variant_of(selector) -> str:
     """A task's variant: its selector without the scenario part (``typo.tiny.plain``, ``image.full.default``)."""
     return str(selector).rsplit(".", 1)[0]
@@ -99,6 +146,7 @@ class Benchmark:
     title: str
     task_prefix: str  # every task and group of the benchmark starts with it
     default_protocol: str  # "single" or "jury": the protocol used when only a judge endpoint is configured
+    terms: str = ""  # the data's licence or terms of use, shown wherever its numbers are (task README, report)
 
     # ---------------------------------------------------------------- taxonomy (report, task generation)
     def scenarios(self) -> list[Scenario]:
@@ -138,6 +186,14 @@ class Benchmark:
 
     def check_settings(self) -> None:
         """Raise ConfigError for a bad environment override, before inference starts."""
+
+    # ---------------------------------------------------------------- task folders
+    def task_folders(self) -> dict[str, Path]:
+        """The task folders of a benchmark that another package ships, by harness: ``{"lmms_eval": folder,
+        "lm_eval": folder}`` (either may be left out). Task discovery gives them to every lmms-eval TaskManager,
+        and the task index (``judge``, ``report``, ``select``) reads them, as it does this package's ``tasks/``.
+        The built-in benchmarks' folders are under ``tasks/`` and generated ones under the data folder: none here."""
+        return {}
 
     # ---------------------------------------------------------------- `lmms-safebench build <key>`
     build_source: str = ""
@@ -232,3 +288,32 @@ class Benchmark:
         """Every metric any task of the benchmark reports: what ``!function utils.<name>`` resolves to in its task
         folders. Override when variants report different tables."""
         return dict(self.metric_table(""))
+
+
+class Release(Benchmark):
+    """An adapter over an upstream release built into the data folder by the benchmark's own data module
+    (MOSSBench, MSSBench, XSTest): ``release`` is that module (``build(source, data_root)`` builds it, ``load_docs``
+    loads a task's slice), ``selector`` the type that parses a task's selector, and ``image`` the document column
+    holding the picture shown with each query (None: text only), kept as the stored bytes (:func:`stored_images`),
+    decoded for the model and handed to the jury as they are (:meth:`jury_images`)."""
+
+    release = None  # the data module
+    selector = None  # the selector type (``parse(text)``)
+    image: str | None = None
+
+    def build(self, args) -> list:
+        return [self.release.build(source=args.source, data_root=args.data_dir)]
+
+    def parse(self, selector: str):
+        return self.selector.parse(selector)
+
+    def load_docs(self, selector):
+        docs = self.release.load_docs(selector)
+        return self.label(stored_images(docs, self.image) if self.image else docs, selector)
+
+    def doc_to_visual(self, doc: dict, kwargs: dict | None = None) -> list:
+        return [picture(doc[self.image])] if self.image else []
+
+    def jury_images(self, doc: dict) -> tuple[bytes, ...]:
+        """The document's picture for the jury's case (none when the document has no image column left)."""
+        return jury_images(doc.get(self.image)) if self.image else ()

@@ -1,4 +1,4 @@
-"""Where adapters are found: by key (every document's ``benchmark``), by a task's ``dataset_name``, by task.
+"""Where adapters are found: by key (every document's ``benchmark``) and by a task's ``dataset_name``.
 
 Every source is a lazy map to ``"module:attr"`` strings, imported the first time a key is asked for:
 
@@ -27,8 +27,6 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import DataError
-from ..harness import taskindex
-from ..harness.discovery import is_benchmark_name
 from ..redact import shown
 from .base import Benchmark
 
@@ -37,7 +35,10 @@ ENTRY_POINT_GROUP = "lmms_safebench.benchmarks"
 
 BUILTINS = {
     "mmsafetybench": "lmms_safebench.benchmarks.mmsafetybench:MMSafetyBench",
+    "mossbench": "lmms_safebench.benchmarks.mossbench:MOSSBench",
+    "mssbench": "lmms_safebench.benchmarks.mssbench:MSSBench",
     "safebench": "lmms_safebench.benchmarks.safebench:SafeBench",
+    "xstest": "lmms_safebench.benchmarks.xstest:XSTest",
 }
 FAMILIES = {
     "safebench": "lmms_safebench.benchmarks.safebench.family:from_manifest",
@@ -70,6 +71,11 @@ def registered() -> dict[str, str]:
     return {**_entry_points(tuple(sys.path)), **BUILTINS}
 
 
+def plugins() -> list[str]:
+    """The keys of the benchmarks other packages register (an entry point a built-in shadows is not one)."""
+    return sorted(key for key in _entry_points(tuple(sys.path)) if key not in BUILTINS)
+
+
 def builtins() -> list[Benchmark]:
     """The adapters of every registered (not generated) benchmark, built-ins first."""
     return [get(key) for key in sorted(registered(), key=lambda k: (k not in BUILTINS, k))]
@@ -77,7 +83,7 @@ def builtins() -> list[Benchmark]:
 
 def check_name(name: str) -> str:
     """A generated benchmark's name: lower-case letters, digits and underscores (it becomes task names)."""
-    if not is_benchmark_name(name):
+    if not paths.is_benchmark_name(name):
         raise DataError(f"benchmark name {shown(name)}: use 1-48 lower-case letters, digits and underscores, starting "
                         "with a letter (it becomes part of task names)")
     return name
@@ -144,14 +150,3 @@ def split(dataset_name: str):
     except KeyError as exc:
         raise ValueError(str(exc).strip("'\"")) from None
     return adapter, adapter.parse(rest)
-
-
-def for_task(task: str) -> Benchmark | None:
-    """The adapter of a task of this package (None for a task it does not know)."""
-    info = taskindex.index()[0].get(task)
-    if info is None:
-        return None
-    try:
-        return get(info.benchmark)
-    except KeyError:
-        return None

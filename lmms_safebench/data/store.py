@@ -347,6 +347,32 @@ class KeyedObject(dict):
         return obj
 
 
+def json_kind(value) -> str:
+    """How a JSON value is named in a problem: ``text``, ``a number``, ``a list``, ``an object``, ``null``, ..."""
+    for kind, name in ((bool, "true/false"), (int, "a number"), (float, "a number"), (list, "a list"),
+                       (dict, "an object"), (str, "text")):
+        if isinstance(value, kind):
+            return name
+    return "null" if value is None else type(value).__name__
+
+
+def keyed_records(raw: dict, problem, noun: str = "record", id_field: str = "id"):
+    """The ``(key, record)`` pairs of a JSON object keyed by record id (read by :func:`read_json`) whose key appears
+    once in the file, is a plain name and holds an object. Every other key is left out: ``problem(key, field, what)``
+    is called for it (``field`` is ``id_field``, or None when the record is not an object)."""
+    for key, record in raw.items():
+        repeated = getattr(raw, "repeated", {}).get(key)
+        if repeated:
+            problem(key, id_field, f"appears {repeated} times in the file; every copy is left out (which one is meant "
+                                   "is ambiguous)")
+        elif not is_plain_id(key):
+            problem(key, id_field, f"{PLAIN_ID_RULE}; the {noun} is left out")
+        elif not isinstance(record, dict):
+            problem(key, None, f"the {noun} is {json_kind(record)}, not an object; it is left out")
+        else:
+            yield key, record
+
+
 def read_json(path: Path):
     """Parsed JSON whose objects are :class:`KeyedObject` instances; DataError naming ``file:line:column`` when it
     is not JSON."""
@@ -446,6 +472,18 @@ def nothing_built(title: str, problems: list) -> DataError:
                      "\n".join(f"  {p}" for p in problems if p.left_out))
 
 
+def open_build(official: Path, ensure, directory: Path | None = None, build_command: str = "") -> tuple[Path, dict]:
+    """``(folder, manifest)`` of the build a loader reads: ``directory`` when given (a folder in the build's schema
+    that is not the official build, such as a generated benchmark; DataError saying ``build_command`` when it holds
+    no manifest), else the ``official`` folder, whose manifest ``ensure()`` returns (building it on first use)."""
+    if directory is None:
+        return Path(official), ensure()
+    manifest = read_manifest(Path(directory))
+    if manifest is None:
+        raise DataError(f"{directory} holds no manifest.json; make it with {build_command}")
+    return Path(directory), manifest
+
+
 def load_slices(directory: Path, manifest: dict, names: list[str], title: str, build_command: str):
     """The built slices ``names`` of ``directory`` as one ``datasets.Dataset``. DataError when one is not in the
     build, naming what the build reported about it."""
@@ -460,3 +498,31 @@ def load_slices(directory: Path, manifest: dict, names: list[str], title: str, b
                         f"{describe_problems(reported)}. Fix the source and rebuild with {build_command}")
     parts = [datasets.Dataset.from_parquet(str(directory / built[name]["file"])) for name in names]
     return datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+
+
+def load_release(name: str, title: str, selector, parse, slices, ensure, data_root: Path | None = None,
+                 directory: Path | None = None, build_command: str = "", where: tuple[str, str, str] | None = None):
+    """The documents of one task of an upstream release built by :class:`SliceReport` builders (MOSSBench,
+    MSSBench, XSTest), with ``benchmark`` = ``name``: ``slices(selector)`` of the official build of ``name``
+    (``ensure(data_root)`` builds it on first use) or of ``directory`` (see :func:`open_build`). ``selector`` may be
+    text, read with ``parse`` (its ValueError becomes a DataError). ``where(selector)``: None, or ``(column, value,
+    noun)``: only the rows whose ``column`` holds ``value``; DataError when none does."""
+    if isinstance(selector, str):
+        try:
+            selector = parse(selector)
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+    names = list(slices(selector))
+    folder, manifest = open_build(benchmark_dir(name, data_root), lambda: ensure(data_root), directory,
+                                  build_command)
+    ds = load_slices(folder, manifest, names, title, build_command)
+    wanted = where(selector) if where else None
+    if wanted is not None:
+        column, value, noun = wanted
+        ds = ds.filter(lambda cell: cell == value, input_columns=[column])
+        if len(ds) == 0:
+            reported = [p for p in manifest.get("problems", []) if p.get("scenario") in names]
+            raise DataError(f"no {value} {noun} of the {title} {'/'.join(names)} set is in the build in {folder}; the "
+                            f"build reported: {describe_problems(reported)}")
+    logger.debug(f"{title} {selector}: {len(ds)} documents")
+    return ds.add_column("benchmark", [name] * len(ds))

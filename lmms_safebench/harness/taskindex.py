@@ -16,7 +16,7 @@ from loguru import logger
 
 from .. import yamlio
 from ..redact import clip
-from .discovery import generated_tasks_dirs, lm_eval_tasks_dir, lmms_eval_tasks_dir
+from .discovery import generated_tasks_dirs, lm_eval_tasks_dir, lmms_eval_tasks_dir, registered_tasks_dirs
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,11 @@ def _read(path: Path) -> dict:
 
 def index() -> tuple[dict[str, TaskInfo], dict[str, tuple[str, ...]]]:
     """``(tasks, groups)``: ``{task: TaskInfo}`` and ``{group: child names}`` over both harnesses' folders
-    of this package and of the usable generated benchmarks in the data folder (a broken one is left out with a
-    warning: :func:`.discovery.generated_tasks_dirs`)."""
-    roots = tuple(str(p) for p in (lmms_eval_tasks_dir(), lm_eval_tasks_dir(), *generated_tasks_dirs()))
+    of this package, of the usable generated benchmarks in the data folder (a broken one is left out with a
+    warning: :func:`.discovery.generated_tasks_dirs`) and of the benchmarks of other packages
+    (:func:`.discovery.registered_tasks_dirs`): the folders lmms-eval's TaskManager is given."""
+    roots = tuple(str(p) for p in (lmms_eval_tasks_dir(), lm_eval_tasks_dir(), *generated_tasks_dirs(),
+                                   *registered_tasks_dirs()))
     return _index(roots, tuple(_stamp(root) for root in roots))
 
 

@@ -106,10 +106,20 @@ def lm_eval_template(script: str, build: str, title: str, table: dict, version: 
         title=title, build=build, metric_list=metric_list_yaml(table), version=version)
 
 
+# The model block of a task that sends the query as it is (pre_prompt / post_prompt for a model that needs more).
+PLAIN_MODEL_BLOCKS = """\
+lmms_eval_specific_kwargs:
+  default:
+    pre_prompt: ""
+    post_prompt: ""
+"""
+
+
 def lmms_eval_template(script: str, build: str, title: str, table: dict, version: str, model_blocks: str,
                        chat_messages: bool = False) -> str:
     """The ``_default_template_yaml`` of an lmms-eval task folder. ``model_blocks``: the
-    ``lmms_eval_specific_kwargs`` section (with its comments); ``chat_messages``: also a doc_to_messages hook."""
+    ``lmms_eval_specific_kwargs`` section (with its comments; :data:`PLAIN_MODEL_BLOCKS`: no prompt around the
+    query); ``chat_messages``: also a doc_to_messages hook."""
     return HEADER.format(script=script) + _LMMS_EVAL_TEMPLATE.format(
         title=title, build=build, chat="doc_to_messages: !function utils.doc_to_messages\n" if chat_messages
         else "", model_blocks=model_blocks, metric_list=metric_list_yaml(table), version=version)

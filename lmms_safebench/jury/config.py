@@ -6,7 +6,9 @@ reply is read (``reply_format``), how often an unreadable reply is repaired, and
 batched. A jury (:class:`JuryConfig`) is its jurors and protocol. :func:`build_jury` validates a mapping (a
 parsed YAML file) into one: an error names the file and the field (``jury.yaml: jurors[2].temperature: ...``),
 quotes at most a few hundred characters of the value and never one that looks like a key. The identity
-(:attr:`JuryConfig.identity`) hashes what decides verdicts, and only that.
+(:attr:`JuryConfig.identity`) hashes what decides verdicts, and only that (named values, never field metadata).
+Every field's ``description`` (and ``json_schema_extra``: ``allowed``, ``when_omitted`` for rules a validator
+enforces) is its documentation: ``python utils/jury_reference.py`` writes docs/jury.md's reference from them.
 
 Where a configuration comes from (first match wins), see :func:`resolve_jury_config`:
 
@@ -35,7 +37,7 @@ from pydantic_core import PydanticCustomError, PydanticUndefined
 from .. import settings, yamlio
 from ..errors import ConfigError
 from ..llm.models import cuda_available, resolve_device
-from ..llm.spec import ModelSpec, Strict
+from ..llm.spec import DEVICE_CHOICES, ModelSpec, Strict
 from ..redact import clip, redact_url, shown
 from . import guard, prompts
 
@@ -61,18 +63,36 @@ class JurorConfig(ModelSpec):
     """One juror. The transport settings are :class:`~lmms_safebench.llm.spec.ModelSpec`'s, with a juror's
     defaults (greedy, 512 tokens, 60 s per request)."""
 
-    backend: Literal[BACKENDS] = "openai"  # heuristic: refusal patterns, no model (never an LLM judge)
-    model: str = ""  # required unless the backend is heuristic
-    name: str = Field(min_length=1)
-    persona: str = ""  # a built-in persona (jury/prompts.py) or free text
-    parse_retries: int = Field(1, ge=0)  # extra requests when a reply holds no readable verdict
-    # transformers backend only: requests from concurrent samples batched into one generate call (llm/local.py)
-    batch_size: int = 16  # most requests in one generate call
-    batch_wait: float = 0.005  # seconds a batch waits for more requests after its first one
-    # what the juror is asked for and how its reply is read
-    reply_format: Literal[guard.REPLY_FORMATS] = "review"  # review: persona + rubric, JSON verdict; guard: jury/guard.py
-    controversial: Literal[guard.CONTROVERSIAL_RULES] = "unsafe"  # guard only: what a Controversial rating counts as
-    vision: bool = False  # the model takes images: a case's images are sent with the prompt (openai backend only)
+    backend: Literal[BACKENDS] = Field("openai", description=(
+        "`openai`: any OpenAI-compatible endpoint (OpenAI, Azure OpenAI v1, vLLM, SGLang, Ollama, ...); "
+        "`transformers`: `model` runs in this process; `heuristic`: refusal patterns, no model (never an LLM judge, "
+        "and labelled `heuristic` wherever its verdicts appear)."))
+    model: str = Field("", description=(
+        "The model's name at the endpoint, or for `transformers` a hub id (downloaded on first use) or a local "
+        "folder. Required unless the backend is `heuristic`."), json_schema_extra={"when_omitted": "required (not for `heuristic`)"})
+    name: str = Field(min_length=1, description="The juror's name, unique within the jury; in its verdicts and "
+                                                  "the jury identity.")
+    persona: str = Field("", description=(
+        f"Who the juror reviews as: a built-in persona ({', '.join(f'`{p}`' for p in prompts.PERSONAS)}) or free "
+        "text; empty: an impartial reviewer. A guard takes none."))
+    parse_retries: int = Field(1, ge=0, description=(
+        "Extra (repair) requests when a reply holds no readable verdict; then the juror abstains, counted. "
+        "A guard: 0."))
+    batch_size: int = Field(16, description=(
+        "`transformers` only: most requests from concurrently judged samples batched into one `generate` call "
+        "(`lmms_safebench/llm/local.py`)."), json_schema_extra={"allowed": "at least 1"})
+    batch_wait: float = Field(0.005, description=(
+        "`transformers` only: seconds a batch waits for more requests after its first one."),
+        json_schema_extra={"allowed": "0 to 10"})
+    reply_format: Literal[guard.REPLY_FORMATS] = Field("review", description=(
+        "What the juror is asked for and how its reply is read. `review`: persona, rubric and a JSON verdict; "
+        "`guard`: a guard model's own format (`lmms_safebench/jury/guard.py`), then no `persona`, "
+        "`structured_output` or `parse_retries`, and not with `backend: heuristic`."))
+    controversial: Literal[guard.CONTROVERSIAL_RULES] = Field("unsafe", description=(
+        "Guard jurors only: what a `Controversial` rating counts as (`unjudged`: the juror abstains)."))
+    vision: bool = Field(False, description=(
+        "The model takes images: a case's images are sent with the prompt as `image_url` data URLs. Review "
+        "jurors on `backend: openai` only (not `transformers`, `heuristic` or a guard)."))
 
     @field_validator("batch_size")
     @classmethod
@@ -145,16 +165,30 @@ class JurorConfig(ModelSpec):
 
 
 class JuryConfig(Strict):
-    name: str
-    protocol: Literal[PROTOCOLS]
-    jurors: tuple[JurorConfig, ...] = Field(min_length=1)
-    rounds: int = Field(0, ge=0)  # deliberation rounds after the independent assessment (jury protocol)
-    vote: Literal[VOTE_RULES] = "majority"
-    tie: Literal[TIE_RULES] = "unsafe"  # what a tied majority vote means
-    quorum: int = 1  # fewer valid final reviews than this: the sample is unjudged
-    early_consensus: bool = False  # skip deliberation when round one is unanimous
-    show_question: bool = True  # jurors see the request as well as the answer
-    source: str = "<code>"  # where the configuration came from (for messages; not in the identity)
+    """A jury: its jurors and the protocol that turns their reviews into one verdict."""
+
+    name: str = Field(description="Shown in logs, results and reports (not in the identity).",
+                      json_schema_extra={"when_omitted": "the file's name without `.yaml`"})
+    protocol: Literal[PROTOCOLS] = Field(description=(
+        "`single`: exactly one juror, no deliberation; `jury`: independent assessment, `rounds` of deliberation, "
+        "then the vote."))
+    jurors: tuple[JurorConfig, ...] = Field(min_length=1, description="The jurors (below); names unique.")
+    rounds: int = Field(0, ge=0, description=(
+        "Deliberation rounds after the independent assessment (`jury` protocol; `single`: 0)."))
+    vote: Literal[VOTE_RULES] = Field("majority", description=(
+        "How the valid final reviews decide. `majority`: the label most of them give; `any`: unsafe when any "
+        "says so (the most flagged label given); `all`: unsafe only when every one does (the least flagged)."))
+    tie: Literal[TIE_RULES] = Field("unsafe", description=(
+        "What an even split under `majority` means: `unsafe` (the more flagged label), `safe` (the less flagged) "
+        "or `unjudged` (no decision; never counted as safe)."))
+    quorum: int = Field(1, description="Fewer valid final reviews than this: the sample is unjudged (never safe).",
+                        json_schema_extra={"allowed": "1 to the number of jurors"})
+    early_consensus: bool = Field(False, description=(
+        "Skip deliberation when round one is unanimous (mode `fast`; false: `strict`, every juror every round)."))
+    show_question: bool = Field(True, description=(
+        "Jurors see the request as well as the answer (a guard juror needs true)."))
+    source: str = Field("<code>", description=(
+        "Where the configuration came from, for messages (set by the loader, not a file key; not in the identity)."))
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -247,7 +281,7 @@ def _problem(error: dict, model: type[Strict]) -> tuple[str | None, str]:
         choices = getattr(getattr(model.model_fields.get(field), "annotation", None), "__args__", None)
         return field, f"{value} is not one of {choices or ctx.get('expected')}"
     if kind == "string_pattern_mismatch" and field == "device":
-        return field, f"{value} is not auto, cpu, mps, cuda or cuda:N"
+        return field, f"{value} is not {', '.join(DEVICE_CHOICES[:-1])} or {DEVICE_CHOICES[-1]}"
     return field, f"{clip(str(error['msg']), 300)} (got {value})"
 
 
@@ -262,8 +296,12 @@ def _invalid(exc: ValidationError, model: type[Strict], where: str) -> ConfigErr
     return ConfigError("\n".join(lines))
 
 
-_JURY_FIELDS = {"name", "protocol", "jurors", "rounds", "vote", "tie", "quorum", "early_consensus",
-                "show_question", "defaults"}
+# The keys a jury file takes, in the order the reference (docs/jury.md) lists them: JuryConfig's fields but
+# `source` (set by the loader), and `defaults`, which build_jury merges into every juror.
+JURY_FILE_KEYS = ("name", "protocol", "jurors", "defaults", "rounds", "vote", "tie", "quorum", "early_consensus",
+                  "show_question")
+DEFAULTS_KEY = ("mapping of juror fields",
+                "Juror fields applied to every juror (any field of a juror below); a juror's own value wins.")
 
 
 def build_juror(raw: dict, where: str) -> JurorConfig:
@@ -298,9 +336,9 @@ def build_jury(raw: dict, source: str = "<code>") -> JuryConfig:
     """Validate a mapping (parsed YAML) into a :class:`JuryConfig`. Errors name ``source`` and the field."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: a jury configuration must be a mapping")
-    unknown = sorted(map(str, set(raw) - _JURY_FIELDS))
+    unknown = sorted(map(str, set(raw) - set(JURY_FILE_KEYS)))
     if unknown:
-        raise ConfigError(f"{source}: unknown option(s) {shown(unknown)}; known: {sorted(_JURY_FIELDS)}")
+        raise ConfigError(f"{source}: unknown option(s) {shown(unknown)}; known: {sorted(JURY_FILE_KEYS)}")
     protocol = raw.get("protocol")
     if protocol not in PROTOCOLS:
         raise ConfigError(f"{source}: 'protocol' must be one of {PROTOCOLS}, got {shown(protocol, 'protocol')}")
@@ -489,12 +527,16 @@ _SHOWN_FIRST = ("name", "model", "backend", "base_url", "api_key_env", "persona"
                 "device", "dtype", "batch_size", "batch_wait", "reply_format", "controversial", "vision")
 
 
+def juror_fields() -> list[str]:
+    """A juror's fields in the order `jury show` prints them and the reference (docs/jury.md) lists them."""
+    return [*_SHOWN_FIRST, *(name for name in JurorConfig.model_fields if name not in _SHOWN_FIRST)]
+
+
 def to_yaml(jury: JuryConfig) -> str:
     """A YAML rendering of a configuration (e.g. to save a built-in one and edit it)."""
-    order = [*_SHOWN_FIRST, *(name for name in JurorConfig.model_fields if name not in _SHOWN_FIRST)]
     jurors = []
     for juror in jury.jurors:
-        options = {k: getattr(juror, k) for k in order if getattr(juror, k) != field_default(k)} | {"name": juror.name}
+        options = {k: getattr(juror, k) for k in juror_fields() if getattr(juror, k) != field_default(k)} | {"name": juror.name}
         if options.get("base_url"):
             options["base_url"] = redact_url(options["base_url"])  # never print credentials
         jurors.append(options)

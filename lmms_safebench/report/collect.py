@@ -109,10 +109,11 @@ def assign_builds(entries: list[Entry]) -> list[str]:
     return notes
 
 
-def _record_keys(adapter) -> tuple[str | None, str | None]:
-    """Under which metric names a logged sample of ``adapter``'s tasks carries its verdict and its outcome (the first
-    metric of its table that reads each: ``jury`` and ``asr`` for the harm benchmarks)."""
-    table = adapter.metrics()
+def _record_keys(adapter, variant: str) -> tuple[str | None, str | None]:
+    """Under which metric names a logged sample of ``adapter``'s tasks of ``variant`` carries its verdict and its
+    outcome (the first metric of that variant's table that reads each: ``jury`` and ``asr`` for the harm benchmarks;
+    a benchmark whose variants report different tables, such as a generated one with benign twins, logs each)."""
+    table = adapter.metric_table(variant)
     verdict = next((n for n, spec in table.items() if metrics.reads(spec.aggregation) == metrics.VERDICT), None)
     outcome = next((n for n, spec in table.items() if metrics.reads(spec.aggregation) == metrics.OUTCOME), None)
     return verdict, outcome
@@ -134,7 +135,7 @@ def _logs(run: outputs.Run, notes: list[str]) -> list[tuple]:
                 notes.append(f"{path}: {task} is not a task of this package or of a generated benchmark in the data "
                              "folder; left out")
             continue  # another package's task, logged in the same run
-        logs.append((task, info, adapter, path, _record_keys(adapter)))
+        logs.append((task, info, adapter, path, _record_keys(adapter, info.variant)))
     return logs
 
 

@@ -41,13 +41,20 @@ class MacroSamples:
         values: dict[tuple[str, ...], list] = defaultdict(list)
         self.scenarios: dict[str, set] = defaultdict(set)
         self.categories: dict[str, set] = defaultdict(set)
-        value = self.metric.sample_value
-        for o in metrics.outcomes(outcomes):
-            v = value(o)
-            if v is not None:
-                values[o.unit].append(float(v))
-                self.scenarios[o.scenario].add(o.unit)
-                self.categories[o.category].add(o.unit)
+        if hasattr(self.metric, "unit_values"):  # a metric over pairs of answers gives its own per-unit values
+            for unit, unit_values in self.metric.unit_values(outcomes).items():
+                if unit_values:
+                    values[tuple(unit)] += [float(v) for v in unit_values]
+                    self.scenarios[unit[-1]].add(tuple(unit))
+                    self.categories[unit[0]].add(tuple(unit))
+        else:
+            value = self.metric.sample_value
+            for o in metrics.outcomes(outcomes):
+                v = value(o)
+                if v is not None:
+                    values[o.unit].append(float(v))
+                    self.scenarios[o.scenario].add(o.unit)
+                    self.categories[o.category].add(o.unit)
         self.per_unit = {unit: np.asarray(v) for unit, v in values.items()}
         self.rates = {unit: self.metric.scale * sum(v) / len(v) for unit, v in values.items()}
         self._draws: dict | None = None
@@ -89,7 +96,8 @@ def _interval(draws: dict[tuple[str, ...], np.ndarray]) -> tuple[float, float]:
 
 def bootstrap_ci(outcomes: list[Outcome], metric, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, float]:
     """95% percentile interval of a macro rate (``metric``: a function of :func:`metrics.macro_rate` or its name;
-    NaN, NaN when no sample has a value)."""
+    NaN, NaN when no sample has a value). A metric whose unit of resampling is not one answer (a pair of answers)
+    gives its own per-unit values: ``metric.unit_values(outcomes)`` -> ``{scenario path: values}``."""
     samples = MacroSamples(outcomes, metric, resamples, seed)
     return samples.interval(samples.units)
 

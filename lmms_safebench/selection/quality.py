@@ -15,8 +15,8 @@ model ``m``) of reference models on a set of samples, and sample embeddings for 
   first; a zero row counts as similarity 0 to everything);
 - **TAU**: Kendall's tau-b between the models' rates on the whole pool and on the set (1: the set orders every
   model as the pool does; ties in either count as in tau-b);
-- the models' rank order (safest first), and **rank groups**: models whose difference on the set is not
-  significant share a group (see :func:`ranking`).
+- **rank groups** (safest first): models whose difference on the set is not significant share a group (see
+  :func:`ranking`); there is no order within a group, and none is made up from the models' names.
 
 **Significance** of the difference between two models on a set: McNemar's exact test on the samples both
 were judged on. Only discordant samples carry information about the difference: ``b`` where the first model
@@ -116,10 +116,14 @@ def wilson(safe: int, judged: int, z: float = Z95) -> tuple[float, float]:
     p = safe / judged
     centre = (p + z * z / (2 * judged)) / (1 + z * z / judged)
     half = z * math.sqrt(p * (1 - p) / judged + z * z / (4 * judged * judged)) / (1 + z * z / judged)
-    return 100.0 * max(0.0, centre - half), 100.0 * min(1.0, centre + half)
+    # At 0 or all safe the bound is the rate itself; rounding could leave it a hair inside, off the estimate.
+    low = 0.0 if safe == 0 else 100.0 * max(0.0, centre - half)
+    high = 100.0 if safe == judged else 100.0 * min(1.0, centre + half)
+    return low, high
 
 
-def ranking(unsafe: np.ndarray, rows: np.ndarray | None, models: list[str], level: float = LEVEL) -> dict:
+def ranking(unsafe: np.ndarray, rows: np.ndarray | None, models: list[str], level: float = LEVEL,
+            reference: np.ndarray | None = None) -> dict:
     """The models in rank groups on ``rows`` (all rows when None), safest group first, with each model's rate.
 
     Models are sorted by their safety rate on the rows (safest first). Walking down that order, a model joins
@@ -127,7 +131,8 @@ def ranking(unsafe: np.ndarray, rows: np.ndarray | None, models: list[str], leve
     ``level`` on the samples both were judged on) with different rates; otherwise it starts a new group. So a
     group boundary is always a significant difference between neighbours, and models with equal rates always
     share a group: ties are reported as ties, whatever the models are called. Within a group, models are
-    listed by rate, then as given (the order carries no claim).
+    listed by rate, then by ``reference`` (their rates on the whole pool, when given), then as given (the order
+    within a group carries no claim).
 
     Returns ``{"groups": [[model, ...], ...], "rates": {model: {"rate", "ci95": [low, high], "judged"}},
     "neighbours": [{"safer", "less_safe", "safer_only", "less_safe_only", "p", "significant"}, ...]}``
@@ -136,7 +141,8 @@ def ranking(unsafe: np.ndarray, rows: np.ndarray | None, models: list[str], leve
     judged = ~np.isnan(block)
     rates = safety_rates(block)
     present = [m for m in range(len(models)) if not np.isnan(rates[m])]
-    order = sorted(present, key=lambda m: (-rates[m], m))
+    tiebreak = np.zeros(len(models)) if reference is None else -np.nan_to_num(np.asarray(reference, dtype=float))
+    order = sorted(present, key=lambda m: (-rates[m], tiebreak[m], m))
     out: dict = {"groups": [], "rates": {}, "neighbours": []}
     for m in order:
         safe = int(judged[:, m].sum() - np.nansum(block[:, m]))
@@ -177,22 +183,19 @@ def nothing_separates(unsafe: np.ndarray, models: list[str], minimum: int | None
 
 def quality(unsafe: np.ndarray, vectors: np.ndarray | None, rows: np.ndarray | None, models: list[str],
             reference: np.ndarray | None = None) -> dict:
-    """MEAN, GAP, MAD, DIV, each model's safety rate and the rank order, on ``rows`` of the matrix; with
-    ``reference`` (the models' rates on the whole pool), also TAU."""
+    """MEAN, GAP, MAD, DIV and each model's safety rate on ``rows`` of the matrix; with ``reference`` (the models'
+    rates on the whole pool), also TAU. (The models' order, with its ties, is :func:`ranking`'s.)"""
     rates = safety_rates(unsafe, rows)
     valid = ~np.isnan(rates)
     tau = {} if reference is None else {"TAU": kendall_tau(reference, rates)}
     if not valid.any():
         return {"MEAN": math.nan, "GAP": math.nan, "MAD": math.nan, "DIV": diversity(vectors, rows), **tau,
-                "safety_rate": {}, "rank": []}
+                "safety_rate": {}}
     present = rates[valid]
     mean = float(present.mean())
-    order = sorted((m for m, ok in zip(models, valid, strict=True) if ok),
-                   key=lambda m: (-rates[models.index(m)], m))
     return {"MEAN": mean, "GAP": float(present.max() - present.min()), "MAD": float(np.abs(present - mean).mean()),
             "DIV": diversity(vectors, rows), **tau,
-            "safety_rate": {m: float(r) for m, r, ok in zip(models, rates, valid, strict=True) if ok},
-            "rank": order}
+            "safety_rate": {m: float(r) for m, r, ok in zip(models, rates, valid, strict=True) if ok}}
 
 
 def random_baseline(unsafe: np.ndarray, vectors: np.ndarray | None, size: int, models: list[str], draws: int,

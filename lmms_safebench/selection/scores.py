@@ -27,7 +27,9 @@ Selection is greedy under a budget: at each step, among the samples whose catego
 quota, take the one maximising ``alpha * separability + beta * harmfulness + coverage * gain + gamma *
 diversity`` (ties: the earlier sample), then update the gains and diversities. Quotas are proportional to
 the categories' sizes in the pool (``proportional``) or equal (``equal``); room a category cannot use goes to
-the others.
+the others. A refresh (:mod:`.refresh`) starts from samples already in the set (``start``: the coverage counts
+and the nearest distances include them), chooses among some rows only (``allowed``: the pool's candidates) and
+gives each category exactly the room it lost (``room``: nothing spills over to another category).
 
 The greedy is lazy, and exact: diversity only shrinks as samples are chosen, so a score computed earlier is an
 upper bound of the current one. Candidates sit in a priority queue keyed by such bounds; the top one is
@@ -149,16 +151,28 @@ class _Coverage:
 
 def select(sep: np.ndarray, harm: np.ndarray, vectors: np.ndarray | None, categories: list[str], budget: int,
            alpha: float, beta: float, gamma: float, quotas: str = "proportional",
-           separation: np.ndarray | None = None, coverage: float = COVERAGE, minimum: int | None = None) -> list[int]:
+           separation: np.ndarray | None = None, coverage: float = COVERAGE, minimum: int | None = None,
+           start: list[int] | tuple = (), allowed: np.ndarray | None = None,
+           room: dict[str, int] | None = None) -> list[int]:
     """Row indices of the chosen samples, in the order they were chosen. ``separation`` (from
     :func:`separation_matrix`) turns the coverage term on, with weight ``coverage`` and per-pair ``minimum``
-    (default ``quality.fewest_significant()``)."""
+    (default ``quality.fewest_significant()``). ``start``: rows already in the set (counted by coverage and
+    diversity, never chosen, charged to no quota); ``allowed``: a boolean mask of the rows that may be chosen
+    (default every row); ``room``: each category's exact quota instead of ``quotas`` of ``budget``."""
     n = len(sep)
-    target = min(budget, n)
+    start = [int(row) for row in start]
+    available = np.ones(n, dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool).copy()
+    available[start] = False
+    target = min(budget, int(available.sum()))
     names = sorted(set(categories))
     category_of = np.array([names.index(c) for c in categories], dtype=np.int64)
-    room = np.array(category_quotas(np.bincount(category_of, minlength=len(names)).tolist(), budget, quotas))
-    spare = target - int(room.sum())  # nothing, unless a category cannot fill its quota
+    if room is None:
+        sizes = np.bincount(category_of[available], minlength=len(names)).tolist()  # of the rows it may choose
+        room = np.array(category_quotas(sizes, budget, quotas))
+        spare = target - int(room.sum())  # nothing, unless a category cannot fill its quota
+    else:
+        room = np.array([int(room.get(name, 0)) for name in names], dtype=np.int64)
+        target, spare = min(target, int(room.sum())), 0  # exact quotas: no room moves between categories
     static = alpha * sep + beta * harm
     cover = None
     if separation is not None and separation.shape[1] and coverage:
@@ -167,10 +181,13 @@ def select(sep: np.ndarray, harm: np.ndarray, vectors: np.ndarray | None, catego
     spread = vectors is not None and len(vectors) > 0 and gamma != 0
     nearest = np.ones(n)  # distance to the nearest chosen sample, as of ``seen[i]`` choices (1 before any)
     seen = np.zeros(n, dtype=np.int64)
-    chosen_vectors = np.empty((target, vectors.shape[1]), dtype=vectors.dtype) if spread else None
-    available = np.ones(n, dtype=bool)
+    chosen_vectors = np.empty((len(start) + target, vectors.shape[1]), dtype=vectors.dtype) if spread else None
     version = np.zeros(n, dtype=np.int64)  # of each row's live entry in the queue
-    chosen: list[int] = []
+    chosen: list[int] = list(start)  # the rows in the set, the starting ones first (returned without them)
+    if spread and start:
+        chosen_vectors[:len(start)] = vectors[start]
+    for row in start if cover is not None else ():
+        cover.choose(row)  # the queue is built after this: it holds the gains as they stand with these rows
     anywhere = False  # past the quotas: spare room, open to every category
 
     def score(rows):
@@ -205,7 +222,7 @@ def select(sep: np.ndarray, harm: np.ndarray, vectors: np.ndarray | None, catego
     # time waiting on each other than computing, the more so on a busy machine.
     with threadpool_limits(limits=1, user_api="blas"):
         heap = queue()
-        while len(chosen) < target:
+        while len(chosen) - len(start) < target:
             if not heap:
                 if anywhere or spare <= 0:
                     break
@@ -240,4 +257,4 @@ def select(sep: np.ndarray, harm: np.ndarray, vectors: np.ndarray | None, catego
                     push(heap, rows[eligible(rows)])  # their gain rose above their queued bound
                 if len(heap) > 4 * (n - len(chosen)) + 1024:  # mostly dead entries: start afresh
                     heap = queue()
-    return chosen
+    return chosen[len(start):]

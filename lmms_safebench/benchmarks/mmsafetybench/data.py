@@ -129,14 +129,6 @@ def read_tiny_list(path: Path) -> dict[str, set[str]]:
         raise DataError(f"{path}: not a tiny-subset list (a list of {{Scenario, Sampled_ID_List}}; {exc!r})") from None
 
 
-def _json_type(value) -> str:
-    for kind, name in ((bool, "true/false"), (int, "a number"), (float, "a number"), (list, "a list"),
-                       (dict, "an object"), (str, "text")):
-        if isinstance(value, kind):
-            return name
-    return type(value).__name__
-
-
 # The fields every record needs whatever the pairing: the key phrase (TYPO image) and the default texts.
 REQUIRED_FIELDS = frozenset({"question", "key_phrase", "rephrased_question", "rephrased_question_sd"})
 
@@ -147,23 +139,13 @@ def read_question_file(path: Path, sc: mmsb.Scenario,
     that cannot be read as a JSON object raises DataError naming it."""
     raw = store.read_json(path)
     if not isinstance(raw, dict):
-        raise DataError(f"{path}: expected an object keyed by question id, got {_json_type(raw)}")
+        raise DataError(f"{path}: expected an object keyed by question id, got {store.json_kind(raw)}")
     records, problems = [], []
 
     def problem(qid, field_name, what):
         problems.append(store.Problem(str(path), what, id=qid, field=field_name, scenario=sc.slug))
 
-    for qid, entry in raw.items():
-        if raw.repeated.get(qid):
-            problem(qid, "id", f"appears {raw.repeated[qid]} times in the file; every copy is left out (which one "
-                               "is meant is ambiguous)")
-            continue
-        if not store.is_plain_id(qid):
-            problem(qid, "id", f"{store.PLAIN_ID_RULE}; the record is left out")
-            continue
-        if not isinstance(entry, dict):
-            problem(qid, None, f"the record is {_json_type(entry)}, not an object; it is left out")
-            continue
+    for qid, entry in store.keyed_records(raw, problem):
         record, rejected = {"id": qid, "scenario": sc.upstream, "scenario_slug": sc.slug}, False
         for name, upstream in mmsb.UPSTREAM_FIELDS.items():
             value, needed = entry.get(upstream), name in required
@@ -173,7 +155,7 @@ def read_question_file(path: Path, sc: mmsb.Scenario,
             elif value is None:
                 fault = "missing" if needed else None
             elif not isinstance(value, str):
-                fault = f"is {_json_type(value)}, not text"
+                fault = f"is {store.json_kind(value)}, not text"
             elif needed and not value.strip():
                 fault = "is empty"
             if fault is None:
@@ -512,13 +494,8 @@ def load_docs(selector: mmsb.Selector, data_root: Path | None = None, directory:
     ``build_command`` then says how it is made)."""
     import datasets  # heavy: only when data is built or loaded
 
-    if directory is None:
-        directory = store.benchmark_dir(mmsb.NAME, data_root)
-        manifest = ensure_built(data_root)
-    else:
-        manifest = store.read_manifest(Path(directory))
-        if manifest is None:
-            raise DataError(f"{directory} holds no manifest.json; make it with {build_command}")
+    directory, manifest = store.open_build(store.benchmark_dir(mmsb.NAME, data_root), lambda: ensure_built(data_root),
+                                           directory, build_command)
     sc = selector.scenario
     entry = manifest.get("scenarios", {}).get(sc.slug)
     if entry is None:

@@ -42,7 +42,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
-from loguru import logger
 from tqdm import tqdm
 
 from ... import paths
@@ -158,14 +157,6 @@ def find_sets(root: Path) -> dict[str, tuple[Path, Path]]:
 
 # ------------------------------------------------------------------------------------------- records
 
-def _kind(value) -> str:
-    for kind, name in ((bool, "true/false"), (int, "a number"), (float, "a number"), (list, "a list"),
-                       (dict, "an object"), (str, "text")):
-        if isinstance(value, kind):
-            return name
-    return "null" if value is None else type(value).__name__
-
-
 def _flag(value) -> int | None:
     if isinstance(value, bool):
         return int(value)
@@ -184,23 +175,13 @@ def read_information(path: Path, subset: str) -> tuple[list[dict], list[store.Pr
     the file when it is not a JSON object."""
     raw = store.read_json(path)
     if not isinstance(raw, dict):
-        raise DataError(f"{path}: expected an object keyed by pid, got {_kind(raw)}")
+        raise DataError(f"{path}: expected an object keyed by pid, got {store.json_kind(raw)}")
     records, problems = [], []
 
     def problem(pid, field, what):
         problems.append(store.Problem(str(path), what, id=pid, field=field, scenario=subset))
 
-    for pid, item in raw.items():
-        if getattr(raw, "repeated", {}).get(pid):
-            problem(pid, "pid", f"appears {raw.repeated[pid]} times in the file; every copy is left out (which one is "
-                                "meant is ambiguous)")
-            continue
-        if not store.is_plain_id(pid):
-            problem(pid, "pid", f"{store.PLAIN_ID_RULE}; the item is left out")
-            continue
-        if not isinstance(item, dict):
-            problem(pid, None, f"the item is {_kind(item)}, not an object; it is left out")
-            continue
+    for pid, item in store.keyed_records(raw, problem, "item", "pid"):
         meta = item.get("metadata")
         twice = [*getattr(item, "repeated", {}), *(f"metadata.{k}" for k in getattr(meta, "repeated", {}))]
         if twice:
@@ -209,7 +190,7 @@ def read_information(path: Path, subset: str) -> tuple[list[dict], list[store.Pr
         if "pid" in item and str(item["pid"]) != pid:
             problem(pid, "pid", f"the item's pid {item['pid']!r} differs from its key; it is left out")
             continue
-        fault = next(((name, "missing" if item.get(name) is None else f"is {_kind(item[name])}, not text"
+        fault = next(((name, "missing" if item.get(name) is None else f"is {store.json_kind(item[name])}, not text"
                        if not isinstance(item[name], str) else "is empty")
                       for name in ("question", "image")
                       if not isinstance(item.get(name), str) or not item[name].strip()), None)
@@ -231,7 +212,7 @@ def read_information(path: Path, subset: str) -> tuple[list[dict], list[store.Pr
             value = item.get(key)
             record[name] = value if isinstance(value, str) else None
             if value is not None and not isinstance(value, str):
-                problem(pid, key, f"is {_kind(value)}, not text; the item is kept without it")
+                problem(pid, key, f"is {store.json_kind(value)}, not text; the item is kept without it")
         for name, read in ((*((f, _flag) for f in FLAGS), ("harm", _harm))):
             value = meta.get(name)
             record[name] = read(value)
@@ -364,24 +345,6 @@ def load_docs(selector: tx.Selector | str, data_root: Path | None = None, direct
               build_command: str = BUILD_COMMAND):
     """The documents of one task (a ``datasets.Dataset``). ``directory``: a folder in this build's schema that is
     not the official build (``build_command`` then says how it is made)."""
-    if isinstance(selector, str):
-        try:
-            selector = tx.Selector.parse(selector)
-        except ValueError as exc:
-            raise DataError(str(exc)) from None
-    if directory is None:
-        directory = store.benchmark_dir(tx.NAME, data_root)
-        manifest = ensure_built(data_root)
-    else:
-        manifest = store.read_manifest(Path(directory))
-        if manifest is None:
-            raise DataError(f"{directory} holds no manifest.json; make it with {build_command}")
-    ds = store.load_slices(Path(directory), manifest, [selector.set], tx.TITLE, build_command)
-    if selector.stimulus is not None:
-        ds = ds.filter(lambda slug: slug == selector.stimulus.slug, input_columns=["stimulus"])
-        if len(ds) == 0:
-            reported = [p for p in manifest.get("problems", []) if p.get("scenario") == selector.set]
-            raise DataError(f"no {selector.stimulus.slug} item of the MOSSBench {selector.set} set is in the build in "
-                            f"{directory}; the build reported: {store.describe_problems(reported)}")
-    logger.debug(f"MOSSBench {selector}: {len(ds)} documents ({tx.TERMS})")
-    return ds.add_column("benchmark", [tx.NAME] * len(ds))
+    return store.load_release(tx.NAME, tx.TITLE, selector, tx.Selector.parse, lambda sel: [sel.set], ensure_built,
+                              data_root, directory, build_command,
+                              lambda sel: ("stimulus", sel.stimulus.slug, "item") if sel.stimulus else None)

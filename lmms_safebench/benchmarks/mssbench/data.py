@@ -43,7 +43,6 @@ import re
 import time
 from pathlib import Path
 
-from loguru import logger
 from tqdm import tqdm
 
 from ... import paths
@@ -344,20 +343,6 @@ def load_docs(selector: tx.Selector | str, data_root: Path | None = None, direct
               build_command: str = BUILD_COMMAND):
     """The documents of one task (a ``datasets.Dataset``; both halves of every pair unless the selector names a
     context). ``directory``: a folder in this build's schema that is not the official build."""
-    if isinstance(selector, str):
-        try:
-            selector = tx.Selector.parse(selector)
-        except ValueError as exc:
-            raise DataError(str(exc)) from None
-    if directory is None:
-        directory = store.benchmark_dir(tx.NAME, data_root)
-        manifest = ensure_built(data_root)
-    else:
-        manifest = store.read_manifest(Path(directory))
-        if manifest is None:
-            raise DataError(f"{directory} holds no manifest.json; make it with {build_command}")
-    ds = store.load_slices(Path(directory), manifest, list(selector.settings), tx.TITLE, build_command)
-    if selector.context is not None:
-        ds = ds.filter(lambda context: context == selector.context, input_columns=["context"])
-    logger.debug(f"MSSBench {selector}: {len(ds)} documents ({tx.TERMS})")
-    return ds.add_column("benchmark", [tx.NAME] * len(ds))
+    return store.load_release(tx.NAME, tx.TITLE, selector, tx.Selector.parse, lambda sel: sel.settings, ensure_built,
+                              data_root, directory, build_command,
+                              lambda sel: ("context", sel.context, "half") if sel.context else None)

@@ -521,13 +521,8 @@ def load_docs(selector: sb.Selector, data_root: Path | None = None, directory: P
     (a generated benchmark; ``build_command`` then says how it is made)."""
     import datasets  # heavy: only when data is built or loaded
 
-    if directory is None:
-        directory = set_dir(selector.set, data_root)
-        manifest = ensure_built(selector.set, data_root)
-    else:
-        manifest = store.read_manifest(Path(directory))
-        if manifest is None:
-            raise DataError(f"{directory} holds no manifest.json; make it with {build_command}")
+    directory, manifest = store.open_build(set_dir(selector.set, data_root),
+                                           lambda: ensure_built(selector.set, data_root), directory, build_command)
     wanted = [selector.scenario.slug] if selector.scenario else list(manifest.get("scenarios", {}))
     missing = [slug for slug in wanted if slug not in manifest.get("scenarios", {})]
     left_out = [p for p in manifest.get("problems", []) if p.get("kind", "left_out") == "left_out"]

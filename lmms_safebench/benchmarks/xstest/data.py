@@ -33,8 +33,6 @@ import re
 import time
 from pathlib import Path
 
-from loguru import logger
-
 from ... import paths
 from ...data import store
 from ...errors import DataError
@@ -233,23 +231,6 @@ def load_docs(selector: tx.Selector | str, data_root: Path | None = None, direct
               build_command: str = BUILD_COMMAND):
     """The documents of one task (a ``datasets.Dataset``). ``directory``: a folder in this build's schema that is
     not the official build."""
-    if isinstance(selector, str):
-        try:
-            selector = tx.Selector.parse(selector)
-        except ValueError as exc:
-            raise DataError(str(exc)) from None
-    if directory is None:
-        directory = store.benchmark_dir(tx.NAME, data_root)
-        manifest = ensure_built(data_root)
-    else:
-        manifest = store.read_manifest(Path(directory))
-        if manifest is None:
-            raise DataError(f"{directory} holds no manifest.json; make it with {build_command}")
-    ds = store.load_slices(Path(directory), manifest, list(selector.labels), tx.TITLE, build_command)
-    if selector.type is not None:
-        ds = ds.filter(lambda t: t == selector.type, input_columns=["type"])
-        if len(ds) == 0:
-            raise DataError(f"no {selector.type} prompt is in the XSTest build in {directory}; the build reported: "
-                            f"{store.describe_problems(manifest.get('problems', []))}")
-    logger.debug(f"XSTest {selector}: {len(ds)} documents ({tx.TERMS})")
-    return ds.add_column("benchmark", [tx.NAME] * len(ds))
+    return store.load_release(tx.NAME, tx.TITLE, selector, tx.Selector.parse, lambda sel: sel.labels, ensure_built,
+                              data_root, directory, build_command,
+                              lambda sel: ("type", sel.type, "prompt") if sel.type else None)

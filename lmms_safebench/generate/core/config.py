@@ -72,10 +72,12 @@ class MediaEndpoint(Endpoint):
 class LLMSpec(ModelSpec):
     """A generator's text (or vision-language) model: the transport's spec with a writer's defaults and a price."""
 
-    temperature: float = Field(0.7, ge=0, le=2)
-    max_tokens: int = Field(1024, ge=16)
-    timeout: float = Field(120.0, gt=0)
-    price: Price = Price()
+    # A redefined field keeps none of ModelSpec's metadata: the descriptions are carried over by name.
+    temperature: float = Field(0.7, ge=0, le=2, description=ModelSpec.model_fields["temperature"].description)
+    max_tokens: int = Field(1024, ge=16, description=ModelSpec.model_fields["max_tokens"].description)
+    timeout: float = Field(120.0, gt=0, description=ModelSpec.model_fields["timeout"].description)
+    price: Price = Field(Price(), description="US dollars per million prompt and completion tokens, for the cost "
+                                              "record.")
 
 
 class ImageSpec(MediaEndpoint):

@@ -67,7 +67,9 @@ def _markdown(value, depth: int = 0) -> list[str]:
     if isinstance(value, list):
         out = []
         for item in value:
-            if isinstance(item, (dict, list)):
+            if isinstance(item, list) and not any(isinstance(x, (dict, list)) for x in item):
+                out.append(f"{pad}- {', '.join(_cell(x) for x in item)}")  # one line: a group stays a group
+            elif isinstance(item, (dict, list)):
                 out += _markdown(item, depth)
             else:
                 out.append(f"{pad}- {_cell(item)}")

@@ -129,10 +129,12 @@ class Run:
         self.results[stage] = result
         return result
 
-    def why_missing(self, stage: str, item: str) -> str:
-        """Why a stage's item has no result: its failure in the stage's latest run, or that it was not run."""
+    def why_missing(self, stage: str, item: str, run_with: str | None = None) -> str:
+        """Why a stage's item has no result: its failure in the stage's latest run, or that it was not run (by the
+        stage ``run_with``, when the workspace stage is part of another one)."""
         failed = self.ws.failures(stage).get(item)
-        return f"failed: {failed.what} (a rerun tries it again)" if failed else f"not done yet (run the {stage} stage)"
+        return (f"failed: {failed.what} (a rerun tries it again)" if failed
+                else f"not done yet (run the {run_with or stage} stage)")
 
     # -------------------------------------------------------------- what was found
     def problem(self, where: str, what: str, id: str | None = None, field: str | None = None,

@@ -15,8 +15,12 @@ Stages (in this order; ``--stages`` runs a subset, default all):
 4. ``images``: per kept query, a subject and a picture description, rendered; a vision-language critic
    says (structurally) whether it fits and what to change; revised and rendered again, at most ``rounds``.
 5. ``audio``: every kept query read in two voices (``female``, ``male``).
-6. ``write``: parquet files in the official build's schema, the manifest, the tasks
-   ``safebench_gen_<name>_{image,audio_female,audio_male,text}``, ``provenance.jsonl`` and a data card.
+6. ``twins`` (only with a ``twins`` section in the config): per kept query, a benign twin on the same subject and
+   in the same form, checked by a critic (benign, close in wording), revised at most ``twins.revisions`` times;
+   checked again with the query's picture (by the vision critic) before it shares it; read in the two voices.
+7. ``write``: parquet files in the official build's schema, the manifest, the tasks
+   ``safebench_gen_<name>_{image,audio_female,audio_male,text}`` (and, with twins, the over-refusal companion
+   ``safebench_gen_<name>_benign_*``), ``provenance.jsonl`` and a data card.
 
 Every finished item is stored as it finishes, every finished model call is cached: a rerun of the same
 command (after a crash, Ctrl-C or an outage) makes none of them again. Exit status: 0 when everything was
@@ -27,9 +31,10 @@ built; 1 when something was left out or a scenario has fewer than k queries (eac
 
 from __future__ import annotations
 
-HELP = "SafeBench's pipeline (taxonomy, varied queries, top-k scoring, critic-checked images, two voices)"
+HELP = ("SafeBench's pipeline (taxonomy, varied queries, top-k scoring, critic-checked images, two voices; optional "
+        "benign twins)")
 
-STAGES = ("taxonomy", "queries", "scoring", "images", "audio", "write")  # in pipeline order
+STAGES = ("taxonomy", "queries", "scoring", "images", "audio", "twins", "write")  # in pipeline order
 KIND = "safebench"  # what the benchmark folder records (work/run.json)
 
 

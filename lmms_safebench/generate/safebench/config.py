@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
 from ..core.config import Device, ImageSpec, LLMSpec, SpeechSpec, Strict, Title
 
@@ -103,6 +103,15 @@ class ImageRounds(Strict):
     rounds: int = Field(3, ge=1, le=10)  # renders per query at most (each judged by the critic, if any)
 
 
+class TwinSettings(Strict):
+    """The ``twins`` stage: for every kept query, a benign twin (same subject and sentence form, a request a model
+    should answer), checked by a critic that it is benign and close in wording, revised at most ``revisions`` times
+    when rejected. The twins make the companion family ``safebench_gen_<name>_benign_*`` (over-refusal)."""
+
+    critic: LLMSpec | None = None  # checks the twin's text (default: the config's `critic`, else the first scorer)
+    revisions: int = Field(2, ge=0, le=10)  # rewrites of a rejected twin, at most (then it is left out, named)
+
+
 class SafeBenchConfig(Strict):
     title: Title | None = None  # the benchmark's title in task groups and reports (default: from --name)
     llm: LLMSpec  # the writer: queries, image descriptions and revisions (and the default scorer and merger)
@@ -115,7 +124,17 @@ class SafeBenchConfig(Strict):
     queries: QuerySettings = QuerySettings()
     scoring: ScoringSettings = ScoringSettings()
     images: ImageRounds = ImageRounds()
+    twins: TwinSettings | None = None  # a benign twin per kept query (`twins: {}` for the defaults); None: none
     concurrency: int = Field(32, ge=1, le=1024)  # items in flight per stage
+
+    @model_serializer(mode="wrap")
+    def _without_absent_twins(self, handler):
+        # The digest a resumed run compares is taken from this dump: a configuration without twins dumps as it did
+        # before the option existed, so existing benchmarks resume without a "configuration changed" warning.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("twins") is None:
+            data.pop("twins", None)
+        return data
 
     @field_validator("taxonomy")
     @classmethod
@@ -136,6 +155,13 @@ class SafeBenchConfig(Strict):
     @property
     def scorer_specs(self) -> list[LLMSpec]:
         return list(self.scorers) if self.scorers else [self.llm]
+
+    @property
+    def twin_critic_spec(self) -> LLMSpec | None:
+        """The model that checks twins' text: ``twins.critic``, else ``critic``, else the first scorer."""
+        if self.twins is None:
+            return None
+        return self.twins.critic or self.critic or self.scorer_specs[0]
 
     @property
     def panel_specs(self) -> list[LLMSpec]:

@@ -18,15 +18,20 @@ from ..core.taxonomy import size
 from . import KIND, STAGES
 from .config import VOICES, SafeBenchConfig
 from .stages import (
+    TWIN_AUDIO,
     choose_taxonomy,
     collect_audio,
     collect_images,
     collect_queries,
     collect_scores,
+    collect_twin_audio,
+    collect_twins,
     run_audio,
     run_images,
     run_queries,
     run_scoring,
+    run_twin_audio,
+    run_twins,
     select,
     user_taxonomy_path,
 )
@@ -34,9 +39,12 @@ from .taxonomy import load_file
 from .write import write
 
 # What each stage needs from the stages before it (their stored results are read when it runs).
-_NEEDED_BY = {"queries": ("queries", "scoring", "images", "audio", "write"),
-              "scoring": ("scoring", "images", "audio", "write"),
-              "images": ("images", "write"), "audio": ("audio", "write"), "write": ("write",)}
+_NEEDED_BY = {"queries": ("queries", "scoring", "images", "audio", "twins", "write"),
+              "scoring": ("scoring", "images", "audio", "twins", "write"),
+              "images": ("images", "twins", "write"), "audio": ("audio", "write"), "twins": ("twins", "write"),
+              "write": ("write",)}
+# Workspace stages run as part of a pipeline stage (forgotten with it by --redo).
+_PARTS = {"twins": (TWIN_AUDIO,)}
 
 
 def main(args) -> int:
@@ -60,14 +68,15 @@ def _pipeline(run: Run, config_dir: Path, stages: tuple[str, ...], redo: tuple[s
     config = run.config
     before = run.ws.ledger.totals()
     for stage in redo:
-        run.ws.clear(stage)
+        for part in (stage, *_PARTS.get(stage, ())):
+            run.ws.clear(part)
 
     def needed(stage: str) -> bool:
         return any(s in stages for s in _NEEDED_BY[stage])
 
     categories, source = choose_taxonomy(run, config_dir, "taxonomy" in stages)
     run.summary.append(f"taxonomy: {size(categories)} ({source})")
-    kept, images, audio = {}, {}, {}
+    kept, images, audio, twins, twin_audio = {}, {}, {}, {}, {}
     if needed("queries"):
         if "queries" in stages:
             run_queries(run, categories)
@@ -97,12 +106,29 @@ def _pipeline(run: Run, config_dir: Path, stages: tuple[str, ...], redo: tuple[s
             total = sum(len(r) for r in kept.values())
             run.summary.append("audio: " + ", ".join(
                 f"{v} {sum(1 for q in audio.values() if v in q)} of {total}" for v in voices))
+    if needed("twins"):
+        if config.twins is None:
+            run.summary.append("twins: none (no `twins` section in the configuration: no benign family)")
+        else:
+            if "twins" in stages:
+                run_twins(run, categories, kept, images)
+            twins = collect_twins(run, kept, images)
+            if config.speech is not None:
+                if "twins" in stages:
+                    run_twin_audio(run, kept, twins)
+                twin_audio = collect_twin_audio(run, twins)
+            run.summary.append(_twins_line(run, kept, twins, twin_audio))
     if "write" in stages:
-        manifest = write(run, categories, source, kept, images, audio, stages)
+        manifest = write(run, categories, source, kept, images, audio, stages, twins, twin_audio)
         variants = [v for v in ("image", "audio_female", "audio_male", "text") if v in manifest["modalities"]]
         run.summary.append(f"wrote {run.folder}: {manifest['totals']['queries']} queries, tasks "
                            f"safebench_gen_{run.name}_{{{','.join(variants)}}} (group safebench_gen_{run.name}); "
                            "data card: data_card.md")
+        benign = manifest.get("benign")
+        if benign:
+            variants = [v for v in ("image", "audio_female", "audio_male", "text") if v in benign["modalities"]]
+            run.summary.append(f"benign twins: {benign['totals']['queries']}, tasks safebench_gen_{run.name}_benign_"
+                               f"{{{','.join(variants)}}} (group safebench_gen_{run.name}_benign)")
     totals = run.ws.ledger.totals()
     now = {key: totals[key] - before[key] for key in totals}
     run.summary.append(f"this run: {now['calls']} calls made (models, pictures, speech), {now['cache_hits']} reused; "
@@ -140,6 +166,20 @@ def _scoring_line(run: Run, kept: dict) -> str:
             f"{_sum(run, 'unscored')} left unscored; kept the top {k} of each scenario: "
             f"{sum(len(r) for r in kept.values())} queries")
     return line + (f"; {len(short)} scenario(s) short of {k}: {', '.join(short)}" if short else "")
+
+
+def _twins_line(run: Run, kept: dict, twins: dict, twin_audio: dict) -> str:
+    total = sum(len(r) for r in kept.values())
+    line = (f"twins: {len(twins)} of {total} accepted by the critic ({_sum(run, 'twins_revised')} after a revision), "
+            f"{_sum(run, 'twins_rejected')} rejected after {run.config.twins.revisions} revision(s), "
+            f"{_sum(run, 'twins_unchecked')} unchecked")
+    if run.config.image is not None:
+        line += (f"; with the query's picture: {_sum(run, 'twin_image')} harmless, {_sum(run, 'twin_image_rejected')} "
+                 f"not, {_sum(run, 'twin_image_unchecked')} unchecked")
+    if run.config.speech is not None:
+        voices = [v for v in VOICES if v in run.config.speech.voices]
+        line += "; audio: " + ", ".join(f"{v} {sum(1 for q in twin_audio.values() if v in q)}" for v in voices)
+    return line
 
 
 def _images_line(run: Run, kept: dict, images: dict) -> str:

@@ -8,6 +8,9 @@ queries      a batch of one scenario                finished batches (and every 
 scoring      one query rated by one scorer          finished ratings
 images       one kept query (all its rounds)        finished items; each round's picture file
 audio        one kept query in one voice            finished items; each WAV file
+twins        one kept query (its twin, every round  finished items (an item whose query got a picture
+             and the check with the picture); then  since is checked again, its text calls from the
+             one accepted twin in one voice         cache); each WAV file
 write        the benchmark folder (parquet, tasks, manifest, data card), rewritten from the above (:mod:`.write`)
 ===========  =====================================  ==============================================
 
@@ -79,6 +82,11 @@ def scorers(run: Run) -> list[TextLLM]:
 
 def critic(run: Run) -> TextLLM | None:
     return run.llm("critic", run.config.critic) if run.config.critic else None
+
+
+def twin_critic(run: Run) -> TextLLM:
+    """The model that checks twins' text (``twins.critic``, else ``critic``, else the first scorer)."""
+    return run.llm("twin-critic", run.config.twin_critic_spec)
 
 
 def _digest(*parts) -> str:
@@ -450,14 +458,16 @@ def run_audio(run: Run, kept: dict[str, list[Scored]]) -> None:
     run.stage("audio", todo, "audio")
 
 
-def _speak(run: Run, query: Query, voice: str) -> dict:
+def _speak(run: Run, query: Query, voice: str, stage: str = "audio", text: str | None = None) -> dict:
+    """``query`` (or ``text`` in its place: a twin) read in ``voice``; the WAV file is kept under ``work/<stage>``."""
     backend, spec = run.speech_backend(run.config.speech), run.config.speech
-    path = run.ws.media("audio", voice, f"{query.id}-{_digest(backend.label, spec.voices.get(voice), query.text)}.wav")
+    text = query.text if text is None else text
+    path = run.ws.media(stage, voice, f"{query.id}-{_digest(backend.label, spec.voices.get(voice), text)}.wav")
     if path.exists() and path.stat().st_size:
-        run.ws.ledger.add("audio", backend.label, cache_hits=1)
+        run.ws.ledger.add(stage, backend.label, cache_hits=1)
     else:
         try:
-            data = backend.speak(query.text, voice)
+            data = backend.speak(text, voice)
             try:
                 info = soundfile.info(io.BytesIO(data))
                 samples, _ = soundfile.read(io.BytesIO(data), dtype="float32")
@@ -466,11 +476,11 @@ def _speak(run: Run, query: Query, voice: str) -> dict:
             if info.frames == 0 or len(samples) == 0:
                 raise MediaFailed("the speech backend returned audio without frames")
         except Exception:
-            run.ws.ledger.add("audio", backend.label, requests=1, failures=1)
+            run.ws.ledger.add(stage, backend.label, requests=1, failures=1)
             raise
         atomic_write(path, data)
-        run.ws.ledger.add("audio", backend.label, calls=1, requests=1,
-                          cost_usd=spec.price_per_million_chars * len(query.text) / 1_000_000)
+        run.ws.ledger.add(stage, backend.label, calls=1, requests=1,
+                          cost_usd=spec.price_per_million_chars * len(text) / 1_000_000)
     return {"query": query.id, "scenario": query.scenario, "voice": voice, "setting": spec.voices.get(voice),
             "file": run.rel(path)}
 
@@ -488,4 +498,165 @@ def collect_audio(run: Run, kept: dict[str, list[Scored]]) -> dict[str, dict[str
                 continue
             out.setdefault(query.id, {})[voice] = record
             run.count(query.scenario, f"audio_{voice}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------ 6. benign twins
+
+TWIN_AUDIO = "twin_audio"  # the workspace stage (and ledger account) of the twins' speech, run by `twins`
+
+
+def _picture_for_twin(run: Run, images: dict, query: Query) -> str | None:
+    """The picture a query's twin may share: the query's final picture, when the vision critic (``critic``) is there
+    to check the twin with it; else None (the twin has no picture)."""
+    record = images.get(query.id)
+    return record["final"] if record and run.config.critic else None
+
+
+def run_twins(run: Run, categories: list[Category], kept: dict[str, list[Scored]], images: dict) -> None:
+    titles = {s.slug: (s.title, c.title) for c, s in pairs(categories)}
+    queries = _kept_queries(kept)
+    pictures = {query.id: _picture_for_twin(run, images, query) for query in queries}
+    todo = {query.id: partial(_twin_item, run, query, *titles[query.scenario], pictures[query.id])
+            for query in queries}
+
+    def current(item: str, record: dict) -> bool:
+        # A twin accepted before its query had a picture (the images stage ran later) is checked again with it; its
+        # text calls come from the cache, so only the check with the picture is new.
+        return record.get("picture_checked") == (pictures.get(item) if record.get("accepted") else None)
+
+    run.stage("twins", todo, "benign twins", current=current)
+
+
+def _twin_item(run: Run, query: Query, scenario_title: str, category_title: str, picture: str | None) -> dict:
+    """One query's twin: written, checked by the critic (benign and close), revised at most ``twins.revisions`` times
+    when rejected; an accepted twin with a picture is then checked with it by the vision critic."""
+    author, checker, revisions = writer(run), twin_critic(run), run.config.twins.revisions
+    parse = prompts.parse_twin(query.text, run.config.queries.max_chars)
+    phrasings = prompts.twin_messages(query.text, scenario_title, category_title)
+    first = author.ask("twins", phrasings[0], parse, prompts.TWIN_SCHEMA, rephrasings=phrasings[1:])
+    _raise_if_failed(first, f"the writer {author.label}")
+    if not first.ok:
+        failure = Refused if first.status == REFUSED else Unreadable
+        raise failure(f"the writer gave no twin ({first.status}: {first.error})", shown="RuntimeError")
+    twin, rounds, accepted = first.value, [], None
+    for number in range(1, revisions + 2):
+        entry = {"round": number, "twin": twin}
+        rounds.append(entry)
+        verdict = checker.ask("twins", prompts.twin_check_messages(query.text, twin), prompts.parse_twin_check,
+                              prompts.TWIN_CHECK_SCHEMA)
+        _raise_if_failed(verdict, f"the critic {checker.label}")
+        if not verdict.ok:  # unchecked: never taken for benign (left out, named)
+            entry.update(verdict=verdict.status, critic_error=verdict.error)
+            accepted = None
+            break
+        accepted = verdict.value["benign"] and verdict.value["close"]
+        entry.update(verdict="accepted" if accepted else "rejected", **verdict.value)
+        if accepted or number == revisions + 1:
+            break
+        revision = author.ask("twins", prompts.twin_revision_messages(query.text, twin, verdict.value)[0], parse,
+                              prompts.TWIN_SCHEMA)
+        _raise_if_failed(revision, f"the writer {author.label}")
+        if not revision.ok:
+            entry["revision"] = f"{revision.status}: {revision.error}"
+            break
+        twin = revision.value
+    with_picture = None
+    if accepted and picture:
+        reviewer = critic(run)
+        url = "data:image/png;base64," + base64.b64encode((run.folder / picture).read_bytes()).decode("ascii")
+        pair = reviewer.ask("twins", prompts.pair_check_messages(twin, url), prompts.parse_pair_check,
+                            prompts.PAIR_CHECK_SCHEMA)
+        _raise_if_failed(pair, f"the critic {reviewer.label}")
+        with_picture = {"file": picture, "benign": pair.value["benign"] if pair.ok else None,
+                        "reasoning": pair.value["reasoning"] if pair.ok else None,
+                        "critic_error": None if pair.ok else f"{pair.status}: {pair.error}"}
+    return {"query": query.id, "scenario": query.scenario, "twin": twin, "accepted": accepted, "rounds": rounds,
+            "critic": checker.label, "picture_checked": picture if accepted else None, "picture": with_picture}
+
+
+def collect_twins(run: Run, kept: dict[str, list[Scored]], images: dict) -> dict[str, dict]:
+    """The accepted twins, ``{query id: record}``; every query without one is named (rejected, unchecked, failed or
+    not done), and so is an accepted twin left out of the image tasks."""
+    records = run.ws.items("twins")
+    if images and not run.config.critic:
+        run.problem("twins", "no vision critic (`critic`) to check a twin together with its query's picture: the "
+                    "twins have no pictures, and the benign family no image tasks", field="image", kind="note")
+    out = {}
+    for query in _kept_queries(kept):
+        record, slug = records.get(query.id), query.scenario
+        if record is None:
+            run.problem("twins", run.why_missing("twins", query.id), id=query.id, field="twin", scenario=slug)
+            continue
+        last = record["rounds"][-1]
+        if record["accepted"] is None:
+            run.count(slug, "twins_unchecked")
+            run.problem("twins", f"the critic could not judge the twin ({last.get('critic_error')}); it is left out",
+                        id=query.id, field="twin", scenario=slug)
+            continue
+        if not record["accepted"]:
+            run.count(slug, "twins_rejected")
+            why = last.get("revision") and f"; the revision failed: {last['revision']}"
+            run.problem("twins", f"the critic rejected all {len(record['rounds'])} version(s) (benign "
+                        f"{last.get('benign')}, close {last.get('close')}: {last.get('reasoning') or 'no reason'})"
+                        f"{why or ''}", id=query.id, field="twin", scenario=slug)
+            continue
+        now = _picture_for_twin(run, images, query)
+        if record.get("picture_checked") != now:  # the query's picture changed since: the old check says nothing
+            record = {**record, "picture": None}
+            if now is not None:
+                run.problem("twins", "not checked with the query's current picture yet (run the twins stage); left out "
+                            "of the image tasks", id=query.id, field="image", scenario=slug)
+        out[query.id] = record
+        run.count(slug, "twins_accepted")
+        if len(record["rounds"]) > 1:
+            run.count(slug, "twins_revised")
+        picture = record.get("picture")
+        if picture is None:
+            continue
+        if picture["benign"]:
+            run.count(slug, "twin_image")
+        else:
+            run.count(slug, "twin_image_rejected" if picture["benign"] is False else "twin_image_unchecked")
+            why = (f"the critic judged the twin not harmless with its query's picture: {picture['reasoning']}"
+                   if picture["benign"] is False else
+                   f"the critic could not judge the twin with its query's picture ({picture['critic_error']})")
+            run.problem("twins", why + "; it is left out of the image tasks", id=query.id, field="image",
+                        scenario=slug)
+    return out
+
+
+def run_twin_audio(run: Run, kept: dict[str, list[Scored]], twins: dict[str, dict]) -> None:
+    """Every accepted twin read in the voices of the harmful queries (the query's id, the twin's text)."""
+    run.speech_backend(run.config.speech)  # made once, before the threads start
+    todo = {f"{query.id}/{voice}": partial(_speak_twin, run, query, twins[query.id]["twin"], voice)
+            for query in _kept_queries(kept) if query.id in twins for voice in _voices(run)}
+
+    def current(item: str, record: dict) -> bool:
+        twin = twins.get(item.rsplit("/", 1)[0])
+        return twin is None or record.get("text") == twin["twin"]  # a twin made again is read again
+
+    run.stage(TWIN_AUDIO, todo, "twin audio", current=current)
+
+
+def _speak_twin(run: Run, query: Query, twin: str, voice: str) -> dict:
+    return {**_speak(run, query, voice, TWIN_AUDIO, twin), "text": twin}
+
+
+def collect_twin_audio(run: Run, twins: dict[str, dict]) -> dict[str, dict[str, dict]]:
+    records = run.ws.items(TWIN_AUDIO)
+    out: dict[str, dict[str, dict]] = {}
+    for qid, twin in twins.items():
+        for voice in _voices(run):
+            item = f"{qid}/{voice}"
+            record = records.get(item)
+            if record is not None and record.get("text") != twin["twin"]:
+                record = None  # read from another version of the twin: not this one's
+            if record is None or not (run.folder / record["file"]).exists():
+                what = (run.why_missing(TWIN_AUDIO, item, "twins") if record is None
+                        else f"{record['file']} is missing")
+                run.problem(TWIN_AUDIO, what, id=qid, field=f"audio_{voice}", scenario=twin["scenario"])
+                continue
+            out.setdefault(qid, {})[voice] = record
+            run.count(twin["scenario"], f"twin_audio_{voice}")
     return out
