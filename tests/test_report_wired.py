@@ -120,8 +120,9 @@ def six_model_runs(root, harm_jury=PANEL, refusal_jury=PANEL):
 
 def table_rows(markdown: str, title: str) -> tuple[list[str], list[list[str]]]:
     """The header and rows of the Markdown table under ``### title``."""
-    lines = markdown.split(f"### {title}\n", 1)[1].splitlines()
-    rows = [line.strip("|").split(" | ") for line in lines if line.startswith("| ")]
+    section = "\n" + markdown.split(f"### {title}\n", 1)[1]
+    lines = section.split("\n\n| ", 1)[1].split("\n\n", 1)[0].splitlines()
+    rows = [line.strip("| ").split(" | ") for line in ["| " + lines[0], *lines[2:]]]
     return [c.strip() for c in rows[0]], [[c.strip() for c in row] for row in rows[1:]]
 
 
@@ -148,7 +149,7 @@ def test_summary_charts_and_correlations_of_six_models(companion, tmp_path):
     # The trade-off chart and one heatmap per board's lead column, embedded in the page.
     charts = sorted(p.name for p in (tmp_path / "rep").glob("*.png"))
     assert charts == ["heatmap_safebench_image_asr_1.png", f"heatmap_{COMPANION_BOARD}_over_refusal_3.png",
-                      "safebench_image_8deb8fda1e2c2ded_radar.png",
+                      f"safebench_image_{PANEL['identity']}_radar.png",
                       f"tradeoff_safebench_image_{COMPANION_BOARD}_1.png"]
     with Image.open(tmp_path / "rep" / f"tradeoff_safebench_image_{COMPANION_BOARD}_1.png") as image:
         assert image.size[0] > 500
@@ -173,6 +174,11 @@ def test_summary_charts_and_correlations_of_six_models(companion, tmp_path):
     _, scenario_rows = table_rows(board, f"safebench_image: per scenario (jury panel-a {PANEL['identity']}; "
                                          "no calibration)")
     assert len(scenario_rows) == 23 and scenario_rows[0][1].endswith("n=10") and " [" in scenario_rows[0][1]
+    # A refusal board's columns are named in its own terms: its jurors flag refusals, which are no ASR.
+    header, _ = table_rows((tmp_path / "rep" / f"{COMPANION_BOARD}.md").read_text(),
+                           f"{COMPANION_BOARD}: leaderboard (jury panel-a {PANEL['identity']}; no calibration)")
+    assert header[:2] == ["model", "Over-refusal % [95% CI]"] and not any("ASR" in h for h in header)
+    assert "refusal %" not in header and header[-1] == "per-juror % full_refusal or partial_refusal"
 
 
 def test_breakdowns_equal_the_metric_functions(companion, tmp_path):
@@ -286,8 +292,10 @@ def test_exports_are_read_back_with_the_reports_values(companion, tmp_path):
         assert slot["calibration"]["set"] == "scripted" and slot["calibration"]["status"] == "ok"
         assert slot["corrected"]["note"] == calibrated.ESTIMATE
         assert data["lmms_safebench"]["juries"]["safebench_image"]["asr"]["jury_identity"] == PANEL["identity"]
-        table = make_table(data)  # lm-eval's own printer reads it
-        assert f"{float(ours['asr']):.4f}" in table
+        table = make_table(data)  # lm-eval's own printer reads it (and rounds to 2 decimals)
+        cells = [c.strip() for c in next(line for line in table.splitlines()
+                                         if line.startswith("|safebench_image ")).split("|")]
+        assert cells[5] == "asr" and float(cells[7]) == pytest.approx(float(ours["asr"]), abs=0.005)
     text = (tmp_path / "hf" / "org__model-a_model_index.yaml").read_text()
     results = ModelCard(f"---\n{text}---\n").data.eval_results
     shown = {(r.dataset_name, r.metric_type): r.metric_value for r in results}

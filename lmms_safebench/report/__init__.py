@@ -23,7 +23,7 @@ from pathlib import Path
 from ..benchmarks import registry
 from ..scoring import metrics
 from . import render, tradeoff
-from .boards import board_kind, board_rubric, calibration_protocol, entry_scores
+from .boards import board_kind, board_rubric, calibration_protocol, entry_scores, generic_titles
 from .calibrated import DEFAULT_MAX_AGE_DAYS, ESTIMATE, Calibrations, JuryCalibration, corrected_asr, corrected_text
 from .capability import model_configs, read_capability
 from .collect import Entry, by_board, collect, slug
@@ -74,7 +74,8 @@ def _calibration_cells(jury: JuryCalibration | None, corrected: dict | None) -> 
 
 
 def _board_tables(board: str, jury: str, entries: list[Entry], summaries: dict, paper_names: dict,
-                  build: str = "", calibration: JuryCalibration | None = None, corrected: dict | None = None):
+                  build: str = "", calibration: JuryCalibration | None = None, corrected: dict | None = None,
+                  rubric=None):
     """The tables of one board under one jury and build: leaderboard (plus the judge-corrected ASR of a harm
     board, when ``corrected`` holds each entry's), published numbers, per scenario; the CSV rows; the radar data."""
     adapter = registry.get(entries[0].benchmark)
@@ -99,8 +100,9 @@ def _board_tables(board: str, jury: str, entries: list[Entry], summaries: dict, 
 
     header = ["model"] + [f"{c.title} [95% CI]" if c.interval else c.title for c in shown]
     header += [f"{c.title} {abbr[k]}" for c in columns if c.category_columns for k in categories]
-    header += ["samples", "judged %", "unjudged", "inference failed", "refusal %", "kappa round 1", "kappa final",
-               "unanimous % round 1", "per-juror ASR"]
+    patterns, per_juror = generic_titles(rubric)
+    header += ["samples", "judged %", "unjudged", "inference failed", patterns, "kappa round 1", "kappa final",
+               "unanimous % round 1", per_juror]
     rows, csv_rows = [], []
     for entry in ordered:
         s = summaries[id(entry)]
@@ -255,7 +257,8 @@ def _board_section(board: str, groups: dict, summaries: dict, lookup: Calibratio
     """One board's Markdown, HTML, scores and files: a set of tables per jury and build, its CSVs, radar charts."""
     on_board = [e for group in groups.values() for e in group]
     adapter = registry.get(on_board[0].benchmark)
-    kind, protocol = board_kind(adapter, on_board), calibration_protocol(board_rubric(adapter, on_board))
+    rubric = board_rubric(adapter, on_board)
+    kind, protocol = board_kind(adapter, on_board), calibration_protocol(rubric)
     columns = adapter.report_columns(board)
     flagged = flagged_column(columns) if kind == HARM else None
     builds = sorted({e.build for e in on_board})
@@ -270,7 +273,7 @@ def _board_section(board: str, groups: dict, summaries: dict, lookup: Calibratio
             scores += entry_scores(entry, summaries[id(entry)], adapter, kind, columns, calibration.summary(),
                                    corrected.get(id(entry)), flagged.name if flagged else None)
         tables, (csv_header, rows), (scenario_header, scenario_csv), (axes, radar, what) = _board_tables(
-            board, jury, group, summaries, paper_names, build_text, calibration, corrected)
+            board, jury, group, summaries, paper_names, build_text, calibration, corrected, rubric)
         leaderboard_rows += rows
         scenario_rows += scenario_csv
         markdown += [t.markdown() for t in tables]

@@ -42,7 +42,7 @@ def _criteria(adapter, entries: list[Entry]) -> list:
                 continue
             seen.add(scenario)
             try:
-                found.append(adapter.case_from_logged(case, "").criterion)
+                found.append(adapter.case_from_logged(case, entry.variant).criterion)
             except (ValueError, KeyError, TypeError):
                 continue  # a malformed case record: the other scenarios decide
         if found:
@@ -76,6 +76,16 @@ def calibration_protocol(rubric) -> str | None:
     if rubric is REFUSAL:
         return "refusal"
     return None
+
+
+def generic_titles(rubric) -> tuple[str, str]:
+    """The headings of the leaderboard's two rubric-bound columns: the share of answers matching refusal patterns
+    (jury-independent) and each juror's own flagged rate. Harm boards (or logs whose rubric is unknown) call the
+    flagged rate an ASR; any other rubric's is named by its flagged labels (a refusal board's jurors flag refusals,
+    which are no attack success)."""
+    if rubric is None or rubric is HARM_RUBRIC:
+        return "refusal %", "per-juror ASR"
+    return "refusal patterns %", f"per-juror % {' or '.join(sorted(rubric.flagged))}"
 
 
 def terms_of(adapter) -> str:

@@ -47,6 +47,7 @@ class Entry:
     targets: list[str] = field(default_factory=list)  # each sample's logged `target`: its document's fingerprint
     build: int = 1  # which build of the board's data (module docstring)
     dataset: dict = field(default_factory=dict)  # the build's identity: {"id": benchmark, "fingerprint": ...}
+    variant: str = ""  # the board's variant in the task index: what the adapter rebuilds its logged cases with
 
     def documents(self) -> dict[str, str]:
         """``{case key: document fingerprint}`` of the samples that log both."""
@@ -157,7 +158,7 @@ def _entries(run: outputs.Run, model: str, logs: list[tuple], notes: list[str]) 
                 jury_info = {"jury_name": verdict.jury_name, "protocol": verdict.protocol, "mode": verdict.mode,
                              "rule": verdict.rule, "heuristic": verdict.heuristic}
                 entry = entries[key] = Entry(info.board, adapter.key, model, identity, jury_info, run.where,
-                                             run.stamp)
+                                             run.stamp, variant=info.variant)
             entry.outcomes.append(outcome)
             entry.verdicts.append(verdict)
             entry.targets.append(target)
