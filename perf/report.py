@@ -108,6 +108,7 @@ def main() -> int:
                             globals(), {"build_report": build_report, "root": root}, args.profile)
             print(f"profile written to {args.profile}")
             return 0
+        load_before = os.getloadavg()[0]  # the machine may be shared: the figures say how busy it was
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -121,13 +122,14 @@ def main() -> int:
         html = (root / "report" / "report.html").stat().st_size
         figures = {"models": args.models, "boards": len(BOARDS), "samples_per_board": args.samples,
                    "log_megabytes": round(size / 1e6, 1), "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
-                   "load_average": round(os.getloadavg()[0], 2),
+                   "load_average_before": round(load_before, 2), "load_average_after": round(os.getloadavg()[0], 2),
                    "peak_megabytes": round(peak_mb), "report_html_megabytes": round(html / 1e6, 2),
                    "files_written": len(list((root / "report").iterdir())),
                    "targets": {"seconds": 30, "peak_megabytes": 2048},
                    "met": seconds < 30 and peak_mb < 2048}
         print(proc.stdout.strip())
-        print(f"report: {seconds:.1f} s wall ({cpu:.1f} s CPU, load average {os.getloadavg()[0]:.1f} on "
+        print(f"report: {seconds:.1f} s wall ({cpu:.1f} s CPU, load average {load_before:.1f} before, "
+              f"{os.getloadavg()[0]:.1f} after, on "
               f"{os.cpu_count()} cores), peak {peak_mb:.0f} MB (targets: 30 s, 2,048 MB): "
               f"{'met' if figures['met'] else 'MISSED'}")
         if args.json:

@@ -1,7 +1,7 @@
 """Numbers for one board entry: the tasks' metric functions, plus bootstrap confidence intervals.
 
 The interval resamples answers with replacement within each scenario (the benchmark fixes how many
-queries each scenario has), recomputes the statistic exactly as the point estimate is computed (the tree
+queries each scenario has; where one scenario path holds several categories, within each of them), recomputes the statistic exactly as the point estimate is computed (the tree
 rule of :mod:`lmms_safebench.scoring.tree`: per scenario, then the mean of children up the tree), and takes
 the 2.5th and 97.5th percentiles. A scenario's resample is drawn as counts: n answers drawn with replacement from
 answers whose values take k distinct values are a Multinomial(n, shares of the k values) draw, the same bootstrap
@@ -30,51 +30,67 @@ def _metric(metric):
 
 
 class MacroSamples:
-    """One macro rate's per-sample values, grouped by scenario path (one pass over the samples): its value, 95%
-    interval and sample count for any set of paths (a category's, a scenario's, all), by the tree rule. The value
-    of a set of paths is what the metric function gives for the samples on them (the same per-path rates, the same
-    rule); the intervals of all sets come from one set of resamples of each path."""
+    """One macro rate's per-sample values, grouped in one pass over the samples into cells (scenario path, category,
+    scenario): its value, 95% interval and sample count for any set of cells (a category's, a scenario's, all), by the
+    tree rule. A path's rate pools its cells in the set, so the value of a set is what the metric function gives for
+    its samples, also where a path holds several categories (XSTest's prompt types share one path); the intervals of
+    all sets come from one set of resamples of each cell (within a path that holds one category and scenario, as
+    most do, a cell is the path). A metric over pairs of answers (``unit_values``) has one cell per path and no
+    category or scenario sets: its breakdowns are its function on each group (:func:`summarize`)."""
 
     def __init__(self, outcomes: list[Outcome], metric, resamples: int = RESAMPLES, seed: int = SEED):
         self.metric = _metric(metric)
         self.resamples, self.seed = resamples, seed
-        values: dict[tuple[str, ...], list] = defaultdict(list)
+        values: dict[tuple, list] = defaultdict(list)
         self.scenarios: dict[str, set] = defaultdict(set)
         self.categories: dict[str, set] = defaultdict(set)
         if hasattr(self.metric, "unit_values"):  # a metric over pairs of answers gives its own per-unit values
             for unit, unit_values in self.metric.unit_values(outcomes).items():
                 if unit_values:
-                    values[tuple(unit)] += [float(v) for v in unit_values]
-                    self.scenarios[unit[-1]].add(tuple(unit))
-                    self.categories[unit[0]].add(tuple(unit))
+                    values[tuple(unit), None, None] += [float(v) for v in unit_values]
         else:
             value = self.metric.sample_value
             for o in metrics.outcomes(outcomes):
                 v = value(o)
                 if v is not None:
-                    values[o.unit].append(float(v))
-                    self.scenarios[o.scenario].add(o.unit)
-                    self.categories[o.category].add(o.unit)
-        self.per_unit = {unit: np.asarray(v) for unit, v in values.items()}
-        self.rates = {unit: self.metric.scale * sum(v) / len(v) for unit, v in values.items()}
+                    cell = (o.unit, o.category, o.scenario)
+                    values[cell].append(float(v))
+                    self.scenarios[o.scenario].add(cell)
+                    self.categories[o.category].add(cell)
+        self.per_cell = {cell: np.asarray(v) for cell, v in values.items()}
         self._draws: dict | None = None
 
     @property
     def units(self) -> set:
-        return set(self.per_unit)
+        """Every cell: the set the overall value is of."""
+        return set(self.per_cell)
 
-    def value(self, units) -> float:
-        return float(metrics.tree_mean([(u, self.rates[u]) for u in sorted(units)])) if units else math.nan
+    def _pooled(self, cells, of) -> list:
+        """``[(path, scale x the mean of the path's cells in cells)]``, with ``of(cell)`` a cell's (sum, count)."""
+        sums: dict[tuple, list] = defaultdict(lambda: [0.0, 0])
+        for cell in sorted(cells, key=str):
+            total, count = of(cell)
+            sums[cell[0]][0] += total
+            sums[cell[0]][1] += count
+        return [(path, self.metric.scale * total / count) for path, (total, count) in sorted(sums.items())]
 
-    def n(self, units) -> int:
-        return sum(len(self.per_unit[u]) for u in units)
+    def value(self, cells) -> float:
+        if not cells:
+            return math.nan
+        return float(metrics.tree_mean(self._pooled(cells, lambda c: (self.per_cell[c].sum(), len(self.per_cell[c])))))
 
-    def interval(self, units) -> tuple[float, float]:
+    def n(self, cells) -> int:
+        return sum(len(self.per_cell[c]) for c in cells)
+
+    def interval(self, cells) -> tuple[float, float]:
         if self._draws is None:
             rng = np.random.default_rng(self.seed)
-            self._draws = {unit: self.metric.scale * resampled_means(self.per_unit[unit], rng, self.resamples)
-                           for unit in sorted(self.per_unit)}
-        return _interval({u: self._draws[u] for u in sorted(units)})
+            self._draws = {cell: resampled_means(self.per_cell[cell], rng, self.resamples)
+                           for cell in sorted(self.per_cell, key=str)}
+        if not cells:
+            return math.nan, math.nan
+        draws = self._pooled(cells, lambda c: (self._draws[c] * len(self.per_cell[c]), len(self.per_cell[c])))
+        return _interval(dict(draws))
 
 
 def resampled_means(values: np.ndarray, rng: np.random.Generator, resamples: int = RESAMPLES) -> np.ndarray:
@@ -118,7 +134,11 @@ def summarize(entry: Entry, columns) -> dict:
         "juror_asr": agreement.juror_asr(entry.verdicts),
         "agreement": agreement.agreement_report(entry.verdicts),
     }
-    macro = {c.name: MacroSamples(items, c.metric) for c in columns if hasattr(c.metric, "sample_value")}
+    # A pair metric's units follow its pairs, not the answers' categories and scenarios: its breakdowns are its
+    # function (and, per scenario, its own resamples) on each group of answers.
+    paired = {c.name for c in columns if hasattr(c.metric, "unit_values")}
+    macro = {c.name: MacroSamples(items, c.metric) for c in columns
+             if hasattr(c.metric, "sample_value") or c.name in paired}
     for column in columns:
         out[column.name] = float(column.metric(items))
         if column.interval:
@@ -135,8 +155,11 @@ def summarize(entry: Entry, columns) -> dict:
         values = {}
         for column in broken_down:
             samples = macro.get(column.name)
-            if samples is None:
+            if samples is None or column.name in paired:
                 values[column.name] = float(column.metric(group))
+                if samples is not None and with_interval and column.interval:
+                    own = MacroSamples(group, column.metric)
+                    values[f"{column.name}_ci"], values[f"{column.name}_n"] = own.interval(own.units), own.n(own.units)
                 continue
             units = getattr(samples, grouping).get(key, set())
             values[column.name] = samples.value(units)
