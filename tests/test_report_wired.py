@@ -130,7 +130,7 @@ def test_summary_charts_and_correlations_of_six_models(companion, tmp_path):
     done = build_report(six_model_runs(tmp_path), tmp_path / "rep")
     report = (tmp_path / "rep" / "report.md").read_text()
 
-    header, rows = table_rows(report, "Safety, over-refusal and capability")
+    header, rows = table_rows(report, "Safety, over-refusal and capability (jury panel-a)")
     # the kinds come from the adapters' rubrics (the companion's board name says nothing of it); no SRI column:
     # nothing was rated, so it would be n/a in every row
     assert header == ["model", "safebench_image asr ↓ (jury panel-a; no calibration)",
@@ -157,7 +157,7 @@ def test_summary_charts_and_correlations_of_six_models(companion, tmp_path):
     assert page.count("data:image/png;base64,") == 4 and "Summary: safety, over-refusal and capability" in page
 
     # Spearman over the five models with a capability score, with n.
-    header, rows = table_rows(report, "Safety against capability: rank correlation across models")
+    header, rows = table_rows(report, "Safety against capability: rank correlation across models (jury panel-a)")
     by_safety = {r[0].split(" ")[0]: r for r in rows}
     from lmms_safebench.report.tradeoff import spearman
     assert by_safety["safebench_image"][2] == "5"
@@ -334,7 +334,7 @@ def test_two_builds_of_one_board_are_kept_apart(tmp_path):
     build_report([tmp_path / "runs"], tmp_path / "rep")
     report = (tmp_path / "rep" / "report.md").read_text()
     assert "### Safety, over-refusal and capability" not in report  # the only board has two builds
-    first, second = (table_rows(report, f"safebench_image: build {n} of 2")[1] for n in (1, 2))
+    first, second = (table_rows(report, f"safebench_image: build {n} of 2 (jury panel-a)")[1] for n in (1, 2))
     assert sorted(r[0] for r in first) == MODELS[:2] and sorted(r[0] for r in second) == [MODELS[0], *MODELS[2:4]]
     assert next(r for r in second if r[0] == MODELS[0])[1].startswith("100.0")
     board = (tmp_path / "rep" / "safebench_image.md").read_text()

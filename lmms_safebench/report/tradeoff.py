@@ -139,6 +139,12 @@ def cell_text(score: Score | None, digits: int = 1) -> str:
 
 # ------------------------------------------------------------------------------------------ summary
 
+def _juries(cols) -> str:
+    """What a table's heading ends with: the names of the juries behind its columns (capability has none)."""
+    names = sorted({c.jury for c in cols if c.jury})
+    return f" ({'jury' if len(names) == 1 else 'juries'} {', '.join(names)})" if names else ""
+
+
 def _table(title: str, cols: dict[Column, dict[str, Score]], why: str = "") -> render.Table | None:
     cols = {c: cells for c, cells in cols.items() if any(s.measured for s in cells.values())}  # no all-n/a column
     models = sorted({m for cells in cols.values() for m, s in cells.items() if s.measured})
@@ -158,7 +164,7 @@ def _table(title: str, cols: dict[Column, dict[str, Score]], why: str = "") -> r
     terms = sorted({t for c in cols for t in c.terms.split("; ") if t})
     if terms:
         lines.append("Terms of use: " + "; ".join(terms) + ".")
-    return render.Table(title, ["model"] + [c.label for c in cols], rows, " ".join(lines))
+    return render.Table(title + _juries(cols), ["model"] + [c.label for c in cols], rows, " ".join(lines))
 
 
 def summary_tables(scores: list[Score]) -> list[render.Table]:
@@ -505,7 +511,8 @@ def correlation_table(found: list[Correlation]) -> render.Table | None:
         return None
     rows = [[c.safety.label, c.capability.label, c.n, render.fmt(c.rho, 2), render.fmt(c.p, 3), c.note]
             for c in found]
-    return render.Table("Safety against capability: rank correlation across models",
+    return render.Table("Safety against capability: rank correlation across models"
+                        + _juries({c.safety for c in found}),
                         ["safety score", "capability score", "n models", "Spearman rho", "p", "note"], rows,
                         f"Spearman's rho over the models having both scores, shown from {MIN_MODELS} models. p: "
                         f"two-sided permutation test (exact up to {EXACT_UP_TO} models, else {PERMUTATIONS:,} random "
