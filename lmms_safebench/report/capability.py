@@ -178,10 +178,13 @@ def _when(stamp: str) -> str:
 
 
 def read_capability(folders: Iterable[str | Path], names: Mapping[str, str] | None = None,
-                    overrides: Iterable[str] | Mapping[str, str] | None = None) -> tuple[list[Score], list[str]]:
+                    overrides: Iterable[str] | Mapping[str, str] | None = None,
+                    skipped: list[str] | None = None) -> tuple[list[Score], list[str]]:
     """Capability scores of every results file under ``folders`` and notes on what was left out.
     ``names`` renames models (run name -> shown name); ``overrides`` pick metrics (:func:`parse_overrides`).
-    An override naming a task that no file has is noted."""
+    An override naming a task that no file has is noted. A file that is not a results file raises a DataError
+    naming it; with ``skipped`` given, that message (with "; left out") goes there instead and the other files are
+    read (as :func:`lmms_safebench.harness.outputs.read_jsonl` does with a torn line)."""
     names, chosen_metric = dict(names or {}), parse_overrides(overrides)
     chosen: dict[tuple[str, str], tuple[str, str, Score]] = {}
     notes, seen_tasks = [], set()
@@ -192,10 +195,16 @@ def read_capability(folders: Iterable[str | Path], names: Mapping[str, str] | No
             if run.results_path is None:
                 continue
             try:
-                data = run.results()
-            except ValueError as exc:
-                raise DataError(str(exc)) from None
-            check_schema(run.results_path, data)  # before model_name() reads it
+                try:
+                    data = run.results()
+                except ValueError as exc:
+                    raise DataError(str(exc)) from None
+                check_schema(run.results_path, data)  # before model_name() reads it
+            except DataError as exc:
+                if skipped is None:
+                    raise
+                skipped.append(f"{exc}; left out")
+                continue
             model = names.get(run.model_name(), run.model_name())
             for score in scores_of_file(run.results_path, data, model, chosen_metric):
                 seen_tasks.add(score.board)

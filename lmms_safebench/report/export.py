@@ -52,6 +52,11 @@ from . import render
 from .capability import Z95
 from .scores import CAPABILITY, Score
 
+
+class DuplicateScore(ValueError):
+    """One model with one metric of one board twice (two juries, two builds): one lm-eval task cannot hold both."""
+
+
 NA = "N/A"  # what lm-eval writes for a metric without a standard error, or a task without a version
 DEFAULT_TASK_TYPE = "image-text-to-text"
 CSV_HEADER = ["model", "board", "title", "kind", "metric", "value", "ci_low", "ci_high", "n", "higher_is_better",
@@ -86,7 +91,7 @@ def lm_eval_results(model: str, scores: list[Score], config: Mapping | None = No
         task, (name, filt) = score.board, _metric_key(score.metric)
         if (task, score.metric) in seen:
             other = seen[task, score.metric]
-            raise ValueError(f"{model}: {task} {score.metric} twice (jury {other.jury} / {score.jury}, builds "
+            raise DuplicateScore(f"{model}: {task} {score.metric} twice (jury {other.jury} / {score.jury}, builds "
                              f"{other.build_label()} / {score.build_label()}): one lm-eval task holds one value per "
                              "metric; export one jury or build at a time")
         seen[task, score.metric] = score

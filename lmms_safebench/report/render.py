@@ -26,6 +26,24 @@ def with_ci(value: float, ci: tuple[float, float]) -> str:
     return f"{value:.1f} [{fmt(ci[0])}, {fmt(ci[1])}]"
 
 
+def with_ci_n(value: float, ci: tuple[float, float] | None, n: int | None) -> str:
+    """``value [low, high] n=N`` (the parts there are); ``n/a`` when nothing was measured."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    text = with_ci(value, ci) if ci is not None else fmt(value)
+    return text + (f" n={n}" if n is not None else "")
+
+
+def is_na(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value == "n/a"
+
+
+def without_empty_columns(header: list[str], rows: list[list], keep: int = 1) -> tuple[list[str], list[list]]:
+    """``header`` and ``rows`` without the columns that are n/a in every row (the first ``keep`` always stay)."""
+    kept = [i for i in range(len(header)) if i < keep or any(not is_na(row[i]) for row in rows)]
+    return [header[i] for i in kept], [[row[i] for i in kept] for row in rows]
+
+
 class Table:
     def __init__(self, title: str, header: list[str], rows: list[list], note: str = ""):
         self.title, self.header, self.rows, self.note = title, header, rows, note

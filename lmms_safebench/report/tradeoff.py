@@ -68,12 +68,26 @@ class Column:
     terms: str
     notes: str
     build_label: str
+    mark: str = ""  # "no calibration" or "stale calibration": the jury's calibration status, when it is not fresh
 
     @property
     def label(self) -> str:
         arrow = {True: " ↑", False: " ↓"}.get(self.higher_is_better, "")
-        jury = f" (jury {self.jury})" if self.jury else ""
+        jury = f" (jury {self.jury}{'; ' + self.mark if self.mark else ''})" if self.jury else ""
         return f"{self.title} {self.metric}{arrow}{jury}"
+
+
+MARKS = {"none": "no calibration", "stale": "stale calibration"}  # a score's calibration status -> its column's mark
+MARK_MEANING = {"no calibration": "the jury has no calibration record, so how far its verdicts agree with human "
+                                  "labels is unknown (`lmms-safebench jury calibrate`)",
+                "stale calibration": "the jury's calibration is older than the report allows (--calibration-max-age); "
+                                     "the judge may have changed since"}
+
+
+def _mark(cells) -> str:
+    """The mark of a column: its scores' calibration status (one jury, so one status) when it is not fresh."""
+    found = {(s.calibration or {}).get("status") for s in cells}
+    return next((MARKS[status] for status in MARKS if status in found), "")
 
 
 def _key(score: Score) -> tuple:
@@ -102,7 +116,8 @@ def columns(scores: list[Score]) -> dict[Column, dict[str, Score]]:
         terms = sorted({s.terms for s in grouped[key].values() if s.terms})
         notes = sorted({s.notes for s in grouped[key].values() if s.notes})
         out[Column(*key, title=first.title, jury=jury, higher_is_better=first.higher_is_better,
-                   terms="; ".join(terms), notes="; ".join(notes), build_label=first.build_label())] = grouped[key]
+                   terms="; ".join(terms), notes="; ".join(notes), build_label=first.build_label(),
+                   mark=_mark(grouped[key].values()))] = grouped[key]
     return out
 
 
@@ -124,6 +139,12 @@ def cell_text(score: Score | None, digits: int = 1) -> str:
 
 # ------------------------------------------------------------------------------------------ summary
 
+def _juries(cols) -> str:
+    """What a table's heading ends with: the names of the juries behind its columns (capability has none)."""
+    names = sorted({c.jury for c in cols if c.jury})
+    return f" ({'jury' if len(names) == 1 else 'juries'} {', '.join(names)})" if names else ""
+
+
 def _table(title: str, cols: dict[Column, dict[str, Score]], why: str = "") -> render.Table | None:
     cols = {c: cells for c, cells in cols.items() if any(s.measured for s in cells.values())}  # no all-n/a column
     models = sorted({m for cells in cols.values() for m, s in cells.items() if s.measured})
@@ -136,11 +157,14 @@ def _table(title: str, cols: dict[Column, dict[str, Score]], why: str = "") -> r
                  "n/a: no score.")
     if juries:
         lines.append("Juries: " + "; ".join(juries) + ".")
+    marks = sorted({c.mark for c in cols if c.mark})
+    if marks:
+        lines.append("Marks: " + "; ".join(f"{m}: {MARK_MEANING[m]}" for m in marks) + ".")
     lines += [f"{c.label}: {c.notes}." for c in cols if c.notes]
     terms = sorted({t for c in cols for t in c.terms.split("; ") if t})
     if terms:
         lines.append("Terms of use: " + "; ".join(terms) + ".")
-    return render.Table(title, ["model"] + [c.label for c in cols], rows, " ".join(lines))
+    return render.Table(title + _juries(cols), ["model"] + [c.label for c in cols], rows, " ".join(lines))
 
 
 def summary_tables(scores: list[Score]) -> list[render.Table]:
@@ -388,11 +412,14 @@ def heatmap_png(col: Column, cells: dict[str, Score], path: str | Path) -> Heatm
     return layout
 
 
-def heatmaps(scores: list[Score], folder: str | Path) -> list[Path]:
-    """One heatmap per column with per-scenario values."""
+MIN_HEATMAP_MODELS = 3  # one or two rows compare nothing the per-scenario table and the radar chart do not show
+
+
+def heatmaps(scores: list[Score], folder: str | Path, min_models: int = MIN_HEATMAP_MODELS) -> list[Path]:
+    """One heatmap per column with per-scenario values of at least ``min_models`` models."""
     written = []
     for number, (col, cells) in enumerate(columns(scores).items(), 1):
-        if any(s.per_scenario for s in cells.values()):
+        if sum(1 for s in cells.values() if s.per_scenario) >= min_models:
             path = Path(folder) / f"heatmap_{slug(col.board)}_{slug(col.metric)}_{number}.png"
             heatmap_png(col, cells, path)
             written.append(path)
@@ -484,7 +511,8 @@ def correlation_table(found: list[Correlation]) -> render.Table | None:
         return None
     rows = [[c.safety.label, c.capability.label, c.n, render.fmt(c.rho, 2), render.fmt(c.p, 3), c.note]
             for c in found]
-    return render.Table("Safety against capability: rank correlation across models",
+    return render.Table("Safety against capability: rank correlation across models"
+                        + _juries({c.safety for c in found}),
                         ["safety score", "capability score", "n models", "Spearman rho", "p", "note"], rows,
                         f"Spearman's rho over the models having both scores, shown from {MIN_MODELS} models. p: "
                         f"two-sided permutation test (exact up to {EXACT_UP_TO} models, else {PERMUTATIONS:,} random "
