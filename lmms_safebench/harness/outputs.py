@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 _LMMS_SAMPLES = re.compile(r"^(?P<ts>\d{8}_\d{6})_samples_(?P<task>.+)\.jsonl$")
 _LM_SAMPLES = re.compile(r"^samples_(?P<task>.+)_(?P<ts>\d{4}-\d{2}-\d{2}T[\d\-.]+)\.jsonl$")
 
@@ -33,17 +35,28 @@ def samples_files(folder: str | Path) -> dict[str, Path]:
     return {task: path for task, (_, path) in sorted(out.items())}
 
 
+def _loads(line: bytes):
+    """One JSON line. orjson parses the logs of a large report about three times faster than the standard library;
+    a line it refuses (the NaN and Infinity tokens Python's own ``json.dumps`` writes, which lmms-eval logs can hold)
+    is read by the standard library, which takes them (and raises ``UnicodeDecodeError`` on bytes that are not UTF-8,
+    as reading the file as text did)."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line.decode("utf-8"))
+
+
 def read_jsonl(path: str | Path, skipped: list[str] | None = None) -> list[dict]:
     """The JSON objects of a ``.jsonl`` file, one a line (blank lines ignored). A line that is not a JSON object
     (a torn line of a killed run, say) raises ``ValueError`` naming ``path:line``; with ``skipped`` given, it is
     left out and named there instead, as is an empty file, so that one bad line costs one sample, not a log."""
     records, torn = [], 0
-    with open(path, encoding="utf-8") as handle:
+    with open(path, "rb") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = _loads(line)
                 if not isinstance(record, dict):
                     raise ValueError(f"a JSON {type(record).__name__}, not an object")
             except ValueError as exc:  # json.JSONDecodeError is a ValueError
