@@ -30,7 +30,6 @@ import hashlib
 import io
 import json
 import os
-import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,44 +117,15 @@ def describe_changes(change: dict, limit: int = 5) -> str:
 
 # ------------------------------------------------------------------------------------------ reading files
 
-class Refused(ValueError):
-    """A file the source does not read; the message says why (it names no file: the caller does)."""
+# Files are read by the store's shared check (inside the named folder, a regular file, at most source.max_file_mb);
+# Refused is its error, re-exported here for this module's callers.
+Refused = store.Refused
+LIMIT_SETTING = "source.max_file_mb"
 
 
 def read_inside(path: Path, root: Path, limit: int, named: str) -> bytes:
-    """The bytes of ``path`` when it is a regular file whose real path is inside ``root`` and of at most ``limit``
-    bytes; :class:`Refused` otherwise, before anything is opened. ``named`` says which folder ``root`` is."""
-    real = store.outside(path, root)
-    if real is not None:
-        raise Refused(f"resolves to {real}, outside {named}; not read")
-    try:
-        info = os.stat(path)  # follows the link; stat opens nothing
-    except OSError as exc:
-        raise Refused(f"cannot be read ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise Refused(f"not a regular file ({_file_type(info.st_mode)}); not read")
-    if info.st_size > limit:
-        raise Refused(f"{info.st_size} bytes, more than source.max_file_mb allows ({limit} bytes); not read")
-    # O_NOFOLLOW and a second check on the open file: a link swapped in after the checks is not followed.
-    try:
-        fd = os.open(os.path.realpath(path), os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        raise Refused(f"cannot be read ({exc.strerror or exc})") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise Refused("not a regular file; not read")
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise Refused(f"more than source.max_file_mb allows ({limit} bytes); not read")
-    return data
-
-
-def _file_type(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a plain file"
+    """:func:`store.read_inside` with the limit named as ``source.max_file_mb``."""
+    return store.read_inside(path, root, named, limit, LIMIT_SETTING)
 
 
 def _limit_bytes(options: SourceSpec) -> int:
@@ -437,7 +407,7 @@ def _image_bytes(value, places: Places, limit: int) -> bytes:
         value = value.get("bytes") or value.get("path")
     if isinstance(value, (bytes, bytearray, memoryview)):
         if len(value) > limit:
-            raise Refused(f"{len(value)} bytes, more than source.max_file_mb allows ({limit} bytes); left out")
+            raise Refused(f"{len(value)} bytes, more than {LIMIT_SETTING} allows ({limit} bytes); left out")
         return bytes(value)
     if isinstance(value, str) and value:
         path = _cell_path(value, places)
