@@ -5,6 +5,7 @@ file its own way; and a MOSSBench image whose download failed is named by that f
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from lmms_safebench.benchmarks.mossbench import data as moss
 from lmms_safebench.benchmarks.mossbench import taxonomy as moss_tx
 from lmms_safebench.calibration.set_files import read_image
 from lmms_safebench.data import store
-from lmms_safebench.generate.vlsafety.source import read_inside
+from lmms_safebench.generate.core.config import parse
+from lmms_safebench.generate.vlsafety.config import SourceSpec
+from lmms_safebench.generate.vlsafety.source import open_source, read_inside
 
 
 @pytest.fixture
@@ -74,3 +77,25 @@ def test_a_mossbench_image_that_could_not_be_downloaded_is_named_by_the_download
     problem = next(p for p in report.left_out if p.id == "2")
     assert problem.what.startswith("could not be downloaded (cannot download file://")
     assert problem.what.endswith("; the item is left out") and problem.field == "image"
+
+
+def test_caption_files_jsonl_first_then_csv_each_bad_entry_named(tmp_path):
+    """captions.jsonl's later line replaces an earlier one; captions.csv adds only what the JSONL left uncaptioned
+    (its first row wins); each bad entry is named by file and line."""
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for n in range(4):
+        (pool / f"p{n}.png").write_bytes(png(40 * n + 5, size=(8 + n, 8)))
+    (pool / "captions.jsonl").write_text("\n".join([
+        json.dumps({"file": "p0.png", "text": "first zero"}), json.dumps({"file": "p0.png", "text": "second zero"}),
+        json.dumps({"file": "p1.png"}), "{not json", json.dumps(["p2.png", "a list"])]) + "\n")
+    (pool / "captions.csv").write_text("file,text\np0.png,csv zero\np1.png,csv one\np1.png,csv one again\n"
+                                       "p2.png,\n,no file\n")
+    source = open_source(str(pool), parse({}, SourceSpec))
+    texts = {item.origin: item.text for item in source.items}
+    assert texts == {"p0.png": "second zero", "p1.png": "csv one", "p2.png": None, "p3.png": None}
+    named = {p.where: p.what for p in source.problems}
+    assert named["captions.jsonl:3"] == ("needs a 'file' (or 'image'/'path') and a 'text' (or 'caption') string; "
+                                         "ignored")
+    assert named["captions.jsonl:4"].startswith("not JSON (") and "captions.jsonl:5" in named
+    assert named["captions.csv:6"] == "needs a 'file' (or 'image'/'path') and a 'text' (or 'caption') column; ignored"

@@ -261,11 +261,12 @@ def _caption_file(path: Path, root: Path, options: SourceSpec, problems: list[Pr
         return None
 
 
-def _captions(root: Path, options: SourceSpec, problems: list[Problem]) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _caption_records(root: Path, options: SourceSpec, problems: list[Problem]):
+    """``(where, record, what it needs, whether it replaces an earlier caption)`` for each entry of the caption
+    files: ``captions.jsonl``'s lines (a later line replaces an earlier one), then ``captions.csv``'s rows (which
+    never replace one already read)."""
     jsonl, table = root / CAPTION_FILES[0], root / CAPTION_FILES[1]
-    content = _caption_file(jsonl, root, options, problems)
-    for number, line in enumerate((content or "").splitlines(), 1):
+    for number, line in enumerate((_caption_file(jsonl, root, options, problems) or "").splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -273,14 +274,7 @@ def _captions(root: Path, options: SourceSpec, problems: list[Problem]) -> dict[
         except json.JSONDecodeError as exc:
             problems.append(Problem(f"{jsonl.name}:{number}", f"not JSON ({exc.msg}); line ignored"))
             continue
-        name, text = _caption_entry(record) if isinstance(record, dict) else (None, None)
-        if not name or text is None:
-            problems.append(Problem(f"{jsonl.name}:{number}",
-                                    "needs a 'file' (or 'image'/'path') and a 'text' (or 'caption') string; ignored"))
-            continue
-        text = _text(text, f"{jsonl.name}:{number}", options, problems)
-        if text:
-            out[Path(name).as_posix().lstrip("./")] = text
+        yield f"{jsonl.name}:{number}", record, "string", True
     content = _caption_file(table, root, options, problems)
     try:
         rows = list(csv.DictReader(io.StringIO(content or "")))
@@ -288,14 +282,21 @@ def _captions(root: Path, options: SourceSpec, problems: list[Problem]) -> dict[
         problems.append(Problem(table.name, f"unreadable ({exc}); no captions read from it"))
         rows = []
     for number, row in enumerate(rows, 2):
-        name, text = _caption_entry(row)
+        yield f"{table.name}:{number}", row, "column", False
+
+
+def _captions(root: Path, options: SourceSpec, problems: list[Problem]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for where, record, what, replaces in _caption_records(root, options, problems):
+        name, text = _caption_entry(record) if isinstance(record, dict) else (None, None)
         if not name or text is None:
-            problems.append(Problem(f"{table.name}:{number}",
-                                    "needs a 'file' (or 'image'/'path') and a 'text' (or 'caption') column; ignored"))
+            problems.append(Problem(where, f"needs a 'file' (or 'image'/'path') and a 'text' (or 'caption') {what}; "
+                                    "ignored"))
             continue
-        text = _text(text, f"{table.name}:{number}", options, problems)
-        if text:
-            out.setdefault(Path(name).as_posix().lstrip("./"), text)
+        text = _text(text, where, options, problems)
+        key = Path(name).as_posix().lstrip("./")
+        if text and (replaces or key not in out):
+            out[key] = text
     return out
 
 
