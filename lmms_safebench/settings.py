@@ -13,7 +13,10 @@
 | ``SAFEBENCH_RETRY_ABSTAINED`` | ``1`` asks again where a juror's cached reply held no verdict |
 | ``SAFEBENCH_PREDICT_ONLY`` | ``1``: the run only predicts, no jury needed |
 | ``SAFEBENCH_PROMPT_MODE``, ``SAFEBENCH_AUDIO_FORMAT`` | override a SafeBench model block's settings |
-| ``SAFEBENCH_GITHUB_RAW`` | where ``build mmsafetybench --source github`` downloads from (a mirror) |
+| ``SAFEBENCH_GITHUB_RAW`` | the base URL of GitHub's raw file server (default ``https://raw.githubusercontent.com``;
+  a mirror, or a ``file://`` copy): every pinned GitHub download reads it (``data.store.github_raw_url``), i.e.
+  ``build mmsafetybench``, ``build mossbench`` and ``build xstest`` with their ``github`` source, and the
+  ``msts`` and ``xstest`` sets of ``jury calibrate`` |
 
 Two reads stay elsewhere on purpose: ``harness/discovery.py`` runs at every interpreter start and must not import
 the library (it reads ``SAFEBENCH_DATA`` and ``LMMS_SAFEBENCH_NO_DISCOVERY`` itself), and API key *values*

@@ -497,11 +497,11 @@ def test_images_outside_the_files_folder_too_large_or_broken_are_refused(tmp_pat
         sets.load_file(path, max_image_bytes=(folder / "ok.png").stat().st_size)
     message = str(caught.value)
     outside = tmp_path / "outside.png"
-    assert f"set.csv:2: image '../outside.png' resolves to {outside}, outside the file's folder" in message
-    assert f"set.csv:3: image 'link.png' resolves to {outside}" in message
-    assert f"set.csv:4: image '{outside}' resolves to {outside}" in message
-    assert "set.csv:5: image 'big.png' is" in message and "allowed; not read" in message
-    assert "set.csv:6: image 'broken.png' is not a decodable image" in message
-    assert "set.csv:8: image 'missing.png' cannot be read" in message
+    assert f"set.csv:2: image '../outside.png': resolves to {outside}, outside the file's folder" in message
+    assert f"set.csv:3: image 'link.png': resolves to {outside}" in message
+    assert f"set.csv:4: image '{outside}': resolves to {outside}" in message
+    assert "set.csv:5: image 'big.png': " in message and "more than max_image_bytes allows" in message
+    assert "set.csv:6: image 'broken.png': not a decodable image" in message
+    assert "set.csv:8: image 'missing.png': cannot be read" in message
     assert "set.csv:7" not in message
     assert message.startswith(f"{path}: 6 problem(s)")

@@ -137,7 +137,7 @@ def test_mossbench_names_and_leaves_out_bad_items(tmp_path):
     by_id = {p.id: p for p in report.problems if p.id}
     assert "appears 2 times" in by_id["1"].what
     assert "outside --source" in by_id["2"].what and by_id["2"].field == "image"
-    assert by_id["3"].where.endswith("images/none.png") and by_id["3"].what.startswith("missing")
+    assert by_id["3"].where.endswith("images/none.png") and by_id["3"].what.startswith("cannot be read (No such file")
     assert "not a decodable image" in by_id["4"].what
     assert by_id["5"].field == "metadata.over" and "'type 9'" in by_id["5"].what
     assert by_id["6"].field == "metadata.harm" and "kept without it" in by_id["6"].what
@@ -240,11 +240,11 @@ def test_mssbench_keeps_a_pair_whole_or_leaves_it_out(tmp_path):
     (root / "combined.json").write_text(json.dumps(data))
     report = mss.build(source=str(root))
     named = {(p.id, p.field): p for p in report.problems}
-    assert f"leads to {tmp_path / 'outside.jpg'}, outside --source" in named[("embodied-2", "unsafe")].what
+    assert f"resolves to {tmp_path / 'outside.jpg'}, outside --source" in named[("embodied-2", "unsafe")].what
     assert "outside --source" in named[("chat-0", "unsafe_image_path")].what
     assert "every pair of the item is left out" in named[("chat-0", "unsafe_image_path")].what
     assert "empty or non-text query" in named[("chat-1-0", "queries")].what
-    assert named[("chat-2", "unsafe_image_path")].what.startswith("missing")
+    assert named[("chat-2", "unsafe_image_path")].what.startswith("cannot be read (No such file")
     assert named[("chat-3", "Type")].left_out and "kept without a category" in named[("chat-3", "Type")].what
     assert "2 safe and 1 unsafe" in named[("embodied-0", "safe_instructions")].what
     chat = mss.load_docs("chat.all")

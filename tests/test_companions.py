@@ -86,7 +86,7 @@ def test_build_offers_the_companions_and_names_missing_images(tmp_path, capsys):
     assert cli.main(["build", "mossbench", "--source", str(tmp_path / "moss")]) == 1
     out = capsys.readouterr()
     missing = tmp_path / "moss" / "data" / "images" / "2.png"
-    assert f"LEFT OUT {missing}, id '2', field 'image': missing; the item is left out" in out.out
+    assert f"LEFT OUT {missing}, id '2', field 'image': cannot be read (No such file or directory); the item is left out" in out.out
     assert "left something out of the build" in out.err
     moss = registry.get("mossbench")
     docs = moss.load_docs(moss.parse("benign.exaggerated_risk"))

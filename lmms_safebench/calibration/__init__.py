@@ -2,8 +2,11 @@
 
 The command and what it runs: :mod:`.command` (options, output, exit status, the canary's flow); :mod:`.run`
 (a jury on a labelled set: cases, concurrent cached judging, verdicts per item); :mod:`.record` (the stored
-calibration record and its lookup, :func:`.record.latest_calibration`); :mod:`.sets` and :mod:`.set_files` (the
-labelled sets and their loaders).
+calibration record and its lookup, :func:`.record.latest_calibration`); :mod:`.sets` (the labelled sets: the
+built-in ``msts``, ``jbb`` and ``xstest``, downloaded at a pinned revision and cached or read from a local copy
+(``NAME=FILE_OR_FOLDER``), and a user's own file, each read into one checked set) and :mod:`.set_files` (the rows
+of those files: CSV and JSONL rows named by file and line, the label vocabularies, item images read only from
+inside the file's folder, and a user's file).
 
 The statistics are pure functions over numpy arrays that read no file and call no judge, one idea per module:
 

@@ -27,9 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import stat
 from pathlib import Path
 
 from ..data import store
@@ -120,33 +118,13 @@ def jsonl_rows(path: Path) -> list[tuple[int, dict]]:
 
 
 def read_image(value: str, folder: Path, limit: int) -> bytes:
-    """The bytes of the image ``value`` names, relative to ``folder``; ValueError saying why it is not read.
-    Nothing outside ``folder`` (links followed), nothing but a regular file, nothing larger than ``limit``
-    bytes is opened, and the bytes must decode as an image in full."""
-    path = folder / value
-    real = store.outside(path, folder)
-    if real is not None:
-        raise ValueError(f"{value!r} resolves to {real}, outside the file's folder {folder}; not read")
+    """The bytes of the image ``value`` names, relative to ``folder`` (:func:`store.read_image_inside`: nothing
+    outside ``folder``, links followed, nothing but a regular file, nothing larger than ``limit`` bytes is opened,
+    and the bytes must decode as an image in full); ValueError naming ``value`` and saying why it is not read."""
     try:
-        info = os.stat(path)
-    except OSError as exc:
-        raise ValueError(f"{value!r} cannot be read ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise ValueError(f"{value!r} is not a regular file; not read")
-    if info.st_size > limit:
-        raise ValueError(f"{value!r} is {info.st_size} bytes, more than the {limit} allowed; not read")
-    try:
-        with open(os.path.realpath(path), "rb") as handle:
-            data = handle.read(limit + 1)
-    except OSError as exc:
-        raise ValueError(f"{value!r} cannot be read ({exc.strerror or exc})") from None
-    if len(data) > limit:
-        raise ValueError(f"{value!r} is more than the {limit} bytes allowed; not read")
-    try:
-        store.decode_image(data)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not a decodable image ({exc})") from None
-    return data
+        return store.read_image_inside(folder / value, folder, "the file's folder", limit, "max_image_bytes")
+    except store.Refused as exc:
+        raise ValueError(f"{value!r}: {exc}") from None
 
 
 def user_label(value) -> str | None:

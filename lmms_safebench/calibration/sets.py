@@ -50,7 +50,6 @@ import numpy as np
 from .. import paths
 from ..data import store
 from ..errors import DataError
-from ..settings import current
 from .agreement import binary_reasons, cohen_kappa, confusion, kappa_reason, multiclass_reasons
 from .inputs import _fail, check_labelled_set
 from .set_files import HARM, MAX_IMAGE_BYTES, PROTOCOLS, REFUSAL, RowId, csv_rows, read_user_file, row_ids
@@ -334,7 +333,7 @@ def _fetch(spec: Builtin, path: str, revision: str) -> Path:
         raise DataError(f"{spec.title}: offline mode is on (SAFEBENCH_OFFLINE / HF_HUB_OFFLINE) and {path} is not "
                         f"in the cache {folder}; turn offline mode off to download it, {_by_hand(spec, path, revision)}")
     if spec.host == "github":
-        url = f"{current().github_raw}/{spec.repo}/{revision}/{path}"
+        url = store.github_raw_url(spec.repo, revision, path)
         try:
             return store.download(url, target)
         except DataError as exc:

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import threading
 import urllib.error
@@ -393,23 +394,57 @@ def located(exc: Exception, path: Path) -> tuple[str, str]:
     return str(path) + match.group(1), text[len(str(path)) + match.end():]
 
 
-def read_image_inside(path: Path, root: Path, option: str = "--source") -> bytes:
-    """The bytes of the image at ``path``, decoded in full. ValueError saying why not: the path leads out of
-    ``root``, the folder the user named with ``option`` (an absolute path, ``..``, a symlink), the file is
-    missing or unreadable, or it does not decode."""
+class Refused(ValueError):
+    """A file that is not read; the message says why and names no file (the caller names it)."""
+
+
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def read_inside(path: Path, root: Path, named: str, limit: int | None = None, cap: str = "the limit") -> bytes:
+    """The bytes of ``path`` when it is a regular file whose real path is inside ``root`` and, when ``limit`` is
+    given, of at most ``limit`` bytes; :class:`Refused` saying why not, before anything is opened. ``named`` says
+    which folder ``root`` is (``--source /data``), ``cap`` which setting gives ``limit`` (``source.max_file_mb``)."""
     real = outside(path, root)
     if real is not None:
-        raise ValueError(f"leads to {real}, outside {option} {root}; not read")
-    if not path.is_file():
-        raise ValueError("missing")
+        raise Refused(f"resolves to {real}, outside {named}; not read")
     try:
-        data = path.read_bytes()
+        info = os.stat(path)  # follows the link; stat opens nothing
     except OSError as exc:
-        raise ValueError(f"cannot read ({exc.strerror or exc})") from None
+        raise Refused(f"cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise Refused(f"not a regular file ({_file_type(info.st_mode)}); not read")
+    if limit is not None and info.st_size > limit:
+        raise Refused(f"{info.st_size} bytes, more than {cap} allows ({limit} bytes); not read")
+    # O_NOFOLLOW and a second check on the open file: a link swapped in after the checks is not followed.
+    try:
+        fd = os.open(os.path.realpath(path), os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise Refused(f"cannot be read ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise Refused("not a regular file; not read")
+        data = handle.read() if limit is None else handle.read(limit + 1)
+    if limit is not None and len(data) > limit:  # it grew after the stat
+        raise Refused(f"more than {cap} allows ({limit} bytes); not read")
+    return data
+
+
+def read_image_inside(path: Path, root: Path, option: str = "--source", limit: int | None = None,
+                      cap: str = "the limit") -> bytes:
+    """The bytes of the image at ``path`` (:func:`read_inside`: inside ``root``, the folder the user named with
+    ``option``, a regular file, at most ``limit`` bytes), decoded in full; :class:`Refused` (a ValueError) saying
+    why not."""
+    data = read_inside(path, root, f"{option} {root}", limit, cap)
     try:
         decode_image(data)
     except ValueError as exc:
-        raise ValueError(f"not a decodable image ({exc})") from None
+        raise Refused(f"not a decodable image ({exc})") from None
     return data
 
 

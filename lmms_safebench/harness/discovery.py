@@ -6,7 +6,9 @@ site-packages; Python runs its single line at start-up, which calls :func:`insta
 finder on ``sys.meta_path`` that does nothing until ``lmms_eval.tasks`` is imported; then it wraps
 ``TaskManager.initialize_tasks`` so every TaskManager also indexes :func:`lmms_eval_tasks_dir`, the usable
 generated benchmarks' folders and the folders that benchmarks of other packages name
-(:meth:`~lmms_safebench.benchmarks.base.Benchmark.task_folders`).
+(:meth:`~lmms_safebench.benchmarks.base.Benchmark.task_folders`). The same finder wraps ``make_table`` as
+``lmms_eval.utils`` and ``lm_eval.utils`` load, so the printed table shows this package's records as one line
+even where a command line binds the function before any task loads (lm-eval's; see :mod:`.table`).
 
 Start-up cost is one small import and one list append. Discovery must never break Python or lmms-eval, and it
 relies on two private lmms-eval methods (:data:`PATCHED`). So it patches only a TaskManager whose methods have
@@ -327,11 +329,27 @@ def _patch_task_manager(module) -> None:
     manager_cls.initialize_tasks = initialize_tasks
 
 
+def _wrap_table(module) -> None:
+    """Wrap the harness's ``make_table`` as its ``utils`` module loads, before a command line binds it (see
+    :mod:`.table`)."""
+    try:
+        from . import table  # start-up cost only in a harness's process, and a small module
+
+        if hasattr(module, "make_table"):
+            module.make_table = table.wrap(module.make_table)
+    except Exception:  # the table then prints records whole, or short once the hooks' table.install runs
+        pass
+
+
+# The modules the finder patches as they load, and how.
+_PATCHES = {_TARGET: _patch_task_manager, "lmms_eval.utils": _wrap_table, "lm_eval.utils": _wrap_table}
+
+
 class _LoaderProxy:
     """Runs the real loader, then patches the freshly executed module."""
 
-    def __init__(self, loader):
-        self._loader = loader
+    def __init__(self, loader, patch):
+        self._loader, self._patch = loader, patch
 
     def __getattr__(self, name):
         return getattr(self._loader, name)
@@ -342,17 +360,18 @@ class _LoaderProxy:
     def exec_module(self, module):
         self._loader.exec_module(module)
         try:
-            _patch_task_manager(module)
-        except Exception as exc:  # never break lmms-eval because of discovery
+            self._patch(module)
+        except Exception as exc:  # never break a harness because of discovery
             try:
-                _degrade(f"{type(exc).__name__} while patching")
+                _degrade(f"{type(exc).__name__} while patching {module.__name__}")
             except Exception:
                 pass
 
 
 class _TasksFinder:
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != _TARGET:
+        patch = _PATCHES.get(fullname)
+        if patch is None:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -360,7 +379,7 @@ class _TasksFinder:
             spec = finder.find_spec(fullname, path, target)
             if spec is not None:
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _LoaderProxy(spec.loader)
+                    spec.loader = _LoaderProxy(spec.loader, patch)
                 return spec
         return None
 
@@ -369,14 +388,16 @@ class _TasksFinder:
 
 
 def install() -> None:
-    """Called from the ``.pth`` file at interpreter start-up."""
+    """Called from the ``.pth`` file at interpreter start-up: patches what is already imported, and puts the finder
+    on ``sys.meta_path`` for the rest."""
     try:
         if os.environ.get("LMMS_SAFEBENCH_NO_DISCOVERY"):
             return
-        if _TARGET in sys.modules:
-            _patch_task_manager(sys.modules[_TARGET])
-            return
-        if not any(isinstance(f, _TasksFinder) for f in sys.meta_path):
+        for name, patch in _PATCHES.items():
+            if name in sys.modules:
+                patch(sys.modules[name])
+        if not all(name in sys.modules for name in _PATCHES) and not any(isinstance(f, _TasksFinder)
+                                                                         for f in sys.meta_path):
             sys.meta_path.insert(0, _TasksFinder())
     except Exception:
         pass

@@ -77,15 +77,15 @@ def api_key(env: str | None, base_url: str | None, who: str) -> str:
     return "EMPTY"
 
 
-class OpenAIBackend:
-    """Chat completions through the ``openai`` SDK for a :class:`~.spec.ModelSpec`. ``who`` names the model in
-    errors (e.g. ``juror 'elder'``; default: its model)."""
+class LazyOpenAI:
+    """An OpenAI-compatible endpoint's ``openai`` client, made once on first use (importing the SDK costs start-up
+    time) and shared by the threads that call it; the SDK's own retries are off (:mod:`.retry` decides). ``who``
+    names the endpoint in errors (a missing key)."""
 
-    def __init__(self, spec, who: str | None = None):
-        self.spec, self.who = spec, who or f"model {spec.model!r}"
+    def __init__(self, spec, who: str):
+        self.spec, self.who = spec, who
         self._client = None
         self._lock = threading.Lock()
-        self._structured = spec.structured_output
 
     def client(self):
         with self._lock:
@@ -95,6 +95,15 @@ class OpenAIBackend:
                 self._client = openai.OpenAI(api_key=api_key(self.spec.api_key_env, self.spec.base_url, self.who),
                                              base_url=self.spec.base_url, timeout=self.spec.timeout, max_retries=0)
             return self._client
+
+
+class OpenAIBackend(LazyOpenAI):
+    """Chat completions through the ``openai`` SDK for a :class:`~.spec.ModelSpec`. ``who`` names the model in
+    errors (e.g. ``juror 'elder'``; default: its model)."""
+
+    def __init__(self, spec, who: str | None = None):
+        super().__init__(spec, who or f"model {spec.model!r}")
+        self._structured = spec.structured_output
 
     def complete(self, messages: list[dict], schema: dict | None = None, schema_name: str = "answer") -> Completion:
         """One request. ``schema``: the JSON schema asked for when structured output is on (None: free text),

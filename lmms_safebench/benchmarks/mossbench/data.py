@@ -38,6 +38,7 @@ contrast) are notes.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
@@ -233,7 +234,8 @@ def _rows(records: list[dict], folder: Path, root: Path, subset: str, failed: di
         try:
             data = store.read_image_inside(path, root)
         except ValueError as exc:
-            reason = failed.get(str(path), str(exc)) if str(exc) == "missing" else str(exc)
+            # An image that is not there because its download failed is named by that failure.
+            reason = str(exc) if os.path.lexists(path) else failed.get(str(path), str(exc))
             problems.append(store.Problem(str(path), f"{reason}; the item is left out", id=record["pid"],
                                           field="image", scenario=subset))
             continue
@@ -271,7 +273,7 @@ def build(source: str | None = None, data_root: str | Path | None = None) -> sto
         info = sets[subset][1]
         real = store.outside(info, base)
         if real is not None:
-            problems.append(store.Problem(str(info), f"leads to {real}, outside --source {base}; not read",
+            problems.append(store.Problem(str(info), f"resolves to {real}, outside --source {base}; not read",
                                           scenario=subset))
             continue
         try:

@@ -291,7 +291,7 @@ def build(source: str | None = None, data_root: str | Path | None = None) -> sto
     problems = report.problems
     real = store.outside(path, base)
     if real is not None:
-        raise DataError(f"{path} leads to {real}, outside --source {base}; not read")
+        raise DataError(f"{path} resolves to {real}, outside --source {base}; not read")
     try:
         pairs, found = read_combined(path)
     except DataError as exc:

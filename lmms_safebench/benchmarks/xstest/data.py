@@ -81,7 +81,7 @@ def find_csv(root: Path) -> tuple[Path, list[store.Problem]]:
                         f"{tx.UPSTREAM_REPO} or at the CSV file")
     real = store.outside(found[0], root)
     if real is not None:
-        raise DataError(f"{found[0]} leads to {real}, outside --source {root}; not read")
+        raise DataError(f"{found[0]} resolves to {real}, outside --source {root}; not read")
     return found[0], [store.Problem(str(other), f"not read: {found[0].name} is read instead", left_out=False)
                       for other in found[1:]]
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
 
-from ...llm.client import api_key, openai_error
+from ...llm.client import LazyOpenAI, openai_error
 from ...llm.limits import EndpointLimiter
 from ...llm.retry import call_with_retries
 from ..core.config import ImageSpec, SpeechSpec
@@ -45,23 +44,12 @@ class ImageBackend(MediaBackend):
         raise NotImplementedError
 
 
-class EndpointClient:
+class EndpointClient(LazyOpenAI):
     """An OpenAI-compatible endpoint of a media backend: a client made once, calls retried and limited."""
 
     def __init__(self, spec, limiter: EndpointLimiter | None, who: str):
-        self.spec, self.who = spec, who
+        super().__init__(spec, who)
         self.limiter = limiter or EndpointLimiter()
-        self._client = None
-        self._lock = threading.Lock()
-
-    def client(self):
-        with self._lock:
-            if self._client is None:
-                import openai  # start-up cost: only when the first call is made
-
-                self._client = openai.OpenAI(api_key=api_key(self.spec.api_key_env, self.spec.base_url, self.who),
-                                             base_url=self.spec.base_url, timeout=self.spec.timeout, max_retries=0)
-            return self._client
 
     def call(self, request):
         slot = self.limiter.slot(self.spec.endpoint)

@@ -30,7 +30,6 @@ import hashlib
 import io
 import json
 import os
-import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,44 +117,15 @@ def describe_changes(change: dict, limit: int = 5) -> str:
 
 # ------------------------------------------------------------------------------------------ reading files
 
-class Refused(ValueError):
-    """A file the source does not read; the message says why (it names no file: the caller does)."""
+# Files are read by the store's shared check (inside the named folder, a regular file, at most source.max_file_mb);
+# Refused is its error, re-exported here for this module's callers.
+Refused = store.Refused
+LIMIT_SETTING = "source.max_file_mb"
 
 
 def read_inside(path: Path, root: Path, limit: int, named: str) -> bytes:
-    """The bytes of ``path`` when it is a regular file whose real path is inside ``root`` and of at most ``limit``
-    bytes; :class:`Refused` otherwise, before anything is opened. ``named`` says which folder ``root`` is."""
-    real = store.outside(path, root)
-    if real is not None:
-        raise Refused(f"resolves to {real}, outside {named}; not read")
-    try:
-        info = os.stat(path)  # follows the link; stat opens nothing
-    except OSError as exc:
-        raise Refused(f"cannot be read ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise Refused(f"not a regular file ({_file_type(info.st_mode)}); not read")
-    if info.st_size > limit:
-        raise Refused(f"{info.st_size} bytes, more than source.max_file_mb allows ({limit} bytes); not read")
-    # O_NOFOLLOW and a second check on the open file: a link swapped in after the checks is not followed.
-    try:
-        fd = os.open(os.path.realpath(path), os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        raise Refused(f"cannot be read ({exc.strerror or exc})") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise Refused("not a regular file; not read")
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise Refused(f"more than source.max_file_mb allows ({limit} bytes); not read")
-    return data
-
-
-def _file_type(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a plain file"
+    """:func:`store.read_inside` with the limit named as ``source.max_file_mb``."""
+    return store.read_inside(path, root, named, limit, LIMIT_SETTING)
 
 
 def _limit_bytes(options: SourceSpec) -> int:
@@ -291,11 +261,12 @@ def _caption_file(path: Path, root: Path, options: SourceSpec, problems: list[Pr
         return None
 
 
-def _captions(root: Path, options: SourceSpec, problems: list[Problem]) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _caption_records(root: Path, options: SourceSpec, problems: list[Problem]):
+    """``(where, record, what it needs, whether it replaces an earlier caption)`` for each entry of the caption
+    files: ``captions.jsonl``'s lines (a later line replaces an earlier one), then ``captions.csv``'s rows (which
+    never replace one already read)."""
     jsonl, table = root / CAPTION_FILES[0], root / CAPTION_FILES[1]
-    content = _caption_file(jsonl, root, options, problems)
-    for number, line in enumerate((content or "").splitlines(), 1):
+    for number, line in enumerate((_caption_file(jsonl, root, options, problems) or "").splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -303,14 +274,7 @@ def _captions(root: Path, options: SourceSpec, problems: list[Problem]) -> dict[
         except json.JSONDecodeError as exc:
             problems.append(Problem(f"{jsonl.name}:{number}", f"not JSON ({exc.msg}); line ignored"))
             continue
-        name, text = _caption_entry(record) if isinstance(record, dict) else (None, None)
-        if not name or text is None:
-            problems.append(Problem(f"{jsonl.name}:{number}",
-                                    "needs a 'file' (or 'image'/'path') and a 'text' (or 'caption') string; ignored"))
-            continue
-        text = _text(text, f"{jsonl.name}:{number}", options, problems)
-        if text:
-            out[Path(name).as_posix().lstrip("./")] = text
+        yield f"{jsonl.name}:{number}", record, "string", True
     content = _caption_file(table, root, options, problems)
     try:
         rows = list(csv.DictReader(io.StringIO(content or "")))
@@ -318,14 +282,21 @@ def _captions(root: Path, options: SourceSpec, problems: list[Problem]) -> dict[
         problems.append(Problem(table.name, f"unreadable ({exc}); no captions read from it"))
         rows = []
     for number, row in enumerate(rows, 2):
-        name, text = _caption_entry(row)
+        yield f"{table.name}:{number}", row, "column", False
+
+
+def _captions(root: Path, options: SourceSpec, problems: list[Problem]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for where, record, what, replaces in _caption_records(root, options, problems):
+        name, text = _caption_entry(record) if isinstance(record, dict) else (None, None)
         if not name or text is None:
-            problems.append(Problem(f"{table.name}:{number}",
-                                    "needs a 'file' (or 'image'/'path') and a 'text' (or 'caption') column; ignored"))
+            problems.append(Problem(where, f"needs a 'file' (or 'image'/'path') and a 'text' (or 'caption') {what}; "
+                                    "ignored"))
             continue
-        text = _text(text, f"{table.name}:{number}", options, problems)
-        if text:
-            out.setdefault(Path(name).as_posix().lstrip("./"), text)
+        text = _text(text, where, options, problems)
+        key = Path(name).as_posix().lstrip("./")
+        if text and (replaces or key not in out):
+            out[key] = text
     return out
 
 
@@ -437,7 +408,7 @@ def _image_bytes(value, places: Places, limit: int) -> bytes:
         value = value.get("bytes") or value.get("path")
     if isinstance(value, (bytes, bytearray, memoryview)):
         if len(value) > limit:
-            raise Refused(f"{len(value)} bytes, more than source.max_file_mb allows ({limit} bytes); left out")
+            raise Refused(f"{len(value)} bytes, more than {LIMIT_SETTING} allows ({limit} bytes); left out")
         return bytes(value)
     if isinstance(value, str) and value:
         path = _cell_path(value, places)
