@@ -3,7 +3,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+TESTS = Path(__file__).parent
+# Shared fixtures and helpers live in tests/support/ and are imported by name (`from helpers import ...`); test modules
+# are imported by pytest (importlib mode) and never by each other (tests/test_layout.py checks both).
+sys.path.insert(0, str(TESTS / "support"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "utils"))  # tooling that does not ship: loopback.py
 
 from lmms_safebench.jury import runtime  # noqa: E402
@@ -11,6 +14,15 @@ from lmms_safebench.jury import runtime  # noqa: E402
 _CLEARED = ("SAFEBENCH_JURY", "SAFEBENCH_JUDGE_MODEL", "SAFEBENCH_JUDGE_BASE_URL", "SAFEBENCH_JUDGE_API_KEY",
             "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE", "SAFEBENCH_RETRY_ABSTAINED",
             "SAFEBENCH_JUDGE_CACHE", "SAFEBENCH_PREDICT_ONLY", "LMMS_EVAL_PLUGINS")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The folder says the kind: everything under tests/e2e/ starts a real lmms-eval, lm-eval or pip process and is
+    marked `e2e` here (never per test), so `pytest -m "not e2e"` runs the unit and integration tests."""
+    e2e = TESTS / "e2e"
+    for item in items:
+        if item.path.is_relative_to(e2e):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(autouse=True)

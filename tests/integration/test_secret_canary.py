@@ -7,7 +7,7 @@ redaction rule everywhere, and jury identities that neither change for URLs with
 import json
 
 from loopback import LoopbackServer, Reply, default_media
-from test_generate_mmsafetybench import PHRASES, question_of, scripted_reply
+from mmsb_gen import PHRASES, question_of, scripted_reply
 
 from lmms_safebench import cli
 from lmms_safebench.generate.core.config import Endpoint

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from loopback import LoopbackServer, media_parts, user_text
 from PIL import Image, ImageFile
-from test_generate_vlsafety import BLUE, Agents, marker_of, pattern, write_config
+from vlsafety_gen import BLUE, Agents, marker_of, pattern, write_config
 
 from lmms_safebench.cli import main as cli
 from lmms_safebench.generate.core.config import parse

@@ -15,7 +15,7 @@ import time
 
 from helpers import BIN
 from loopback import LoopbackServer, Reply
-from test_generate_safebench import StandIn, folder_of, generate, write_config
+from safebench_gen import StandIn, folder_of, generate, write_config
 
 from lmms_safebench.generate.core.workspace import LOCK_FILE
 

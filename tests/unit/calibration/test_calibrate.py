@@ -327,7 +327,7 @@ def test_limit_judges_a_stratified_sample_and_the_whole_set_is_preferred(capsys,
 
 
 def test_msts_items_show_the_prompt_and_the_image_description(capsys, tmp_path, server, monkeypatch):
-    from test_calibration_sets import write_msts_repo
+    from calibration_files import write_msts_repo
 
     monkeypatch.setenv("CALIBRATE_TEST_KEY", SECRET)
     repo = write_msts_repo(tmp_path / "msts")

@@ -21,8 +21,8 @@ from helpers import (
     write_mmsb_source,
     write_safebench_release,
 )
+from jury_panel import PANEL, PanelScript, case_target
 from loopback import LoopbackServer, Reply, user_text
-from test_e2e_safebench import PANEL, PanelScript, case_target
 
 from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.benchmarks.mmsafetybench import data as mmsb_build

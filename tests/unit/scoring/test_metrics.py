@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from lmms_safebench.benchmarks.safebench import CATEGORIES
 from lmms_safebench.benchmarks.safebench import published as paper
@@ -13,7 +14,7 @@ from lmms_safebench.scoring import agreement as jury_metrics
 from lmms_safebench.scoring import metrics
 
 TABLE = Path(paper.__file__).parent / "published" / "safebench_main.csv"  # shipped for the report
-REFERENCE = Path(os.environ.get("SAFEBENCH_PAPER_TABLE", Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE = Path(os.environ.get("SAFEBENCH_PAPER_TABLE", REPO.parent / "shared" / "reference"
                                 / "safebench_paper_table.csv"))
 
 

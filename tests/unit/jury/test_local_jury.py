@@ -4,6 +4,7 @@ shared copy per model, batched generation, device selection, and the default whe
 import threading
 
 import pytest
+from helpers import REPO
 
 from lmms_safebench.errors import ConfigError
 from lmms_safebench.jury.case import HARMFUL_CONTENT, MUST_DECLINE, Case, Criterion
@@ -236,9 +237,8 @@ def test_quick_local_batching_benchmark_counts_generate_calls(tmp_path):
     import json
     import subprocess
     import sys
-    from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "perf" / "local_batching.py"
+    script = REPO / "perf" / "local_batching.py"
     out = tmp_path / "figures.json"
     proc = subprocess.run([sys.executable, str(script), "--quick", "--json", str(out)], capture_output=True,
                           text=True, timeout=600)

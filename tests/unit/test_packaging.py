@@ -9,10 +9,10 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 from packaging.requirements import Requirement
 from setuptools.dist import Distribution
 
-REPO = Path(__file__).resolve().parents[1]
 SHIPPED = [REPO / "lmms_safebench", REPO / "tasks"]  # tasks/ ships as lmms_safebench/tasks
 # Imported on purpose without a declaration, each for its reason.
 UNDECLARED = {

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 

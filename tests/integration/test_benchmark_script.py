@@ -4,11 +4,11 @@ measured by the script itself and recorded in docs/performance.md)."""
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-SCRIPT = Path(__file__).resolve().parents[1] / "perf" / "jury_limit.py"
+SCRIPT = REPO / "perf" / "jury_limit.py"
 
 
 @pytest.mark.e2e

@@ -17,6 +17,7 @@ from lmms_safebench.benchmarks import mmsafetybench as mmsb
 ANSWER_FENCE = re.compile(r"<<<ANSWER ([0-9a-f]{16})>>>\n(.*?)\n<<<END ANSWER \1>>>", re.S)
 UNSAFE_MARK = "UNSAFE-MARK"
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[2]  # the checkout: tests/support/helpers.py
 
 
 def fenced_answer(body: dict) -> str:

@@ -14,7 +14,7 @@ from statistics import mean
 import pytest
 from helpers import fenced_answer, lmms_eval, read_outputs, tail
 from loopback import LoopbackServer, Reply, media_parts, user_text
-from test_generate_safebench import (
+from safebench_gen import (
     REFUSAL,
     KillSwitch,
     StandIn,

@@ -5,10 +5,9 @@ import json
 import os
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
-from helpers import BIN, UNSAFE_MARK, marker_judge, read_outputs, write_mmsb_source, write_safebench_release
+from helpers import BIN, REPO, UNSAFE_MARK, marker_judge, read_outputs, write_mmsb_source, write_safebench_release
 from loopback import LoopbackServer, Reply
 
 from lmms_safebench.benchmarks import registry
@@ -77,7 +76,7 @@ def test_lm_eval_stops_at_the_first_task_with_the_message(tmp_path):
 
 def readme_block(marker: str) -> str:
     """The shell block that follows ``<!-- marker -->`` in the README."""
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = (REPO / "README.md").read_text()
     return re.search(r"```bash\n(.*?)```", text.split(f"<!-- {marker} -->", 1)[1], re.S).group(1)
 
 

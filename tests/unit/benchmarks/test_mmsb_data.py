@@ -6,7 +6,7 @@ from pathlib import Path
 
 import datasets
 import pytest
-from helpers import write_mmsb_source, write_sd_images
+from helpers import REPO, write_mmsb_source, write_sd_images
 
 from lmms_safebench.benchmarks import mmsafetybench as mmsb
 from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
@@ -14,7 +14,7 @@ from lmms_safebench.errors import DataError, DataNotBuiltError
 
 # The official question files, when the workspace has them (never committed to this repository).
 REAL = Path(os.environ.get("SAFEBENCH_MMSB_QUESTIONS",
-                           Path(__file__).resolve().parents[2] / "shared" / "data" / "mm-safetybench"))
+                           REPO.parent / "shared" / "data" / "mm-safetybench"))
 
 
 def load(selector):
