@@ -5,7 +5,7 @@ import pytest
 
 TESTS = Path(__file__).parent
 # Shared fixtures and helpers live in tests/support/ and are imported by name (`from helpers import ...`); test modules
-# are imported by pytest (importlib mode) and never by each other (tests/test_layout.py checks both).
+# are imported by pytest (importlib mode) and never by each other (tests/unit/test_layout.py checks both).
 sys.path.insert(0, str(TESTS / "support"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "utils"))  # tooling that does not ship: loopback.py
 
@@ -83,3 +83,26 @@ def tiny_clip(tmp_path_factory):
     from tiny_models import build_tiny_clip
 
     return build_tiny_clip(tmp_path_factory.mktemp("models") / "tiny-clip")
+
+
+# Fixtures used by tests in more than one module; what they build lives in tests/support/.
+@pytest.fixture
+def mmsb_source(tmp_path):
+    from build_faults import mmsb_upstream
+
+    return mmsb_upstream(tmp_path)
+
+
+@pytest.fixture
+def pool(tmp_path):
+    from selection_pool import planted_pool
+
+    return planted_pool(tmp_path)
+
+
+@pytest.fixture
+def agents():
+    from vlsafety_gen import agent_servers
+
+    with agent_servers() as running:
+        yield running

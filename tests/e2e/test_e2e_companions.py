@@ -16,8 +16,6 @@ from lmms_safebench.benchmarks.xstest import data as xst
 from lmms_safebench.harness.discovery import lm_eval_tasks_dir
 from lmms_safebench.report import build_report
 
-pytestmark = pytest.mark.e2e
-
 
 def value(results: dict, task: str, metric: str):
     return results["results"][task][f"{metric},none"]

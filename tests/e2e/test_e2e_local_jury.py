@@ -10,8 +10,6 @@ from loopback import LoopbackServer, Reply
 from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
 from lmms_safebench.jury.config import load_jury_file
 
-pytestmark = pytest.mark.e2e
-
 JURY = """
 name: tiny-local-guard
 protocol: single

@@ -10,7 +10,6 @@ from loopback import LoopbackServer, Reply, media_parts, user_text
 
 from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
 
-pytestmark = pytest.mark.e2e
 METRIC = "{},none"
 
 

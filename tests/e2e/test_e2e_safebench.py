@@ -20,8 +20,6 @@ from loopback import LoopbackServer, Reply, media_parts, user_text
 from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.benchmarks.safebench import data as build_mod
 
-pytestmark = pytest.mark.e2e
-
 
 def judge_env(server, **extra):
     return {"SAFEBENCH_JUDGE_MODEL": "judge", "SAFEBENCH_JUDGE_BASE_URL": server.base_url, **extra}

@@ -9,7 +9,6 @@ from loopback import LoopbackServer, Reply
 
 from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
 
-pytestmark = pytest.mark.e2e
 JURY = """
 name: faulty-endpoint
 protocol: single

@@ -17,8 +17,6 @@ from lmms_safebench.data.typography import render, to_jpeg
 from lmms_safebench.generate.output import TaxCategory, TaxScenario
 from lmms_safebench.paths import data_dir
 
-pytestmark = pytest.mark.e2e
-
 TAXONOMY = [
     TaxCategory("finance", "FI", "Finance", "money matters", (TaxScenario("loan_fraud", "Loan Fraud"),
                                                              TaxScenario("tax_evasion", "Tax Evasion"))),

@@ -31,7 +31,6 @@ from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.benchmarks.mmsafetybench import data as mmsb_build
 from lmms_safebench.benchmarks.safebench import data as sb_build
 
-pytestmark = pytest.mark.e2e
 NO_VERDICT = "NO-VERDICT-FOR-THIS"
 JURY = """
 name: rule-check

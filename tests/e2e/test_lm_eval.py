@@ -2,14 +2,11 @@
 
 import json
 
-import pytest
 from helpers import BIN, marker_judge, read_outputs, run_cli, tail, write_mmsb_source
 from loopback import LoopbackServer
 
 from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
 from lmms_safebench.harness.discovery import lm_eval_tasks_dir
-
-pytestmark = pytest.mark.e2e
 
 
 def test_lm_eval_text_tasks_with_tiny_causal_lm(tmp_path, tiny_lm):

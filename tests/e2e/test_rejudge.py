@@ -28,7 +28,6 @@ from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.benchmarks.mmsafetybench import data as mmsb_build
 from lmms_safebench.benchmarks.safebench import data as sb_build
 
-pytestmark = pytest.mark.e2e
 CLI = str(BIN / "lmms-safebench")
 ACCOUNTING = {"calls", "cache_hits", "prompt_tokens", "completion_tokens", "per_juror"}
 

@@ -5,13 +5,11 @@ import json
 import os
 import subprocess
 
-import pytest
 from helpers import BIN, fenced_answer, lmms_eval, tail, verdict_json, write_mmsb_source
 from loopback import LoopbackServer, Reply
 
 from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
 
-pytestmark = pytest.mark.e2e
 KEY = "sk-judge-SECRET-4f1c9a"
 URL_PASSWORD = "url-SECRET-pw-77"
 

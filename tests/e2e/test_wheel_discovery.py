@@ -11,13 +11,10 @@ import sysconfig
 import venv
 from pathlib import Path
 
-import pytest
 from helpers import REPO, write_mmsb_source
 from loopback import LoopbackServer, Reply
 
 from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
-
-pytestmark = pytest.mark.e2e
 
 
 def test_wheel_in_fresh_venv_registers_and_runs_tasks(tmp_path):

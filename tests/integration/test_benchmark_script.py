@@ -5,13 +5,11 @@ import json
 import subprocess
 import sys
 
-import pytest
 from helpers import REPO
 
 SCRIPT = REPO / "perf" / "jury_limit.py"
 
 
-@pytest.mark.e2e
 def test_quick_benchmark_counts_calls_the_way_the_protocol_predicts(tmp_path):
     out = tmp_path / "figures.json"
     proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--json", str(out)], capture_output=True,

@@ -88,7 +88,7 @@ def bash_block_after(text: str, marker: str) -> str:
 
 def test_the_docs_show_the_readme_commands_that_tests_and_ci_run():
     readme = README.read_text()
-    # The no-GPU quick start (tests/test_first_run.py runs the README's copy) is the same on the docs' home page.
+    # The no-GPU quick start (tests/e2e/test_e2e_first_run.py runs the README's copy) is the same on the docs' home page.
     marker = "<!-- quickstart:no-gpu -->"
     assert bash_block_after((DOCS / "index.md").read_text(), marker) == bash_block_after(readme, marker)
     # The install and test commands (.ci/run runs the README's copies) are the ones the install page shows.

@@ -3,16 +3,14 @@ discriminative samples and beating random subsets, the selection's tasks running
 
 import json
 import math
-import subprocess
 
 import numpy as np
 import pytest
-from helpers import BIN, lmms_eval, marker_judge, tail, write_safebench_release
-from loopback import LoopbackServer, Reply
+from selection_pool import (
+    MODELS,
+)
 
 from lmms_safebench.benchmarks import registry
-from lmms_safebench.benchmarks import safebench as sb
-from lmms_safebench.benchmarks.safebench import data as sb_build
 from lmms_safebench.selection import quality, scores
 
 N = np.nan
@@ -54,48 +52,10 @@ def test_scores_on_hand_computed_cases():
     assert sorted(chosen) == [0, 3] or sorted(chosen) == [1, 3]  # one per category (proportional quotas)
 
 
-MODELS = ["m0_safest", "m1", "m2", "m3", "m4", "m5_least_safe"]
 
 
-def write_judged_logs(root, keys_by_scenario, planted, jury="jury0000000000ab", board="safebench_image"):
-    """Judged lmms-eval-style sample logs of the six models. Planted samples separate the models in their
-    order; every other sample gets the same verdict from every model (half of them unsafe)."""
-    for m, model in enumerate(MODELS):
-        folder = root / model
-        folder.mkdir(parents=True)
-        (folder / "20260101_000000_results.json").write_text(json.dumps({"config": {"model_args": f"model={model}"}}))
-        for scenario, keys in keys_by_scenario.items():
-            category = sb.BY_SLUG[scenario].category.slug
-            lines = []
-            for n, key in enumerate(keys):
-                if key in planted:
-                    unsafe = int(m >= 1 + planted[key] % 5)
-                else:
-                    unsafe = n % 2
-                verdict = {"status": "judged", "unsafe": unsafe, "rating": 2 if unsafe else 5, "jury": jury,
-                           "jury_name": "j", "protocol": "single",
-                           "case": {"key": key, "scenario": scenario, "category": category, "question": f"Q {key}",
-                                    "path": ["image.full.default", category, scenario]}}
-                outcome = {"status": "judged", "unsafe": unsafe, "rating": verdict["rating"], "refusal": False,
-                           "scenario": scenario, "category": category, "path": verdict["case"]["path"], "schema": 2}
-                lines.append(json.dumps({"doc_id": n, "target": "", "jury": verdict, "asr": outcome}))
-            (folder / f"20260101_000000_samples_{board}_{scenario}.jsonl").write_text("\n".join(lines) + "\n")
 
 
-@pytest.fixture
-def pool(tmp_path):
-    write_safebench_release(tmp_path / "release", queries=6)
-    sb_build.build(source=str(tmp_path / "release"), subset="full")
-    docs = registry.get("safebench").load_docs(sb.Selector.parse("text.full.default.all"))
-    keys_by_scenario = {}
-    for doc in docs.select_columns(["id", "scenario_slug"]):
-        keys_by_scenario.setdefault(doc["scenario_slug"], []).append(f"safebench/full/{doc['id']}")
-    every = [k for keys in keys_by_scenario.values() for k in keys]
-    # 35 samples spread over the scenarios: 7 for each neighbouring pair of models, enough for McNemar's exact test
-    # to find each difference significant (6 is the fewest), so the order they plant is one the card can state.
-    planted = {key: i for i, key in enumerate(every[1::4])}
-    write_judged_logs(tmp_path / "runs", keys_by_scenario, planted)
-    return tmp_path, planted, len(every)
 
 
 def test_selection_finds_planted_samples_and_beats_random_subsets(pool):
@@ -123,38 +83,6 @@ def test_selection_finds_planted_samples_and_beats_random_subsets(pool):
     assert size == 138
 
 
-def test_the_selection_runs_as_tasks_and_bad_input_is_named(pool, tiny_sentence_model, tiny_clip):
-    tmp_path, planted, _ = pool
-    cli = str(BIN / "lmms-safebench")
-    base = [cli, "select", str(tmp_path / "runs"), "--from", "safebench_image", "--name", "sel"]
-    # Diversity from the questions' text and the documents' images (tiny models built offline).
-    (tmp_path / "models.yaml").write_text(f"embedding_model: {tiny_sentence_model}\nimage_model: {tiny_clip}\n"
-                                          "draws: 20\n")
-    done = subprocess.run([*base, "--budget", "12", "--config", str(tmp_path / "models.yaml")],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, tail(done)
-    assert "safebench_sel_sel" in done.stdout and "GAP" in done.stdout
-    card = json.loads((registry.generated_dir("sel") / "data_card.json").read_text())
-    assert card["objective"]["image_model"] == str(tiny_clip)
-    assert 0 < float(card["quality"]["selected"]["DIV"]) < 2  # measured on joint text and image embeddings
-    with LoopbackServer(marker_judge) as judge, LoopbackServer(lambda b: Reply("I cannot help.")) as model:
-        env = {"SAFEBENCH_JUDGE_MODEL": "j", "SAFEBENCH_JUDGE_BASE_URL": judge.base_url, "SAFEBENCH_JURY": "single"}
-        args = ["--model", "openai", "--model_args", f"model=m,base_url={model.base_url},api_key=x",
-                "--tasks", "safebench_sel_sel"]
-        proc, results, samples = lmms_eval(args, env, tmp_path / "out")
-        assert results is not None, tail(proc)
-    assert sum(len(s) for s in samples.values()) == 12 and results["results"]["safebench_sel_sel"]["asr,none"] == 0.0
-    selected = set(json.loads((registry.generated_dir("sel") / "manifest.json").read_text())["selected"])
-    assert {s["jury"]["case"]["key"] for task in samples.values() for s in task} == selected
-
-    # (The tiny local models: offline, the default hub models are refused before anything else is looked at.)
-    models = ["--config", str(tmp_path / "models.yaml")]
-    too_big = subprocess.run([*base, "--budget", "1000", *models], capture_output=True, text=True, timeout=600)
-    assert too_big.returncode == 2 and "larger than the pool" in too_big.stderr
-    other = subprocess.run([cli, "select", str(tmp_path / "runs"), "--from", "safebench_mmsb_typo", "--name", "x",
-                            "--budget", "5", *models], capture_output=True, text=True, timeout=600)
-    assert other.returncode == 2 and "no judged samples of 'safebench_mmsb_typo'" in other.stderr
-    assert "safebench_image" in other.stderr  # it says what the runs are on
 
 
 def test_a_selection_reports_with_the_columns_of_the_board_it_came_from():

@@ -2,7 +2,10 @@
 
 import json
 
+from loopback import Reply, user_text
+
 from lmms_safebench.generate.mmsafetybench import prompts as mmsb_prompts
+from lmms_safebench.paths import data_dir
 
 # question -> (key phrase, phrase type): what the scripted rewriter picks out.
 PHRASES = {
@@ -32,5 +35,42 @@ def scripted_reply(question: str, phrase: str, kind: str, general: bool, leaky: 
     return json.dumps({"instruction": instruction, "key_phrase": phrase, "phrase_type": kind,
                        "rephrased_question": f"{mmsb_prompts.TYPO_LEAD} {lead} {rest}",
                        "rephrased_question_sd": f"{mmsb_prompts.SD_LEAD} {lead} {rest}"})
+
+
+
+
+def is_general(body: dict) -> bool:
+    """Whether the prompt is the general group's (which turns the question into a "List steps" command)."""
+    return 'begins "List steps in detail to"' in user_text(body)
+
+
+def rewriter(body: dict) -> Reply:
+    question = question_of(body)
+    phrase, kind = PHRASES[question]
+    return Reply(scripted_reply(question, phrase, kind, is_general(body)), prompt_tokens=400, completion_tokens=80)
+
+
+def write_config(path, rewriter_url=None, image_url=None, **extra) -> str:
+    config = dict(extra)
+    if rewriter_url:
+        config["llm"] = {"model": "rewriter", "base_url": rewriter_url, "max_attempts": 1, "retry_base_delay": 0,
+                         "price": {"prompt": 2.0, "completion": 10.0}}
+    if image_url:
+        config["image"] = {"backend": "openai", "model": "sd-standin", "base_url": image_url, "seed": 7,
+                           "max_attempts": 1, "retry_base_delay": 0, "steps": 30, "guidance": 5.5,
+                           "price_per_image": 0.02}
+    path.write_text(json.dumps(config))  # JSON is YAML
+    return str(path)
+
+
+def generated(name: str):
+    folder = data_dir() / "generated" / name
+    return folder, json.loads((folder / "manifest.json").read_text())
+
+
+def parquet_rows(folder, slug):
+    import pyarrow.parquet as pq
+
+    return {row["id"]: row for row in pq.read_table(str(folder / f"{slug}.parquet")).to_pylist()}
 
 

@@ -9,6 +9,7 @@ import random
 import re
 import signal
 import threading
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -220,5 +221,69 @@ def folder_of(data: Path, name: str) -> Path:
 
 def provenance(folder: Path) -> list[dict]:
     return [json.loads(line) for line in (folder / "provenance.jsonl").read_text().splitlines()]
+
+
+
+
+def requests_by_kind(server: LoopbackServer) -> Counter:
+    kinds = {"/v1/chat/completions": "llm", "/v1/images/generations": "image", "/v1/audio/speech": "speech"}
+    return Counter(kinds[r["_path"]] for r in server.requests)
+
+
+
+
+WRITER_REFUSES = "Insider Trading"  # the writer refuses to write twins for this scenario's queries
+
+
+CRITIC_UNREADABLE = "Eating Disorders"  # the critic's verdict on these twins cannot be read
+
+
+PAIR_PROMPT = "together with the attached picture"
+
+
+def counterpart(text: str) -> str:
+    return re.search(r"<<<COUNTERPART [0-9a-f]+>>>\n(.*?)\n<<<END COUNTERPART", text, re.S).group(1)
+
+
+def critic_class(query: str) -> str:
+    """How the critic treats a query's twin: accepted at once, accepted once revised, or never accepted."""
+    return {0: "first", 1: "first", 2: "revised", 3: "never"}[_hash(query) % 4]
+
+
+def pair_harmless(twin: str) -> bool:
+    return _hash(twin) % 3 != 0
+
+
+class TwinStandIn(StandIn):
+    """The pipeline's stand-in, which also writes, checks and revises twins (recognised from the twin prompts)."""
+
+    def __call__(self, body: dict) -> Reply:
+        text = user_text(body)
+        if PAIR_PROMPT in text:
+            self.kill.hit("twins")
+            assert media_parts(body), "the check with the picture must carry the picture"
+            return Reply(json.dumps({"reasoning": "benign: yes", "benign": pair_harmless(fenced(text))}))
+        if "Its proposed harmless counterpart" in text:
+            self.kill.hit("twins")
+            query, twin = fenced(text), counterpart(text)
+            if CRITIC_UNREADABLE in query:
+                return Reply("Looks benign and close to me, yes.")
+            verdict = {"first": True, "revised": twin.endswith("(revised)"), "never": False}[critic_class(query)]
+            return Reply(json.dumps({"reasoning": "benign: yes, close: yes", "benign": verdict, "close": True,
+                                     "changes": [] if verdict else ["ask how to recognise it instead"]}))
+        if "Write a revised counterpart" in text:
+            self.kill.hit("twins")
+            return Reply(json.dumps({"twin": counterpart(text) + " (revised)"}))
+        if "Write its harmless counterpart" in text:
+            self.kill.hit("twins")
+            query = fenced(text)
+            if WRITER_REFUSES in query:
+                return Reply(REFUSAL)
+            return Reply(json.dumps({"twin": "Which warning signs help people avoid " + query.rstrip("?")}))
+        return super().__call__(body)
+
+
+def twin_config(tmp_path, url: str, **overrides):
+    return write_config(tmp_path / "cfg", url, twins={"revisions": 1}, **overrides)
 
 

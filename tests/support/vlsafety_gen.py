@@ -8,10 +8,12 @@ import json
 import random
 import re
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from loopback import Reply, media_parts, user_text
+from helpers import write_truncated_jpeg
+from loopback import LoopbackServer, Reply, media_parts, user_text
 from PIL import Image, ImageDraw
 
 from lmms_safebench.generate.vlsafety import prompts
@@ -161,5 +163,41 @@ def write_config(path: Path, clip_model: Path, servers: dict, **overrides) -> Pa
 
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+
+
+NAME = "vls"
+
+
+def make_pool(folder: Path) -> None:
+    """13 files: p0..p7 distinct (p5, p6 carry a green marker: 'not risk-relevant'; p2, p4, p7 a yellow, red and
+    blue one: the verifier puts them in MOVED's subcategory; the writer refuses the blue one once), an exact copy
+    of p0, a near duplicate of p1 (resized, JPEG), a 20x20 image, a truncated JPEG and a text file named .png.
+    Captions: p3's duplicates p2's."""
+    folder.mkdir(parents=True)
+    markers = {2: YELLOW, 4: RED, 5: GREEN, 6: GREEN, 7: BLUE}
+    for n in range(8):
+        pattern(n, markers.get(n)).save(folder / f"p{n}.png")
+    (folder / "p0_copy.png").write_bytes((folder / "p0.png").read_bytes())
+    pattern(1).resize((150, 150)).save(folder / "p1_near.jpg", quality=90)
+    Image.new("RGB", (20, 20), (200, 10, 10)).save(folder / "tiny.png")
+    write_truncated_jpeg(folder / "broken.jpg")
+    (folder / "fake.png").write_text("this is not an image")
+    (folder / "captions.jsonl").write_text("\n".join([
+        json.dumps({"file": "p2.png", "text": "A red car parked on the street."}),
+        json.dumps({"file": "p3.png", "text": "a red car parked on the street!"}),
+        "{not json",
+        json.dumps({"file": "missing.png", "text": "no such file"}),
+    ]) + "\n")
+    (folder / "p4.txt").write_text("An ordinary kitchen counter.")
+
+
+@contextmanager
+def agent_servers():
+    """The scripted agents behind three loopback servers (writer, VLM verifier, checker)."""
+    script = Agents()
+    with LoopbackServer(script) as llm, LoopbackServer(script) as vlm, LoopbackServer(script) as checker:
+        yield script, {"llm": llm, "vlm": vlm, "checker": checker}
 
 

@@ -3,14 +3,12 @@ everything else is built, and `lmms-safebench build` exits 1 when something was 
 2 when nothing could be built). Synthetic upstream data is made in each test; the real CLIs are run."""
 
 import json
-import os
-import subprocess
 
 import pytest
+from build_faults import (
+    build,
+)
 from helpers import (
-    BIN,
-    lmms_eval,
-    marker_judge,
     problems_matching,
     tail,
     write_header_only_wav,
@@ -19,7 +17,6 @@ from helpers import (
     write_sd_images,
     write_truncated_jpeg,
 )
-from loopback import LoopbackServer, Reply, user_text
 from PIL import Image
 
 from lmms_safebench.benchmarks import mmsafetybench as mmsb
@@ -27,13 +24,6 @@ from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.benchmarks.mmsafetybench import data as mmsb_build
 from lmms_safebench.benchmarks.safebench import data as sb_build
 from lmms_safebench.errors import DataError
-
-CLI = str(BIN / "lmms-safebench")
-
-
-def build(*args, env=None):
-    return subprocess.run([CLI, "build", *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **(env or {})})
 
 
 def manifest(data_dir, name="mmsafetybench"):
@@ -67,10 +57,6 @@ def no_traceback(proc):
 
 # ------------------------------------------------------------------------------------------ MM-SafetyBench
 
-@pytest.fixture
-def mmsb_source(tmp_path):
-    ids = write_mmsb_source(tmp_path / "upstream", per_scenario=3)
-    return tmp_path / "upstream", ids
 
 
 def test_corrupt_and_empty_sd_images_are_named_and_left_out_of_sd_tasks_only(tmp_path, mmsb_source):
@@ -384,31 +370,3 @@ def release_archives_full_only(release, release_archives):
 
 # ------------------------------------------------------------------------------------------ end to end
 
-@pytest.mark.e2e
-def test_build_with_a_corrupt_sd_image_then_an_sd_task_runs_to_the_end(tmp_path, mmsb_source):
-    source, ids = mmsb_source
-    sd = write_sd_images(tmp_path / "imgs", ids)
-    corrupt = write_truncated_jpeg(sd / "04-Physical_Harm" / "SD" / "4.jpg")
-    data = tmp_path / "data"  # the conftest's SAFEBENCH_DATA, which lmms-eval reads
-    proc = build("mmsafetybench", "--source", str(source), "--sd-images", str(sd), "--data-dir", str(data))
-    assert proc.returncode == 1 and str(corrupt) in proc.stdout, tail(proc)
-
-    asked = []
-
-    def target(body):
-        asked.append(user_text(body).strip().rsplit(" ", 1)[-1])
-        return Reply("UNSAFE-MARK here is how." if asked[-1] == "7" else "I can't help with that.")
-
-    with LoopbackServer(marker_judge) as judge, LoopbackServer(target) as model:
-        env = {"SAFEBENCH_JUDGE_MODEL": "judge", "SAFEBENCH_JUDGE_BASE_URL": judge.base_url,
-               "SAFEBENCH_JUDGE_API_KEY": "sk-x"}
-        args = ["--model", "openai", "--model_args", f"model=t,base_url={model.base_url},api_key=x,max_retries=1",
-                "--tasks", "safebench_mmsb_sd_04_physical_harm"]
-        run, results, samples = lmms_eval(args, env, tmp_path / "out")
-        assert results is not None, tail(run)
-    assert sorted(asked) == ["1", "7"]
-    task = results["results"]["safebench_mmsb_sd_04_physical_harm"]
-    assert task["asr,none"] == pytest.approx(50.0) and task["judged,none"] == 100.0
-    logged = samples["safebench_mmsb_sd_04_physical_harm"]
-    assert sorted(s["jury"]["case"]["key"] for s in logged) == [f"mmsafetybench/04-Physical_Harm/{qid}"
-                                                                for qid in ("1", "7")]

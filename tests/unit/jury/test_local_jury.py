@@ -231,7 +231,6 @@ def test_nothing_configured_without_a_gpu_names_the_local_juries(monkeypatch):
     assert resolve_jury_config("single").jurors[0].endpoint.endswith("@cpu")
 
 
-@pytest.mark.e2e
 def test_quick_local_batching_benchmark_counts_generate_calls(tmp_path):
     """The benchmark script runs; its counts are checked, its timings are not (docs/performance.md has those)."""
     import json

@@ -366,7 +366,6 @@ def test_the_end_of_run_log_line_names_each_endpoints_limit(monkeypatch):
     assert "hunter22" not in "".join(lines)
 
 
-@pytest.mark.e2e
 def test_judge_concurrency_64_keeps_64_calls_in_flight_and_says_where_each_endpoint_settled(tmp_path):
     """`lmms-safebench judge --concurrency 64` with the built-in five-juror panel on one endpoint."""
     log = tmp_path / "run"

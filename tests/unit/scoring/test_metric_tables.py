@@ -1,6 +1,6 @@
 """Metric tables belong to the adapters: per-sample records carry a label and tags only when set, generic label and
 tag metrics follow the tree rule, the hooks hand each metric the record it reads, and a task folder's utils.py finds
-every metric of its benchmark's table (the YAMLs stay byte-identical: tests/test_task_configs.py)."""
+every metric of its benchmark's table (the YAMLs stay byte-identical: tests/unit/harness/test_task_configs.py)."""
 
 import importlib.util
 import math
