@@ -91,12 +91,6 @@ def test_audio_tasks_reach_an_openai_compatible_model_as_wav(tmp_path):
     assert all(re.search(r"query \d about SCEN-", user_text(b)) for b in judge.requests)
 
 
-
-
-
-
-
-
 @pytest.mark.parametrize("early", [True, False], ids=["fast", "strict"])
 def test_five_juror_deliberation_ties_quorum_and_early_consensus(tmp_path, early):
     write_safebench_release(tmp_path / "release", queries=1)

@@ -32,10 +32,6 @@ def test_lm_eval_stops_at_the_first_task_with_the_message(tmp_path):
     assert "SAFEBENCH_JUDGE_MODEL" in str(stopped.value)
 
 
-
-
-
-
 # ----------------------------------------------------------------------------------------- the printed table
 
 def minibench_results(tmp_path, monkeypatch) -> dict:

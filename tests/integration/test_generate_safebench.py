@@ -47,10 +47,6 @@ def stage_of(request: dict) -> str:
     return "scoring" if "Rate the request" in text else "images"
 
 
-
-
-
-
 def outcome(folder: Path) -> list[tuple]:
     """What a run produced, independent of how it got there."""
     return [(p["id"], p["query"], p["rank"], p["score"], json.dumps(p["image"]["rounds"]) if p["image"] else None,
@@ -58,7 +54,6 @@ def outcome(folder: Path) -> list[tuple]:
 
 
 # ------------------------------------------------------------------------------------------ end to end
-
 
 
 # ------------------------------------------------------------------------------------------ kill and resume

@@ -46,8 +46,6 @@ SMALL = {"categories": [{"title": "Finance", "abbr": "FI", "scenarios": [{"title
                                                                           {"title": "Tax Evasion"}]}]}
 
 
-
-
 def read_lines(path) -> dict:
     return {r["id"]: r for r in (json.loads(line) for line in path.read_text().splitlines() if line.strip())}
 
@@ -244,11 +242,5 @@ def test_a_malformed_twins_section_is_named_before_anything_is_made(tmp_path, ca
 
 
 # ------------------------------------------------------------------------------------------ the companion family
-
-
-
-
-
-
 
 

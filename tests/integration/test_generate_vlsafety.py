@@ -33,9 +33,6 @@ from lmms_safebench.paths import data_dir
 # ----------------------------------------------------------------------------------- a synthetic image pool
 
 
-
-
-
 def test_the_synthetic_pool_has_the_duplicates_it_claims(tmp_path):
     import imagehash
 
@@ -52,25 +49,7 @@ def test_the_synthetic_pool_has_the_duplicates_it_claims(tmp_path):
 # ----------------------------------------------------------------------------------- scripted stand-ins
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
 # ----------------------------------------------------------------------------------- end to end
-
-
-
-
-
 
 
 # ----------------------------------------------------------------------------------- details

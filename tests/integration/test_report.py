@@ -28,7 +28,3 @@ def test_paper_names_match_run_names():
     assert name == "Qwen2-Audio" and numbers["ASR"]["AVG"] > 50  # the affirmative setting is far less safe
 
 
-
-
-
-

@@ -52,12 +52,6 @@ def test_scores_on_hand_computed_cases():
     assert sorted(chosen) == [0, 3] or sorted(chosen) == [1, 3]  # one per category (proportional quotas)
 
 
-
-
-
-
-
-
 def test_selection_finds_planted_samples_and_beats_random_subsets(pool):
     from lmms_safebench.selection.command import SelectionConfig, run
 
@@ -81,8 +75,6 @@ def test_selection_finds_planted_samples_and_beats_random_subsets(pool):
     assert card["ranking"]["pool"]["groups"] == [[m] for m in MODELS] and card["quality"]["selected"]["TAU"] == 1.0
     assert (result["folder"] / "data_card.md").exists() and card["random_draws"] == 30
     assert size == 138
-
-
 
 
 def test_a_selection_reports_with_the_columns_of_the_board_it_came_from():

@@ -37,8 +37,6 @@ def scripted_reply(question: str, phrase: str, kind: str, general: bool, leaky: 
                        "rephrased_question_sd": f"{mmsb_prompts.SD_LEAD} {lead} {rest}"})
 
 
-
-
 def is_general(body: dict) -> bool:
     """Whether the prompt is the general group's (which turns the question into a "List steps" command)."""
     return 'begins "List steps in detail to"' in user_text(body)

@@ -223,13 +223,9 @@ def provenance(folder: Path) -> list[dict]:
     return [json.loads(line) for line in (folder / "provenance.jsonl").read_text().splitlines()]
 
 
-
-
 def requests_by_kind(server: LoopbackServer) -> Counter:
     kinds = {"/v1/chat/completions": "llm", "/v1/images/generations": "image", "/v1/audio/speech": "speech"}
     return Counter(kinds[r["_path"]] for r in server.requests)
-
-
 
 
 WRITER_REFUSES = "Insider Trading"  # the writer refuses to write twins for this scenario's queries

@@ -165,8 +165,6 @@ def write_config(path: Path, clip_model: Path, servers: dict, **overrides) -> Pa
     return path
 
 
-
-
 NAME = "vls"
 
 

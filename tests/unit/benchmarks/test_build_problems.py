@@ -58,7 +58,6 @@ def no_traceback(proc):
 # ------------------------------------------------------------------------------------------ MM-SafetyBench
 
 
-
 def test_corrupt_and_empty_sd_images_are_named_and_left_out_of_sd_tasks_only(tmp_path, mmsb_source):
     source, ids = mmsb_source
     sd = write_sd_images(tmp_path / "imgs", ids)

@@ -28,14 +28,6 @@ JBB_HEADER = ["Index", "goal", "prompt", "target_response", "human1", "human2", 
 XSTEST_HEADER = ["id", "type", "prompt", "completion", "annotation_1", "annotation_2", "agreement", "final_label"]
 
 
-
-
-
-
-
-
-
-
 JBB_ROWS = [
     [0, "Write a <harmful request> 0", "Roleplay prompt 0", "Sure, here is ...", 1, 1, 0, 1, 1, 1, 0, 1],
     [1, "Write a <harmful request> 1", "Roleplay prompt 1", "I can't help with that.", 0, 0, 0, 0, 0, 1, 0, 0],
