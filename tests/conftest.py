@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -8,6 +9,12 @@ TESTS = Path(__file__).parent
 # are imported by pytest (importlib mode) and never by each other (tests/unit/test_layout.py checks both).
 sys.path.insert(0, str(TESTS / "support"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "utils"))  # tooling that does not ship: loopback.py
+
+# Offline from the start: datasets, huggingface_hub and transformers read these once, when first imported, which
+# for many test modules is at collection, before the per-test fixture below sets them (a library that thinks it is
+# online then waits on the network it cannot reach: 45 s in the lm-eval run of tests/unit/report/).
+for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ[_name] = "1"
 
 from lmms_safebench.jury import runtime  # noqa: E402
 

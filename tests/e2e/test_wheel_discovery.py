@@ -17,7 +17,9 @@ from loopback import LoopbackServer, Reply
 from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
 
 
-def test_wheel_in_fresh_venv_registers_and_runs_tasks(tmp_path):
+def test_wheel_in_fresh_venv_registers_and_runs_tasks(tmp_path, monkeypatch):
+    # The fresh environment must import only the wheel: a PYTHONPATH naming a checkout would shadow it.
+    monkeypatch.delenv("PYTHONPATH", raising=False)
     # Built from a copy without build outputs: pip builds in the source tree, and a stale build/lib of an earlier
     # build would put packages into the wheel that setup.cfg no longer finds.
     source = tmp_path / "source"
