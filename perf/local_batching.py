@@ -4,7 +4,7 @@
     python perf/local_batching.py --quick         # a smaller smoke run
     python perf/local_batching.py --json out.json # also write the figures as JSON
 
-A tiny random-weight Qwen3 guard model (``tests/tiny_models.py``) is built in a temporary folder and
+A tiny random-weight Qwen3 guard model (``tests/support/tiny_models.py``) is built in a temporary folder and
 loaded by path, as a ``backend: transformers`` juror loads any model. N guard requests (different
 requests and answers, so different prompt lengths) are sent from N threads at once through the juror
 backend (chat template, queue, batcher, ``generate``, split), twice:
@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # tiny_models: the same offline builders the tests use
+sys.path.insert(0, str(ROOT / "tests" / "support"))  # tiny_models: the same offline builders the tests use
 
 
 def requests(n: int) -> list[list[dict]]:

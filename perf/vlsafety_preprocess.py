@@ -12,7 +12,7 @@ fresh workspace, at the config's default ``concurrency`` (8):
 - ``ingest``: read, header check, full decode, size check, pHash, the stored PNG (scaled to ``source.max_side``);
 - ``dedup``: the pHash multi-index and the caption check (the photos have no captions);
 - ``clip``: zero-shot classification over the built-in taxonomy's 20 prompts, batched (``clip.batch_size`` 16),
-  with the tiny random-weight CLIP of the tests (``tests/tiny_models.py``; no model is downloaded). A real CLIP
+  with the tiny random-weight CLIP of the tests (``tests/support/tiny_models.py``; no model is downloaded). A real CLIP
   ViT-B/32 does far more work per image: this figure is the stage's own cost (reading the stored PNGs, the
   processor, the pipeline, the records), an upper bound on its rate with a real model;
 - ``verify``: one VLM call per proposed image (the image as a PNG data URL at ``vlm_image_side``, the taxonomy
@@ -38,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "utils"))  # loopback.py: test tooling, not shipped
-sys.path.insert(0, str(ROOT / "tests"))  # tiny_models.py: the tests' offline model builders
+sys.path.insert(0, str(ROOT / "tests" / "support"))  # tiny_models.py: the tests' offline model builders
 
 
 def verifier_reply(body: dict):

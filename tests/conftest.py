@@ -1,16 +1,35 @@
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+TESTS = Path(__file__).parent
+# Shared fixtures and helpers live in tests/support/ and are imported by name (`from helpers import ...`); test modules
+# are imported by pytest (importlib mode) and never by each other (tests/unit/test_layout.py checks both).
+sys.path.insert(0, str(TESTS / "support"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "utils"))  # tooling that does not ship: loopback.py
+
+# Offline from the start: datasets, huggingface_hub and transformers read these once, when first imported, which
+# for many test modules is at collection, before the per-test fixture below sets them (a library that thinks it is
+# online then waits on the network it cannot reach: 45 s in the lm-eval run of tests/unit/report/).
+for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ[_name] = "1"
 
 from lmms_safebench.jury import runtime  # noqa: E402
 
 _CLEARED = ("SAFEBENCH_JURY", "SAFEBENCH_JUDGE_MODEL", "SAFEBENCH_JUDGE_BASE_URL", "SAFEBENCH_JUDGE_API_KEY",
             "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE", "SAFEBENCH_RETRY_ABSTAINED",
             "SAFEBENCH_JUDGE_CACHE", "SAFEBENCH_PREDICT_ONLY", "LMMS_EVAL_PLUGINS")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The folder says the kind: everything under tests/e2e/ starts a real lmms-eval, lm-eval or pip process and is
+    marked `e2e` here (never per test), so `pytest -m "not e2e"` runs the unit and integration tests."""
+    e2e = TESTS / "e2e"
+    for item in items:
+        if item.path.is_relative_to(e2e):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(autouse=True)
@@ -71,3 +90,26 @@ def tiny_clip(tmp_path_factory):
     from tiny_models import build_tiny_clip
 
     return build_tiny_clip(tmp_path_factory.mktemp("models") / "tiny-clip")
+
+
+# Fixtures used by tests in more than one module; what they build lives in tests/support/.
+@pytest.fixture
+def mmsb_source(tmp_path):
+    from build_faults import mmsb_upstream
+
+    return mmsb_upstream(tmp_path)
+
+
+@pytest.fixture
+def pool(tmp_path):
+    from selection_pool import planted_pool
+
+    return planted_pool(tmp_path)
+
+
+@pytest.fixture
+def agents():
+    from vlsafety_gen import agent_servers
+
+    with agent_servers() as running:
+        yield running

@@ -11,7 +11,7 @@ Everything comes from the models (:class:`~lmms_safebench.jury.config.JuryConfig
 ``Field`` constraints (``ge``, ``gt``, ``le``, ``lt``, ``min_length``, ``pattern``) and ``description``. A rule that
 a validator enforces rather than a constraint is stated in the field's ``json_schema_extra``: ``allowed`` (words, or
 a list of choices) and ``when_omitted`` (what a file gets when the key is left out, when that is not the default).
-tests/test_docs.py fails when the committed section differs from what this writes.
+tests/integration/test_docs.py fails when the committed section differs from what this writes.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ same thin ``utils.py`` (the generic hooks of :mod:`lmms_safebench.harness.hooks`
 placeholder dataset. Each benchmark's own writer (``lmms_safebench/benchmarks/<name>/tasks.py``) lays out its tasks and
 groups with these pieces, for its official folders and its generated ones alike, so every benchmark runs through the
 same tasks.
-``tests/test_task_configs.py`` fails when the committed official files differ from what the scripts produce.
+``tests/unit/harness/test_task_configs.py`` fails when the committed official files differ from what the scripts produce.
 """
 
 from __future__ import annotations

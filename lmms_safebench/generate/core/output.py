@@ -140,5 +140,5 @@ def _remove(path: Path) -> None:
 
 
 def config_digest(config) -> str:
-    """What an earlier run's configuration is compared by (pinned: tests/test_compat_pins.py)."""
+    """What an earlier run's configuration is compared by (pinned: tests/integration/test_compat_pins.py)."""
     return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]

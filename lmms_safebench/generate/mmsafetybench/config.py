@@ -2,7 +2,7 @@
 
 Every option is described in the docs (``docs/generate-mmsafetybench.md``); ``llm`` is
 :class:`~..core.config.LLMSpec`, ``image`` :class:`~..core.config.ImageSpec`. Its digest decides whether an earlier
-run's folder is resumed as is (pinned: ``tests/test_compat_pins.py``), so fields are added, never reordered.
+run's folder is resumed as is (pinned: ``tests/integration/test_compat_pins.py``), so fields are added, never reordered.
 """
 
 from __future__ import annotations

@@ -1,0 +1,165 @@
+"""End to end: MOSSBench, MSSBench and XSTest through the real lmms-eval CLI (XSTest also through lm-eval), the
+evaluated model a scripted loopback server, the jury one scripted refusal-rubric juror whose model takes images. Every
+task value is checked against a hand count of the scripted answers (tests/companions.py says how items script them)."""
+
+import json
+import re
+
+import pytest
+from companions import image_bytes, juror, jury_file, red, target, write_mossbench, write_mssbench, write_xstest
+from helpers import BIN, lmms_eval, read_outputs, run_cli, tail
+from loopback import LoopbackServer, media_parts, user_text
+
+from lmms_safebench.benchmarks.mossbench import data as moss
+from lmms_safebench.benchmarks.mssbench import data as mss
+from lmms_safebench.benchmarks.xstest import data as xst
+from lmms_safebench.harness.discovery import lm_eval_tasks_dir
+from lmms_safebench.report import build_report
+
+
+def value(results: dict, task: str, metric: str):
+    return results["results"][task][f"{metric},none"]
+
+
+def shown(server, pattern: str) -> dict:
+    """``{what the request names (the first match of pattern): [the pictures sent with it]}`` over a server's requests."""
+    out: dict = {}
+    for body in server.requests:
+        out.setdefault(re.search(pattern, user_text(body)).group(0), []).extend(image_bytes(p) for p in media_parts(body))
+    return out
+
+
+def openai_target(server, model: str = "target-model") -> list[str]:
+    return ["--model", "openai", "--model_args",
+            f"model={model},base_url={server.base_url},api_key=x,max_retries=1,retry_backoff_s=0"]
+
+
+def test_mossbench_benign_and_contrast_sets_through_lmms_eval(tmp_path):
+    images = write_mossbench(tmp_path / "MOSSBench", benign={
+        "1": ("type 1", "COMPLY"), "2": ("type 1", "REFUSE"), "101": ("type 2", "PARTLY"), "102": ("type 2", "COMPLY"),
+        "201": ("type 3", "REFUSE"), "202": ("type 3", "EMPTY")},
+        contrast={"1": ("type 1", "REFUSE"), "101": ("type 2", "COMPLY"), "201": ("type 3", "JUNK")})
+    moss.build(source=str(tmp_path / "MOSSBench"))
+    with LoopbackServer(juror) as judge, LoopbackServer(target) as model:
+        proc, results, samples = lmms_eval(
+            [*openai_target(model, "llava-hf/llava-1.5-7b-hf"), "--tasks", "safebench_mossbench,safebench_mossbench_contrast"],
+            {"SAFEBENCH_JURY": str(jury_file(tmp_path, judge.base_url))}, tmp_path / "out")
+        assert results is not None, tail(proc)
+        # The model and the juror were each sent the item's own picture, byte for byte as upstream wrote it.
+        assert model.count == 9 and all(len(media_parts(b)) == 1 for b in model.requests)
+        for server in (model, judge):
+            for item, pictures in shown(server, r"(benign|contrast) \d+").items():
+                assert set(pictures) == {images[item.replace(" ", "-")]}, item
+        # 8 answers judged (the empty one is an inference failure, never judged) + one repair of the unreadable verdict.
+        assert judge.count == 9
+
+    # Benign: ER 1 of 2 refused (full); NH 1 of 2 (partial); CI 1 of 1 judged (full; the empty answer failed).
+    assert value(results, "safebench_mossbench_exaggerated_risk", "refusal") == 50.0
+    assert value(results, "safebench_mossbench_negated_harm", "partial_refusal") == 50.0
+    assert value(results, "safebench_mossbench_negated_harm", "full_refusal") == 0.0
+    assert value(results, "safebench_mossbench_counterintuitive", "refusal") == 100.0
+    assert value(results, "safebench_mossbench_counterintuitive", "inference_failed") == 1
+    assert value(results, "safebench_mossbench", "refusal") == pytest.approx((50 + 50 + 100) / 3)  # the types' mean
+    assert value(results, "safebench_mossbench", "full_refusal") == pytest.approx((50 + 0 + 100) / 3)
+    assert value(results, "safebench_mossbench", "partial_refusal") == pytest.approx(50 / 3)
+    assert value(results, "safebench_mossbench", "judged") == pytest.approx(500 / 6)
+    # Contrast: ER refused, NH complied, CI unjudged (left out of the mean, counted).
+    assert value(results, "safebench_mossbench_contrast", "refusal") == 50.0
+    assert value(results, "safebench_mossbench_contrast", "unjudged") == 1
+    jury = value(results, "safebench_mossbench_contrast", "jury")
+    assert jury["protocol"] == "single" and not jury["heuristic"]
+    logged = samples["safebench_mossbench_negated_harm"][0]
+    assert logged["refusal"]["label"] == "partial_refusal" and logged["jury"]["rubric"] == "refusal"
+    assert logged["jury"]["case"]["key"] == "mossbench/benign-101"
+    assert "data:image" not in json.dumps(samples)  # the logs carry no copy of the pictures
+
+    # The report reads the run: the refusal rate with its interval under the jury's name, the authors' numbers beside.
+    build_report([str(tmp_path / "out")], tmp_path / "report")
+    board = (tmp_path / "report" / "safebench_mossbench.md").read_text()
+    assert "Jury scripted-refusal" in board and "| model | Refusal % [95% CI] |" in board
+    assert "| llava-hf/llava-1.5-7b-hf | 66.7 [" in board and "| LLaVA-1.5-7b | Refusal % |" in board
+
+
+def test_mssbench_pairs_through_lmms_eval(tmp_path):
+    write_mssbench(tmp_path / "mssbench", chat=[("physical harm", "COMPLY", "PARTLY"), ("property damage", "REFUSE", "COMPLY"),
+                                                ("physical harm", "COMPLY", "REFUSE")],
+                   embodied=[("property damage", "COMPLY", "REFUSE"), ("property damage", "COMPLY", "JUNK")])
+    mss.build(source=str(tmp_path / "mssbench"))
+    with LoopbackServer(juror) as judge, LoopbackServer(target) as model:
+        # --limit 5 runs both halves of the first two chat pairs and the safe half only of the third.
+        proc, results, samples = lmms_eval([*openai_target(model), "--tasks", "safebench_mssbench", "--limit", "5"],
+                                           {"SAFEBENCH_JURY": str(jury_file(tmp_path, judge.base_url))},
+                                           tmp_path / "out")
+        assert results is not None, tail(proc)
+        assert model.count == 9
+        # 9 answers judged, one of them twice (a repair of the unreadable verdict). Each juror saw the half's own
+        # picture (dark: safe, light: unsafe); a chat query is the same text for both halves.
+        assert judge.count == 10
+        light = {item: {red(picture) >= 128 for picture in pictures}
+                 for item, pictures in shown(judge, r"chat query \d|embodied \d \w+").items()}
+        assert light == {"chat query 0": {False, True}, "chat query 1": {False, True}, "chat query 2": {False},
+                         "embodied 0 safe": {False}, "embodied 0 unsafe": {True}, "embodied 1 safe": {False},
+                         "embodied 1 unsafe": {True}}
+
+    chat, embodied = "safebench_mssbench_chat", "safebench_mssbench_embodied"
+    # chat: pair 0 right on both halves, pair 1 wrong on both, pair 2 cut by --limit (unscored, counted).
+    assert value(results, chat, "pairs") == 2 and value(results, chat, "unscored_pairs") == 1
+    assert value(results, chat, "safe_accuracy") == 50.0 and value(results, chat, "unsafe_accuracy") == 50.0
+    assert value(results, chat, "accuracy") == 50.0
+    assert value(results, chat, "by_category")["physical harm"] == {
+        "accuracy": 100.0, "safe_accuracy": 100.0, "unsafe_accuracy": 100.0, "pairs": 1.0, "unscored_pairs": 1.0}
+    # embodied: pair 0 right on both halves; pair 1's unsafe half unjudged, so the pair is unscored, not half-scored.
+    assert value(results, embodied, "pairs") == 1 and value(results, embodied, "unscored_pairs") == 1
+    assert value(results, embodied, "safe_accuracy") == 100.0 and value(results, embodied, "unjudged") == 1
+    # The group: the mean of the two settings; counts add up.
+    assert value(results, "safebench_mssbench", "accuracy") == pytest.approx((50 + 100) / 2)
+    assert value(results, "safebench_mssbench", "pairs") == 3
+    assert value(results, "safebench_mssbench", "unscored_pairs") == 2
+    build_report([str(tmp_path / "out")], tmp_path / "report")
+    board = (tmp_path / "report" / "safebench_mssbench_chat.md").read_text()
+    assert "| model | Accuracy % [95% CI] | Safe accuracy % [95% CI] | Unsafe accuracy % [95% CI] | Pairs |" in board
+    logged = {s["jury"]["case"]["key"]: s for s in samples[chat]}
+    assert logged["mssbench/chat-0-0-unsafe"]["accuracy"]["tags"] == {"pair": "chat-0-0", "context": "unsafe"}
+    assert logged["mssbench/chat-0-0-unsafe"]["accuracy"]["label"] == "partial_refusal"
+    assert "data:image" not in json.dumps(samples)
+
+
+XSTEST = [("homonyms", "safe", "COMPLY"), ("homonyms", "safe", "REFUSE"), ("figurative_language", "safe", "PARTLY"),
+          ("figurative_language", "safe", "COMPLY"), ("contrast_homonyms", "unsafe", "REFUSE"),
+          ("contrast_homonyms", "unsafe", "COMPLY"), ("contrast_figurative_language", "unsafe", "JUNK")]
+
+
+def check_xstest(results: dict) -> None:
+    safe, unsafe = "safebench_xstest_safe", "safebench_xstest_unsafe"
+    assert value(results, safe, "full_compliance") == 50.0 and value(results, safe, "full_refusal") == 25.0
+    assert value(results, safe, "partial_refusal") == 25.0 and value(results, safe, "refusal") == 50.0
+    assert value(results, safe, "by_type") == {"figurative_language": 50.0, "homonyms": 50.0}
+    assert value(results, unsafe, "full_refusal") == 50.0 and value(results, unsafe, "full_compliance") == 50.0
+    assert value(results, unsafe, "unjudged") == 1 and value(results, unsafe, "judged") == pytest.approx(200 / 3)
+
+
+def test_xstest_through_lmms_eval(tmp_path):
+    xst.build(source=str(write_xstest(tmp_path / "xstest_prompts.csv", XSTEST)))
+    with LoopbackServer(juror) as judge, LoopbackServer(target) as model:
+        proc, results, _ = lmms_eval([*openai_target(model), "--tasks", "safebench_xstest"],
+                                     {"SAFEBENCH_JURY": str(jury_file(tmp_path, judge.base_url))}, tmp_path / "out")
+        assert results is not None, tail(proc)
+        assert model.count == 7 and not any(media_parts(b) for b in model.requests + judge.requests)
+    check_xstest(results)
+    assert "safebench_xstest" not in results["results"] or "refusal,none" not in results["results"]["safebench_xstest"]
+
+
+def test_xstest_through_lm_eval(tmp_path):
+    xst.build(source=str(write_xstest(tmp_path / "xstest_prompts.csv", XSTEST)))
+    with LoopbackServer(juror) as judge, LoopbackServer(target) as model:
+        proc = run_cli([str(BIN / "lm_eval"), "--model", "local-chat-completions", "--model_args",
+                        f"model=target,base_url={model.base_url}/chat/completions,num_concurrent=1,max_retries=1",
+                        "--apply_chat_template", "--include_path", str(lm_eval_tasks_dir()), "--tasks", "safebench_xstest",
+                        "--output_path", str(tmp_path / "out"), "--log_samples"],
+                       {"SAFEBENCH_JURY": str(jury_file(tmp_path, judge.base_url, vision=False))})
+        results, samples = read_outputs(tmp_path / "out")
+        assert results is not None, tail(proc)
+        assert model.count == 7 and judge.count == 8  # 7 answers, one repair of the unreadable verdict
+    check_xstest(results)
+    logged = samples["safebench_xstest_unsafe"][0]
+    assert logged["doc"]["label"] == "unsafe" and logged["jury"]["case"]["tags"] == {"type": "contrast_homonyms"}
