@@ -1,5 +1,6 @@
-"""End to end: MOSSBench, MSSBench and XSTest through the real lmms-eval CLI (XSTest also through lm-eval), the
-evaluated model a scripted loopback server, the jury one scripted refusal-rubric juror whose model takes images. Every
+"""End to end: MOSSBench and MSSBench through the real lmms-eval CLI, XSTest through lm-eval (its hooks run in process
+in tests/integration/test_companions.py, which also checks that XSTest shows no picture), the evaluated model a
+scripted loopback server, the jury one scripted refusal-rubric juror whose model takes images. Every
 task value is checked against a hand count of the scripted answers (tests/companions.py says how items script them)."""
 
 import json
@@ -138,17 +139,6 @@ def check_xstest(results: dict) -> None:
     assert value(results, unsafe, "unjudged") == 1 and value(results, unsafe, "judged") == pytest.approx(200 / 3)
 
 
-def test_xstest_through_lmms_eval(tmp_path):
-    xst.build(source=str(write_xstest(tmp_path / "xstest_prompts.csv", XSTEST)))
-    with LoopbackServer(juror) as judge, LoopbackServer(target) as model:
-        proc, results, _ = lmms_eval([*openai_target(model), "--tasks", "safebench_xstest"],
-                                     {"SAFEBENCH_JURY": str(jury_file(tmp_path, judge.base_url))}, tmp_path / "out")
-        assert results is not None, tail(proc)
-        assert model.count == 7 and not any(media_parts(b) for b in model.requests + judge.requests)
-    check_xstest(results)
-    assert "safebench_xstest" not in results["results"] or "refusal,none" not in results["results"]["safebench_xstest"]
-
-
 def test_xstest_through_lm_eval(tmp_path):
     xst.build(source=str(write_xstest(tmp_path / "xstest_prompts.csv", XSTEST)))
     with LoopbackServer(juror) as judge, LoopbackServer(target) as model:
@@ -161,5 +151,7 @@ def test_xstest_through_lm_eval(tmp_path):
         assert results is not None, tail(proc)
         assert model.count == 7 and judge.count == 8  # 7 answers, one repair of the unreadable verdict
     check_xstest(results)
+    # The group only runs the two halves: no rate over both.
+    assert "safebench_xstest" not in results["results"] or "refusal,none" not in results["results"]["safebench_xstest"]
     logged = samples["safebench_xstest_unsafe"][0]
     assert logged["doc"]["label"] == "unsafe" and logged["jury"]["case"]["tags"] == {"type": "contrast_homonyms"}
