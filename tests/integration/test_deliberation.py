@@ -1,35 +1,22 @@
 """The five-juror deliberation in process: every safebench_text document (a synthetic release, one query a scenario)
 answered as the scripted panel's case says and judged through the task hooks by five scripted jurors on loopback;
 ties, the quorum, deliberation and early consensus per verdict, the calls made, and the group's numbers computed
-from the leaf tasks as the harness does (``judge.results.compute_results``)."""
+from the leaf tasks as the harness does (tests/support/inprocess.py)."""
 
 import pytest
 from helpers import write_safebench_release
+from inprocess import judge_board
 from jury_panel import PANEL, PanelScript, case_target
 from loopback import LoopbackServer
 
-from lmms_safebench.benchmarks import registry
 from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.benchmarks.safebench import data as build_mod
-from lmms_safebench.harness import hooks, taskindex
-from lmms_safebench.judge.results import compute_results
-from lmms_safebench.judge.samples import Saved
+from lmms_safebench.harness import hooks
 
 
-def judge_board(board: str) -> tuple[dict, dict]:
-    """Every document of ``board``'s tasks judged through the hooks: ``({task: [verdict]}, results)`` where
-    ``results`` is keyed like lmms-eval's results file (leaf tasks and their groups)."""
-    saved, verdicts = [], {}
-    for info in taskindex.tasks_of_board(board):
-        adapter, selector = registry.split(f"{info.benchmark}.{info.selector}")
-        for n, doc in enumerate(adapter.load_docs(selector)):
-            text = hooks.doc_to_text(doc, {})
-            values = hooks.process_results(doc, [case_target({"messages": [{"role": "user", "content": text}]}).content])
-            verdicts.setdefault(info.name, []).append(values["jury"])
-            saved.append(Saved(run=None, task=info.name, line=n + 1, record={}, answer="", info=info, values=values,
-                               table=adapter.metric_table(info.variant)))
-    results, _ = compute_results(saved)
-    return verdicts, results
+def answer(task, doc_id, doc) -> str:
+    """What the scripted target answers to the document's prompt (it names the panel's case for the scenario)."""
+    return case_target({"messages": [{"role": "user", "content": hooks.doc_to_text(doc, {})}]}).content
 
 
 @pytest.mark.parametrize("early", [True, False], ids=["fast", "strict"])
@@ -40,9 +27,9 @@ def test_five_juror_deliberation_ties_quorum_and_early_consensus(tmp_path, monke
         jury_file = tmp_path / "panel.yaml"
         jury_file.write_text(PANEL.format(early=str(early).lower(), url=judge.base_url))
         monkeypatch.setenv("SAFEBENCH_JURY", str(jury_file))
-        logged, results = judge_board("safebench_text")
+        logged, results = judge_board("safebench_text", answer)
         calls = judge.count
-    verdicts = {v["case"]["scenario"]: v for task in logged.values() for v in task}
+    verdicts = {values["jury"]["case"]["scenario"]: values["jury"] for task in logged.values() for values in task}
     assert len(verdicts) == 23
     by_case = {}
     for index, scenario in enumerate(sb.SCENARIOS):
