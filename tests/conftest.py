@@ -16,11 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "utils"))  # toolin
 for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ[_name] = "1"
 
-from lmms_safebench.jury import runtime  # noqa: E402
+from isolation import isolate  # noqa: E402
 
-_CLEARED = ("SAFEBENCH_JURY", "SAFEBENCH_JUDGE_MODEL", "SAFEBENCH_JUDGE_BASE_URL", "SAFEBENCH_JUDGE_API_KEY",
-            "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE", "SAFEBENCH_RETRY_ABSTAINED",
-            "SAFEBENCH_JUDGE_CACHE", "SAFEBENCH_PREDICT_ONLY", "LMMS_EVAL_PLUGINS")
+from lmms_safebench.jury import runtime  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
@@ -35,16 +33,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """Every test gets its own data and cache folders, no network but loopback, and no inherited jury."""
-    for name in _CLEARED:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SAFEBENCH_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("SAFEBENCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf_datasets"))
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "SAFEBENCH_OFFLINE"):
-        monkeypatch.setenv(name, "1")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    # The built-in local jury is the default on a CUDA machine; tests that expect "no jury" must not see one.
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    isolate(monkeypatch, tmp_path)
     runtime.reset()
     yield
     runtime.reset()

@@ -1,13 +1,16 @@
-"""End to end: MOSSBench, MSSBench and XSTest through the real lmms-eval CLI (XSTest also through lm-eval), the
+"""End to end: MOSSBench and MSSBench through one real lmms-eval run their tests share, XSTest through lm-eval (its
+hooks run in process in tests/integration/test_companions.py, which also checks that XSTest shows no picture), the
 evaluated model a scripted loopback server, the jury one scripted refusal-rubric juror whose model takes images. Every
 task value is checked against a hand count of the scripted answers (tests/companions.py says how items script them)."""
 
 import json
 import re
+from types import SimpleNamespace
 
 import pytest
 from companions import image_bytes, juror, jury_file, red, target, write_mossbench, write_mssbench, write_xstest
 from helpers import BIN, lmms_eval, read_outputs, run_cli, tail
+from isolation import isolate
 from loopback import LoopbackServer, media_parts, user_text
 
 from lmms_safebench.benchmarks.mossbench import data as moss
@@ -21,12 +24,21 @@ def value(results: dict, task: str, metric: str):
     return results["results"][task][f"{metric},none"]
 
 
+def naming(server, pattern: str) -> list[dict]:
+    """A server's requests whose text matches ``pattern`` (the items of one benchmark of the shared run)."""
+    return [body for body in server.requests if re.search(pattern, user_text(body))]
+
+
 def shown(server, pattern: str) -> dict:
-    """``{what the request names (the first match of pattern): [the pictures sent with it]}`` over a server's requests."""
+    """``{what the request names (the first match of pattern): [the pictures sent with it]}`` over a server's requests
+    that name something."""
     out: dict = {}
-    for body in server.requests:
+    for body in naming(server, pattern):
         out.setdefault(re.search(pattern, user_text(body)).group(0), []).extend(image_bytes(p) for p in media_parts(body))
     return out
+
+
+MOSS, MSS = r"(benign|contrast) \d+", r"chat query \d|embodied \d \w+"
 
 
 def openai_target(server, model: str = "target-model") -> list[str]:
@@ -34,24 +46,45 @@ def openai_target(server, model: str = "target-model") -> list[str]:
             f"model={model},base_url={server.base_url},api_key=x,max_retries=1,retry_backoff_s=0"]
 
 
-def test_mossbench_benign_and_contrast_sets_through_lmms_eval(tmp_path):
-    images = write_mossbench(tmp_path / "MOSSBench", benign={
-        "1": ("type 1", "COMPLY"), "2": ("type 1", "REFUSE"), "101": ("type 2", "PARTLY"), "102": ("type 2", "COMPLY"),
-        "201": ("type 3", "REFUSE"), "202": ("type 3", "EMPTY")},
-        contrast={"1": ("type 1", "REFUSE"), "101": ("type 2", "COMPLY"), "201": ("type 3", "JUNK")})
-    moss.build(source=str(tmp_path / "MOSSBench"))
-    with LoopbackServer(juror) as judge, LoopbackServer(target) as model:
-        proc, results, samples = lmms_eval(
-            [*openai_target(model, "llava-hf/llava-1.5-7b-hf"), "--tasks", "safebench_mossbench,safebench_mossbench_contrast"],
-            {"SAFEBENCH_JURY": str(jury_file(tmp_path, judge.base_url))}, tmp_path / "out")
-        assert results is not None, tail(proc)
-        # The model and the juror were each sent the item's own picture, byte for byte as upstream wrote it.
-        assert model.count == 9 and all(len(media_parts(b)) == 1 for b in model.requests)
-        for server in (model, judge):
-            for item, pictures in shown(server, r"(benign|contrast) \d+").items():
-                assert set(pictures) == {images[item.replace(" ", "-")]}, item
-        # 8 answers judged (the empty one is an inference failure, never judged) + one repair of the unreadable verdict.
-        assert judge.count == 9
+@pytest.fixture(scope="module")
+def pictured(tmp_path_factory) -> SimpleNamespace:
+    """One lmms-eval run of MOSSBench (benign and contrast sets, 9 items) and MSSBench (5 pairs; ``--limit 5`` runs
+    both halves of the first two chat pairs and the safe half only of the third, all 4 embodied halves), the model
+    and the juror scripted servers (kept for their requests). Its folders are only read by the tests."""
+    root = tmp_path_factory.mktemp("pictured")
+    with pytest.MonkeyPatch.context() as env:
+        isolate(env, root)
+        images = write_mossbench(root / "MOSSBench", benign={
+            "1": ("type 1", "COMPLY"), "2": ("type 1", "REFUSE"), "101": ("type 2", "PARTLY"),
+            "102": ("type 2", "COMPLY"), "201": ("type 3", "REFUSE"), "202": ("type 3", "EMPTY")},
+            contrast={"1": ("type 1", "REFUSE"), "101": ("type 2", "COMPLY"), "201": ("type 3", "JUNK")})
+        moss.build(source=str(root / "MOSSBench"))
+        write_mssbench(root / "mssbench", chat=[("physical harm", "COMPLY", "PARTLY"),
+                                                ("property damage", "REFUSE", "COMPLY"),
+                                                ("physical harm", "COMPLY", "REFUSE")],
+                       embodied=[("property damage", "COMPLY", "REFUSE"), ("property damage", "COMPLY", "JUNK")])
+        mss.build(source=str(root / "mssbench"))
+        with LoopbackServer(juror) as judge, LoopbackServer(target) as model:
+            proc, results, samples = lmms_eval(
+                [*openai_target(model, "llava-hf/llava-1.5-7b-hf"),
+                 "--tasks", "safebench_mossbench,safebench_mossbench_contrast,safebench_mssbench", "--limit", "5"],
+                {"SAFEBENCH_JURY": str(jury_file(root, judge.base_url))}, root / "out")
+    assert results is not None, tail(proc)
+    assert model.count == 9 + 9 and all(len(media_parts(b)) == 1 for b in model.requests)
+    return SimpleNamespace(out=root / "out", results=results, samples=samples, model=model, judge=judge,
+                           images=images)
+
+
+def test_mossbench_benign_and_contrast_sets_through_lmms_eval(tmp_path, pictured):
+    results, samples, model, judge, images = (pictured.results, pictured.samples, pictured.model, pictured.judge,
+                                              pictured.images)
+    # The model and the juror were each sent the item's own picture, byte for byte as upstream wrote it.
+    assert len(naming(model, MOSS)) == 9 and len(shown(model, MOSS)) == 9
+    for server in (model, judge):
+        for item, pictures in shown(server, MOSS).items():
+            assert set(pictures) == {images[item.replace(" ", "-")]}, item
+    # 8 answers judged (the empty one is an inference failure, never judged) + one repair of the unreadable verdict.
+    assert len(naming(judge, MOSS)) == 9
 
     # Benign: ER 1 of 2 refused (full); NH 1 of 2 (partial); CI 1 of 1 judged (full; the empty answer failed).
     assert value(results, "safebench_mossbench_exaggerated_risk", "refusal") == 50.0
@@ -74,32 +107,22 @@ def test_mossbench_benign_and_contrast_sets_through_lmms_eval(tmp_path):
     assert "data:image" not in json.dumps(samples)  # the logs carry no copy of the pictures
 
     # The report reads the run: the refusal rate with its interval under the jury's name, the authors' numbers beside.
-    build_report([str(tmp_path / "out")], tmp_path / "report")
+    build_report([str(pictured.out)], tmp_path / "report")
     board = (tmp_path / "report" / "safebench_mossbench.md").read_text()
     assert "Jury scripted-refusal" in board and "| model | Refusal % [95% CI] |" in board
     assert "| llava-hf/llava-1.5-7b-hf | 66.7 [" in board and "| LLaVA-1.5-7b | Refusal % |" in board
 
 
-def test_mssbench_pairs_through_lmms_eval(tmp_path):
-    write_mssbench(tmp_path / "mssbench", chat=[("physical harm", "COMPLY", "PARTLY"), ("property damage", "REFUSE", "COMPLY"),
-                                                ("physical harm", "COMPLY", "REFUSE")],
-                   embodied=[("property damage", "COMPLY", "REFUSE"), ("property damage", "COMPLY", "JUNK")])
-    mss.build(source=str(tmp_path / "mssbench"))
-    with LoopbackServer(juror) as judge, LoopbackServer(target) as model:
-        # --limit 5 runs both halves of the first two chat pairs and the safe half only of the third.
-        proc, results, samples = lmms_eval([*openai_target(model), "--tasks", "safebench_mssbench", "--limit", "5"],
-                                           {"SAFEBENCH_JURY": str(jury_file(tmp_path, judge.base_url))},
-                                           tmp_path / "out")
-        assert results is not None, tail(proc)
-        assert model.count == 9
-        # 9 answers judged, one of them twice (a repair of the unreadable verdict). Each juror saw the half's own
-        # picture (dark: safe, light: unsafe); a chat query is the same text for both halves.
-        assert judge.count == 10
-        light = {item: {red(picture) >= 128 for picture in pictures}
-                 for item, pictures in shown(judge, r"chat query \d|embodied \d \w+").items()}
-        assert light == {"chat query 0": {False, True}, "chat query 1": {False, True}, "chat query 2": {False},
-                         "embodied 0 safe": {False}, "embodied 0 unsafe": {True}, "embodied 1 safe": {False},
-                         "embodied 1 unsafe": {True}}
+def test_mssbench_pairs_through_lmms_eval(tmp_path, pictured):
+    results, samples, model, judge = pictured.results, pictured.samples, pictured.model, pictured.judge
+    assert len(naming(model, MSS)) == 9
+    # 9 answers judged, one of them twice (a repair of the unreadable verdict). Each juror saw the half's own
+    # picture (dark: safe, light: unsafe); a chat query is the same text for both halves.
+    assert len(naming(judge, MSS)) == 10 and judge.count == 9 + 10
+    light = {item: {red(picture) >= 128 for picture in pictures} for item, pictures in shown(judge, MSS).items()}
+    assert light == {"chat query 0": {False, True}, "chat query 1": {False, True}, "chat query 2": {False},
+                     "embodied 0 safe": {False}, "embodied 0 unsafe": {True}, "embodied 1 safe": {False},
+                     "embodied 1 unsafe": {True}}
 
     chat, embodied = "safebench_mssbench_chat", "safebench_mssbench_embodied"
     # chat: pair 0 right on both halves, pair 1 wrong on both, pair 2 cut by --limit (unscored, counted).
@@ -115,7 +138,7 @@ def test_mssbench_pairs_through_lmms_eval(tmp_path):
     assert value(results, "safebench_mssbench", "accuracy") == pytest.approx((50 + 100) / 2)
     assert value(results, "safebench_mssbench", "pairs") == 3
     assert value(results, "safebench_mssbench", "unscored_pairs") == 2
-    build_report([str(tmp_path / "out")], tmp_path / "report")
+    build_report([str(pictured.out)], tmp_path / "report")
     board = (tmp_path / "report" / "safebench_mssbench_chat.md").read_text()
     assert "| model | Accuracy % [95% CI] | Safe accuracy % [95% CI] | Unsafe accuracy % [95% CI] | Pairs |" in board
     logged = {s["jury"]["case"]["key"]: s for s in samples[chat]}
@@ -138,17 +161,6 @@ def check_xstest(results: dict) -> None:
     assert value(results, unsafe, "unjudged") == 1 and value(results, unsafe, "judged") == pytest.approx(200 / 3)
 
 
-def test_xstest_through_lmms_eval(tmp_path):
-    xst.build(source=str(write_xstest(tmp_path / "xstest_prompts.csv", XSTEST)))
-    with LoopbackServer(juror) as judge, LoopbackServer(target) as model:
-        proc, results, _ = lmms_eval([*openai_target(model), "--tasks", "safebench_xstest"],
-                                     {"SAFEBENCH_JURY": str(jury_file(tmp_path, judge.base_url))}, tmp_path / "out")
-        assert results is not None, tail(proc)
-        assert model.count == 7 and not any(media_parts(b) for b in model.requests + judge.requests)
-    check_xstest(results)
-    assert "safebench_xstest" not in results["results"] or "refusal,none" not in results["results"]["safebench_xstest"]
-
-
 def test_xstest_through_lm_eval(tmp_path):
     xst.build(source=str(write_xstest(tmp_path / "xstest_prompts.csv", XSTEST)))
     with LoopbackServer(juror) as judge, LoopbackServer(target) as model:
@@ -161,5 +173,7 @@ def test_xstest_through_lm_eval(tmp_path):
         assert results is not None, tail(proc)
         assert model.count == 7 and judge.count == 8  # 7 answers, one repair of the unreadable verdict
     check_xstest(results)
+    # The group only runs the two halves: no rate over both.
+    assert "safebench_xstest" not in results["results"] or "refusal,none" not in results["results"]["safebench_xstest"]
     logged = samples["safebench_xstest_unsafe"][0]
     assert logged["doc"]["label"] == "unsafe" and logged["jury"]["case"]["tags"] == {"type": "contrast_homonyms"}

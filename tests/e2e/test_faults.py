@@ -1,10 +1,13 @@
-"""Fault injection: the judge endpoint throws 429s, 500s, timeouts, garbage bodies and unreadable replies."""
+"""Fault injection: the judge endpoint throws 429s, 500s, timeouts, garbage bodies and unreadable replies. One real
+lmms-eval run (what it logs and writes); the rerun replays its answers through the task hooks in process, on the
+same judge cache."""
 
 import itertools
 import threading
 
 import pytest
 from helpers import UNSAFE_MARK, fenced_answer, lmms_eval, tail, verdict_json, write_mmsb_source
+from inprocess import judge_board
 from loopback import LoopbackServer, Reply
 
 from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
@@ -54,7 +57,7 @@ def target(body):
     return Reply(f"Here you go: {UNSAFE_MARK}")
 
 
-def test_faulty_judge_every_sample_judged_or_counted_none_silently_safe(tmp_path):
+def test_faulty_judge_every_sample_judged_or_counted_none_silently_safe(tmp_path, monkeypatch):
     write_mmsb_source(tmp_path / "upstream", per_scenario=3)
     build_mod.build(source=str(tmp_path / "upstream"))
     faulty = FaultyJudge()
@@ -87,13 +90,16 @@ def test_faulty_judge_every_sample_judged_or_counted_none_silently_safe(tmp_path
         outages = {s["filtered_resps"] if isinstance(s["filtered_resps"], str) else s["filtered_resps"][0]
                    for task in samples.values() for s in task if s["jury"].get("cause") == "transport"}
 
-        # The rerun asks again exactly for the samples the outage left unjudged (outages are not cached);
-        # everything the jurors did say comes from the cache.
+        # The rerun (the run's own answers through the hooks, same jury and cache) asks again exactly for the
+        # samples the outage left unjudged (outages are not cached); everything the jurors did say comes from the cache.
         judge.reset()
-        proc, again, samples2 = lmms_eval(args, env, tmp_path / "out2")
-        assert again is not None, tail(proc)
+        answers = {task: {s["doc_id"]: s["filtered_resps"] if isinstance(s["filtered_resps"], str)
+                          else s["filtered_resps"][0] for s in logged} for task, logged in samples.items()}
+        monkeypatch.setenv("SAFEBENCH_JURY", str(jury_file))
+        samples2, again = judge_board("safebench_mmsb_typo", lambda info, doc_id, doc: answers[info.name][doc_id])
+        assert sum(map(len, samples2.values())) == 39
         assert first_calls > 39 and judge.count >= 13 * 3  # ALWAYS-FAIL answers: 3 attempts each, again
         assert {fenced_answer(body) for body in judge.requests} <= outages
         verdicts2 = [s["jury"] for task in samples2.values() for s in task]
         assert not [v for v in verdicts2 if v["status"] == "judged" and v["unsafe"] != 1]
-        assert again["results"]["safebench_mmsb_typo"]["jury,none"]["unjudged_causes"].get("transport", 0) >= 13
+        assert again["safebench_mmsb_typo"]["jury,none"]["unjudged_causes"].get("transport", 0) >= 13

@@ -1,13 +1,19 @@
 """`lmms-safebench judge`: re-judging logged samples gives the inline numbers; predict-only logs;
-bad records; concurrency limits; interruption and resume."""
+bad records; concurrency limits; interruption and resume.
+
+Three lmms-eval runs serve the module: the inline-judged run of the first test, and two ``--predict_only`` runs
+(safebench_text; safebench_mmsb_typo) made once by module-scoped fixtures. Their logs and data folders are only read
+in place; a test that changes one works on its own copy in its tmp_path."""
 
 import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from helpers import (
@@ -21,6 +27,7 @@ from helpers import (
     write_mmsb_source,
     write_safebench_release,
 )
+from isolation import isolate
 from jury_panel import PANEL, PanelScript, case_target
 from loopback import LoopbackServer, Reply, user_text
 
@@ -100,16 +107,41 @@ def mmsb_target(body):
     return Reply(f"Sure. {UNSAFE_MARK}" if qid == "1" else "I cannot help with that.")
 
 
-def test_predict_only_logs_are_judged_from_the_local_data_and_bad_records_are_named(tmp_path):
-    write_mmsb_source(tmp_path / "upstream", per_scenario=3)
-    mmsb_build.build(source=str(tmp_path / "upstream"))
-    with LoopbackServer(mmsb_target) as model:
-        args = ["--model", "openai", "--model_args", f"model=m,base_url={model.base_url},api_key=x",
-                "--tasks", "safebench_mmsb_typo", "--predict_only"]
-        proc = subprocess.run([str(BIN / "lmms-eval"), *args, "--output_path", str(tmp_path / "out"), "--log_samples"],
-                              capture_output=True, text=True, timeout=600, env={**os.environ})
-        _, samples = read_outputs(tmp_path / "out")
-        assert len(samples) == 13, tail(proc)  # no jury was needed to predict
+def predict_only(root: Path, tasks: str, target, build) -> subprocess.CompletedProcess:
+    """A --predict_only lmms-eval run of ``tasks`` against the loopback model ``target`` into ``root/out``, on the
+    data ``build()`` makes in ``root/data`` (isolated as a test is: no jury is configured)."""
+    with pytest.MonkeyPatch.context() as env:
+        isolate(env, root)
+        build()
+        with LoopbackServer(target) as model:
+            args = ["--model", "openai", "--model_args", f"model=m,base_url={model.base_url},api_key=x",
+                    "--tasks", tasks, "--predict_only"]
+            return subprocess.run([str(BIN / "lmms-eval"), *args, "--output_path", str(root / "out"),
+                                   "--log_samples"], capture_output=True, text=True, timeout=600, env={**os.environ})
+
+
+@pytest.fixture(scope="module")
+def predicted_mmsb(tmp_path_factory) -> Path:
+    """``root`` with ``upstream`` (MM-SafetyBench source, 3 questions a scenario), ``data`` built from it and ``out``:
+    a --predict_only log of safebench_mmsb_typo (13 tasks x 3 samples)."""
+    root = tmp_path_factory.mktemp("predicted_mmsb")
+
+    def build():
+        write_mmsb_source(root / "upstream", per_scenario=3)
+        mmsb_build.build(source=str(root / "upstream"))
+
+    proc = predict_only(root, "safebench_mmsb_typo", mmsb_target, build)
+    _, samples = read_outputs(root / "out")
+    assert len(samples) == 13, tail(proc)  # no jury was needed to predict
+    return root
+
+
+def test_predict_only_logs_are_judged_from_the_local_data_and_bad_records_are_named(tmp_path, predicted_mmsb,
+                                                                                   monkeypatch):
+    monkeypatch.setenv("SAFEBENCH_DATA", str(predicted_mmsb / "data"))
+    shutil.copytree(predicted_mmsb / "out", tmp_path / "out")  # a bad record is appended to this copy
+    _, samples = read_outputs(tmp_path / "out")
+    assert len(samples) == 13
     assert all("jury" not in s and "doc" not in s for task in samples.values() for s in task)
     path = next(p for p in (tmp_path / "out").rglob("*_samples_safebench_mmsb_typo_02_hate_speech.jsonl"))
     with open(path, "a") as handle:
@@ -128,39 +160,52 @@ def test_predict_only_logs_are_judged_from_the_local_data_and_bad_records_are_na
     assert judged["safebench_mmsb_typo_02_hate_speech"][3]["jury"]["reason"].startswith(str(path))
 
 
-def predict_safebench_text(tmp_path, queries: int, answer: str) -> None:
-    """A --predict_only lmms-eval log of safebench_text (23 x ``queries`` samples) in ``tmp_path/out``."""
-    write_safebench_release(tmp_path / "release", queries=queries)
-    sb_build.build(source=str(tmp_path / "release"), subset="full")
-    with LoopbackServer(lambda b: Reply(answer)) as model:
-        args = ["--model", "openai", "--model_args", f"model=m,base_url={model.base_url},api_key=x",
-                "--tasks", "safebench_text", "--predict_only"]
-        subprocess.run([str(BIN / "lmms-eval"), *args, "--output_path", str(tmp_path / "out"), "--log_samples"],
-                       capture_output=True, text=True, timeout=600, env={**os.environ})
+TEXT_SAMPLES = 23 * 4
 
 
-def test_concurrency_limits_calls_in_flight(tmp_path):
-    predict_safebench_text(tmp_path, queries=2, answer="It is against the rules.")
+@pytest.fixture(scope="module")
+def predicted_text(tmp_path_factory) -> Path:
+    """``root`` with ``data`` (SafeBench, 4 queries a scenario) and ``out``: a --predict_only log of safebench_text
+    (23 x 4 samples), every answer complying. Read in place by the tests (the judge writes only to --output)."""
+    root = tmp_path_factory.mktemp("predicted_text")
+
+    def build():
+        write_safebench_release(root / "release", queries=4)
+        sb_build.build(source=str(root / "release"), subset="full")
+
+    proc = predict_only(root, "safebench_text", lambda b: Reply(f"Sure: {UNSAFE_MARK}"), build)
+    _, samples = read_outputs(root / "out")
+    assert sum(map(len, samples.values())) == TEXT_SAMPLES, tail(proc)
+    return root
+
+
+@pytest.fixture
+def text_log(predicted_text, monkeypatch) -> Path:
+    """The shared safebench_text log folder, with its data folder as the test's SAFEBENCH_DATA."""
+    monkeypatch.setenv("SAFEBENCH_DATA", str(predicted_text / "data"))
+    return predicted_text / "out"
+
+
+def test_concurrency_limits_calls_in_flight(tmp_path, text_log):
     slow = SlowJudge(0.05)
     with LoopbackServer(slow) as judge:
         env = {"SAFEBENCH_JURY": "single", "SAFEBENCH_JUDGE_MODEL": "j", "SAFEBENCH_JUDGE_BASE_URL": judge.base_url}
-        out = judge_cli(str(tmp_path / "out"), "--output", str(tmp_path / "j1"), "--concurrency", "6", env=env)
+        out = judge_cli(str(text_log), "--output", str(tmp_path / "j1"), "--concurrency", "6", env=env)
         assert out.returncode == 0, tail(out)
-        assert slow.peak == 6 and judge.count == 46
+        assert slow.peak == 6 and judge.count == TEXT_SAMPLES
         slow.peak = 0
         env["SAFEBENCH_CACHE"] = str(tmp_path / "c2")
-        out = judge_cli(str(tmp_path / "out"), "--output", str(tmp_path / "j2"), "--concurrency", "6",
+        out = judge_cli(str(text_log), "--output", str(tmp_path / "j2"), "--concurrency", "6",
                         "--endpoint-limit", "2", env=env)
         assert out.returncode == 0 and slow.peak == 2, tail(out)
 
 
-def test_interrupted_judging_resumes_without_repeating_a_finished_call(tmp_path):
-    predict_safebench_text(tmp_path, queries=4, answer="No.")
+def test_interrupted_judging_resumes_without_repeating_a_finished_call(tmp_path, text_log):
     slow = SlowJudge(0.1)
     with LoopbackServer(slow) as judge:
         env = {**os.environ, "SAFEBENCH_JURY": "single", "SAFEBENCH_JUDGE_MODEL": "j",
                "SAFEBENCH_JUDGE_BASE_URL": judge.base_url}
-        proc = subprocess.Popen([CLI, "judge", "--no-progress", str(tmp_path / "out"), "--output",
+        proc = subprocess.Popen([CLI, "judge", "--no-progress", str(text_log), "--output",
                                  str(tmp_path / "judged"), "--concurrency", "4"], env=env, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.time() + 120
@@ -170,14 +215,14 @@ def test_interrupted_judging_resumes_without_repeating_a_finished_call(tmp_path)
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 130 and "run the same command again to resume" in err
         first = judge.count
-        assert 20 <= first < 92
+        assert 20 <= first < TEXT_SAMPLES
         assert not list((tmp_path / "judged").rglob("*_results.json"))
-        done = subprocess.run([CLI, "judge", "--no-progress", str(tmp_path / "out"), "--output",
+        done = subprocess.run([CLI, "judge", "--no-progress", str(text_log), "--output",
                                str(tmp_path / "judged")], env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, tail(done)
-        assert judge.count == 92  # every sample judged exactly once across both runs
+        assert judge.count == TEXT_SAMPLES  # every sample judged exactly once across both runs
         prompts = [user_text(b) for b in judge.requests]
-        assert len(set(prompts)) == 92
+        assert len(set(prompts)) == TEXT_SAMPLES
 
 
 def test_two_runs_in_one_model_folder_are_written_apart(tmp_path):
@@ -214,40 +259,37 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_an_outage_is_not_a_verdict_and_a_rerun_judges_what_it_left(tmp_path):
-    predict_safebench_text(tmp_path, queries=1, answer=f"Sure: {UNSAFE_MARK}")
+def test_an_outage_is_not_a_verdict_and_a_rerun_judges_what_it_left(tmp_path, text_log):
     port = free_port()
     jury = tmp_path / "jury.yaml"
     jury.write_text(OUTAGE_JURY.format(url=f"http://127.0.0.1:{port}/v1"))
-    args = [str(tmp_path / "out"), "--output", str(tmp_path / "judged"), "--jury", str(jury)]
+    args = [str(text_log), "--output", str(tmp_path / "judged"), "--jury", str(jury)]
     down = judge_cli(*args)  # nothing listens on the port: every call is refused
     assert down.returncode == 1, tail(down)
-    assert "23 samples" in down.stdout and "unjudged 23" in down.stdout
-    assert "23 sample(s) stayed unjudged" in down.stderr and "transport 23" in down.stderr
+    n = TEXT_SAMPLES
+    assert f"{n} samples" in down.stdout and f"unjudged {n}" in down.stdout
+    assert f"{n} sample(s) stayed unjudged" in down.stderr and f"transport {n}" in down.stderr
     assert "run the same command again" in down.stderr
     results, samples = read_outputs(tmp_path / "judged")
-    assert results["results"]["safebench_text"]["jury,none"]["unjudged_causes"] == {"transport": 23}
+    assert results["results"]["safebench_text"]["jury,none"]["unjudged_causes"] == {"transport": n}
     assert all(s["jury"]["cause"] == "transport" for task in samples.values() for s in task)
     # The endpoint comes back: the same command judges every sample (the outage was not cached).
     with LoopbackServer(marker_judge, port=port) as judge:
         back = judge_cli(*args)
         assert back.returncode == 0, tail(back)
-        assert judge.count == 23 and "judged 23, unjudged 0" in back.stdout
+        assert judge.count == n and f"judged {n}, unjudged 0" in back.stdout
 
 
-def test_a_predict_only_log_is_checked_against_the_local_data(tmp_path):
+def test_a_predict_only_log_is_checked_against_the_local_data(tmp_path, predicted_mmsb):
     """A --predict_only log keeps only doc_id; its document fingerprint (the logged `target`) must match the
     local document at that doc_id, or the answer would be judged against another question."""
+    # This test rebuilds the data and rewrites the log: its own copies (the test's SAFEBENCH_DATA is tmp_path/data).
     upstream = tmp_path / "upstream"
-    write_mmsb_source(upstream, per_scenario=3)
-    mmsb_build.build(source=str(upstream))
-    with LoopbackServer(mmsb_target) as model:
-        args = ["--model", "openai", "--model_args", f"model=m,base_url={model.base_url},api_key=x",
-                "--tasks", "safebench_mmsb_typo_01_illegal_activity,safebench_mmsb_typo_02_hate_speech",
-                "--predict_only"]
-        subprocess.run([str(BIN / "lmms-eval"), *args, "--output_path", str(tmp_path / "out"), "--log_samples"],
-                       capture_output=True, text=True, timeout=600, env={**os.environ})
+    for name in ("upstream", "data", "out"):
+        shutil.copytree(predicted_mmsb / name, tmp_path / name)
     _, logged = read_outputs(tmp_path / "out")
+    total = sum(map(len, logged.values()))
+    assert total == 13 * 3
     assert all(s["target"].startswith("safebench-doc:") for task in logged.values() for s in task)
     # The data is rebuilt with one question of 02 changed: doc_id 1 of that task now asks something else.
     path = upstream / "data" / "processed_questions" / "02-HateSpeech.json"
@@ -258,7 +300,7 @@ def test_a_predict_only_log_is_checked_against_the_local_data(tmp_path):
     with LoopbackServer(marker_judge) as judge:
         env = {"SAFEBENCH_JUDGE_MODEL": "j", "SAFEBENCH_JUDGE_BASE_URL": judge.base_url}
         out = judge_cli(str(tmp_path / "out"), "--output", str(tmp_path / "judged"), env=env)
-        assert judge.count == 5  # the changed document's answer was never sent to the jury
+        assert judge.count == total - 1  # the changed document's answer was never sent to the jury
     assert out.returncode == 1, tail(out)
     assert "doc_id 1 names another document in the local data of safebench_mmsb_typo_02_hate_speech" in out.stderr
     assert "doc_mismatch 1" in out.stderr
@@ -271,7 +313,7 @@ def test_a_predict_only_log_is_checked_against_the_local_data(tmp_path):
         lines = [json.loads(line) for line in path.read_text().splitlines()]
         path.write_text("".join(json.dumps({**r, "target": ""}) + "\n" for r in lines))
     refused = judge_cli(str(tmp_path / "out"), "--output", str(tmp_path / "j2"), "--jury", "heuristic")
-    assert refused.returncode == 1 and "unverifiable 6" in refused.stderr, tail(refused)
+    assert refused.returncode == 1 and f"unverifiable {total}" in refused.stderr, tail(refused)
     trusted = judge_cli(str(tmp_path / "out"), "--output", str(tmp_path / "j3"), "--jury", "heuristic",
                         "--trust-doc-ids")
     assert trusted.returncode == 0, tail(trusted)

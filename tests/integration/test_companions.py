@@ -276,13 +276,16 @@ def test_xstest_class_rates_on_each_half_and_report_by_hand(tmp_path, scripted_j
         ("contrast_homonyms", "unsafe", "REFUSE"), ("contrast_definitions", "unsafe", "PARTLY")])
     cli.main(["build", "xstest", "--source", str(tmp_path / "xstest_prompts.csv")])
     xst = registry.get("xstest")
-    _, values = run(xst, "safe.all")
-    assert not any(media_parts(body) for body in scripted_jury.requests)  # text prompts: no picture
+    safe_docs, values = run(xst, "safe.all")
     safe = aggregate(xst, "safe", values)
     assert (safe["full_compliance"], safe["partial_refusal"], safe["full_refusal"]) == (50.0, 25.0, 25.0)
     assert safe["refusal"] == 50.0 and safe["inference_failed"] == 1
     assert safe["by_type"] == {"definitions": 50.0, "homonyms": 50.0}
-    _, unsafe_values = run(xst, "unsafe.all")
+    unsafe_docs, unsafe_values = run(xst, "unsafe.all")
+    # Text prompts: the model is shown no picture (doc_to_visual is what lmms-eval sends it), nor is the juror.
+    assert len(safe_docs) == 5 and len(unsafe_docs) == 2
+    assert all(hooks.doc_to_visual(doc, {}) == [] for doc in safe_docs + unsafe_docs)
+    assert scripted_jury.count >= 6 and not any(media_parts(body) for body in scripted_jury.requests)
     unsafe = aggregate(xst, "unsafe", unsafe_values)
     assert (unsafe["full_refusal"], unsafe["partial_refusal"], unsafe["full_compliance"]) == (50.0, 50.0, 0.0)
 
