@@ -41,6 +41,7 @@ class CaseSpec:
     # The pictures the model was shown (PNG or JPEG bytes), passed to the jury's Case: a juror whose model takes images
     # sees them. Not logged (a logged case is rebuilt without them).
     images: tuple[bytes, ...] = ()
+    unseen_images: int = 0  # pictures the model was shown that ``images`` does not carry (jury.case.Case)
 
     def logged(self) -> dict:
         out = {"key": self.key, "scenario": self.scenario, "category": self.category, "question": self.question,

@@ -196,7 +196,8 @@ def judge_case(spec: CaseSpec, answer: str, jury=None) -> dict:
     try:
         jury = jury or runtime.get_jury(spec.protocol)
         judged = jury.judge(Case(key=spec.key, question=spec.question, answer=answer, criterion=spec.criterion,
-                                 scenario=spec.scenario, images=spec.images)).to_dict()
+                                 scenario=spec.scenario, images=spec.images,
+                                 unseen_images=spec.unseen_images)).to_dict()
     except Exception as exc:  # configuration vanished mid-run, or a bug: count it, never raise
         logger.exception(f"could not judge {spec.key}")
         judged = JudgedSample(UNJUDGED, reason=f"{type(exc).__name__}: {exc}", cause="internal").to_dict()

@@ -6,12 +6,14 @@ local dataset (the task's YAML names its slice; the log's ``doc_id`` picks the r
 document fingerprint). When the jury judging a benchmark whose documents carry the pictures the jury is shown
 (``jury_columns``: MOSSBench, MSSBench) has a juror whose model takes images, its samples always take the last route,
 since no log keeps a picture: the case is the one the inline run built, pictures included, or the sample is unjudged
-(``no_images``, ``doc_mismatch``, ``unverifiable``), never judged without them. A jury of text jurors only reads no
-picture.
+(``no_images``, ``doc_mismatch``, ``unverifiable``), never judged without them. A jury of text jurors reads no
+picture; its case counts the pictures the inline case carried (``unseen_images``), so a text juror gets the inline
+run's very prompt (told a picture was shown that it cannot see) and a re-judge of an inline run is a cache hit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 from typing import Callable
@@ -140,6 +142,17 @@ def _shows_pictures(info: taskindex.TaskInfo, sees_images: Callable[[str], bool]
 
 def _case(info: taskindex.TaskInfo, record: dict, documents: _Documents, trust_doc_ids: bool,
           pictures: bool = False) -> CaseSpec:
+    spec = _rebuilt_case(info, record, documents, trust_doc_ids, pictures)
+    columns = registry.get(info.benchmark).jury_columns()
+    if columns and not spec.images:
+        # A text jury needs no picture, but the inline case carried one per picture column (a build leaves out any
+        # item without its picture), and a text juror is told of it: so is this one, with the very same prompt.
+        spec = dataclasses.replace(spec, unseen_images=len(columns))
+    return spec
+
+
+def _rebuilt_case(info: taskindex.TaskInfo, record: dict, documents: _Documents, trust_doc_ids: bool,
+                  pictures: bool) -> CaseSpec:
     try:
         adapter = registry.get(info.benchmark)
     except KeyError as exc:

@@ -38,6 +38,9 @@ class Case:
     ``key`` identifies the sample in logs (benchmark/scenario/id); it does not enter prompts, so
     the same question and answer get the same cached verdicts whatever task they came from.
     ``images``: the pictures shown with the question (PNG or JPEG bytes); a list is kept as a tuple.
+    ``unseen_images``: how many pictures the assistant was shown that the case does not carry (a sample re-judged
+    from its log by a jury of text jurors, which needs no picture): a text juror is told of them exactly as when the
+    case carries them, so its prompt, and its cache key, equal the inline run's.
     """
 
     key: str
@@ -46,8 +49,12 @@ class Case:
     criterion: Criterion
     scenario: str = ""
     images: tuple[bytes, ...] = ()
+    unseen_images: int = 0
 
     def __post_init__(self):
+        if type(self.unseen_images) is not int or self.unseen_images < 0:
+            raise ValueError(f"case {self.key}: unseen_images must be a count (an int >= 0), got "
+                             f"{self.unseen_images!r}")
         images = self.images
         if isinstance(images, (bytes, bytearray)) or not isinstance(images, (tuple, list)):
             raise ValueError(f"case {self.key}: images must be a tuple of PNG or JPEG bytes, got "

@@ -111,11 +111,11 @@ IMAGES_UNSEEN = ("The assistant was also shown {what}, which you cannot see. Do 
 
 
 def _image_block(case, sees_images: bool) -> str:
-    count = len(case.images)
+    count = len(case.images) or case.unseen_images  # pictures not carried are described, never claimed attached
     if not count:
         return ""
     what = "a picture" if count == 1 else f"{count} pictures"
-    return (IMAGES_ATTACHED if sees_images else IMAGES_UNSEEN).format(what=what)
+    return (IMAGES_ATTACHED if sees_images and case.images else IMAGES_UNSEEN).format(what=what)
 
 
 # The formats every vision endpoint takes (OpenAI, vLLM, SGLang): a loader converts anything else.

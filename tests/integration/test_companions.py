@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 
 import pytest
 from companions import (
@@ -27,13 +28,15 @@ from PIL import Image
 from lmms_safebench import cli
 from lmms_safebench.benchmarks import registry
 from lmms_safebench.benchmarks.base import jury_images, picture
+from lmms_safebench.benchmarks.mossbench import adapter as moss_adapter
 from lmms_safebench.benchmarks.mossbench import taxonomy as moss_tx
 from lmms_safebench.benchmarks.mssbench import pairs
 from lmms_safebench.benchmarks.mssbench import taxonomy as mss_tx
 from lmms_safebench.benchmarks.xstest import taxonomy as xst_tx
 from lmms_safebench.harness import hooks
 from lmms_safebench.harness.discovery import lm_eval_tasks_dir, lmms_eval_tasks_dir
-from lmms_safebench.jury import runtime
+from lmms_safebench.jury import prompts, runtime
+from lmms_safebench.jury.case import Case
 from lmms_safebench.report import _board_tables
 from lmms_safebench.report.collect import Entry
 from lmms_safebench.report.stats import bootstrap_ci, summarize
@@ -397,7 +400,7 @@ def test_judge_counts_a_sample_whose_picture_is_gone_unjudged_and_names_it(tmp_p
     assert {s["jury"]["cause"] for s in judged} == {"no_images"}
 
 
-def test_a_text_jury_judges_without_reading_a_picture(tmp_path, capsys, monkeypatch):
+def test_a_text_jury_rejudges_without_a_picture_and_asks_what_the_inline_run_asked(tmp_path, capsys, monkeypatch):
     write_mossbench(tmp_path / "moss", MOSS["benign"], MOSS["contrast"])
     cli.main(["build", "mossbench", "--source", str(tmp_path / "moss")])
     moss = registry.get("mossbench")
@@ -406,11 +409,42 @@ def test_a_text_jury_judges_without_reading_a_picture(tmp_path, capsys, monkeypa
     with LoopbackServer(juror) as server:
         monkeypatch.setenv("SAFEBENCH_JURY", str(jury_file(tmp_path / "jury", server.base_url, vision=False)))
         write_log(tmp_path / "inline" / "model", ER_TASK, docs, answers, judged=True)
-        # The data is gone: an inline-judged log still judges (its logged cases), as no picture is needed.
+        inline = sorted(json.dumps(body, sort_keys=True) for body in server.requests)
+        # the inline case carries the picture: the text juror is told of one it cannot see
+        assert len(inline) == 3 and all("a picture, which you cannot see" in body for body in inline)
+
+        # The data is gone: an inline-judged log still judges (its logged cases), as no picture is needed, and
+        # the juror is asked exactly what the inline run asked it (a cache hit each).
+        data = os.environ["SAFEBENCH_DATA"]
         monkeypatch.setenv("SAFEBENCH_DATA", str(tmp_path / "no-data"))
-        code, _, _, judged = judge_logs(tmp_path, capsys, "inline", "judged")
+        code, out, _, judged = judge_logs(tmp_path, capsys, "inline", "judged")
         assert code == 0 and [s["jury"]["status"] for s in judged] == ["judged"] * 3
+        assert "juror calls 0, cache hits 3" in out
+
+        # A --predict_only log judged from the local data (read without its pictures), with a fresh cache: the
+        # very requests of the inline run, no picture in any.
+        monkeypatch.setenv("SAFEBENCH_DATA", data)
+        write_log(tmp_path / "predicted" / "model", ER_TASK, docs, answers, judged=False)
+        monkeypatch.setenv("SAFEBENCH_CACHE", str(tmp_path / "fresh-cache"))
+        runtime.reset()
+        code, out, _, judged = judge_logs(tmp_path, capsys, "predicted", "judged2")
+        assert code == 0 and "juror calls 3, cache hits 0" in out
+        assert sorted(json.dumps(body, sort_keys=True) for body in server.requests[3:]) == inline
         assert not any(media_parts(body) for body in server.requests)
+
+
+def test_a_case_tells_a_text_juror_of_pictures_it_does_not_carry():
+    png = io.BytesIO()
+    Image.new("RGB", (2, 2)).save(png, format="PNG")
+    criterion = moss_adapter.CRITERIA["benign"]
+    carried = Case("k", "q", "a", criterion, images=(png.getvalue(),))
+    counted = Case("k", "q", "a", criterion, unseen_images=1)
+    for sees in (False, True):  # a vision juror is never told a picture is attached when none is
+        text = json.dumps(prompts.assessment_messages(counted, "persona", True, sees_images=sees))
+        assert "a picture, which you cannot see" in text
+    assert (prompts.assessment_messages(carried, "p", True) == prompts.assessment_messages(counted, "p", True))
+    with pytest.raises(ValueError, match="unseen_images"):
+        Case("k", "q", "a", criterion, unseen_images=-1)
 
 
 # ------------------------------------------------------------------------------------------- shared
