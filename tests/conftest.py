@@ -1,4 +1,5 @@
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -32,8 +33,17 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    """Every test gets its own data and cache folders, no network but loopback, and no inherited jury."""
+    """Every test gets its own data and cache folders, no network but loopback, no inherited jury, and Ctrl-C as
+    Python sets it up."""
     isolate(monkeypatch, tmp_path)
+    # Ctrl-C tests send SIGINT to this process (a stage's n-th request) or to a child it starts. A test run once
+    # failed four of them in one xdist worker, the run (and a child) going on as if SIGINT were blocked or ignored:
+    # a library an earlier test loaded in that worker can leave it so (a resource tracker blocks SIGINT around its
+    # spawn; an ignored signal and the blocked mask are inherited by children). Each test starts unblocked, with
+    # Python's own handler.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     runtime.reset()
     yield
     runtime.reset()
