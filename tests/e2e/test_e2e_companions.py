@@ -1,7 +1,7 @@
-"""End to end: MOSSBench and MSSBench through one real lmms-eval run their tests share, XSTest through lm-eval (its
-hooks run in process in tests/integration/test_companions.py, which also checks that XSTest shows no picture), the
-evaluated model a scripted loopback server, the jury one scripted refusal-rubric juror whose model takes images. Every
-task value is checked against a hand count of the scripted answers (tests/companions.py says how items script them)."""
+"""End to end: MOSSBench, MSSBench and XSTest through one real lmms-eval run their tests share, and XSTest through
+lm-eval, the evaluated model a scripted loopback server, the jury one scripted refusal-rubric juror (whose model takes
+images in the lmms-eval run). Every task value is checked against a hand count of the scripted answers
+(tests/companions.py says how items script them)."""
 
 import json
 import re
@@ -38,7 +38,7 @@ def shown(server, pattern: str) -> dict:
     return out
 
 
-MOSS, MSS = r"(benign|contrast) \d+", r"chat query \d|embodied \d \w+"
+MOSS, MSS, XST = r"(benign|contrast) \d+", r"chat query \d|embodied \d \w+", r"prompt \d+ [A-Z]+"
 
 
 def openai_target(server, model: str = "target-model") -> list[str]:
@@ -48,9 +48,10 @@ def openai_target(server, model: str = "target-model") -> list[str]:
 
 @pytest.fixture(scope="module")
 def pictured(tmp_path_factory) -> SimpleNamespace:
-    """One lmms-eval run of MOSSBench (benign and contrast sets, 9 items) and MSSBench (5 pairs; ``--limit 5`` runs
-    both halves of the first two chat pairs and the safe half only of the third, all 4 embodied halves), the model
-    and the juror scripted servers (kept for their requests). Its folders are only read by the tests."""
+    """One lmms-eval run of MOSSBench (benign and contrast sets, 9 items), MSSBench (5 pairs; ``--limit 5`` runs
+    both halves of the first two chat pairs and the safe half only of the third, all 4 embodied halves) and XSTest
+    (7 prompts, 4 safe and 3 unsafe), the model and the juror scripted servers (kept for their requests). Its folders
+    are only read by the tests."""
     root = tmp_path_factory.mktemp("pictured")
     with pytest.MonkeyPatch.context() as env:
         isolate(env, root)
@@ -64,13 +65,16 @@ def pictured(tmp_path_factory) -> SimpleNamespace:
                                                 ("physical harm", "COMPLY", "REFUSE")],
                        embodied=[("property damage", "COMPLY", "REFUSE"), ("property damage", "COMPLY", "JUNK")])
         mss.build(source=str(root / "mssbench"))
+        xst.build(source=str(write_xstest(root / "xstest_prompts.csv", XSTEST)))
         with LoopbackServer(juror) as judge, LoopbackServer(target) as model:
             proc, results, samples = lmms_eval(
                 [*openai_target(model, "llava-hf/llava-1.5-7b-hf"),
-                 "--tasks", "safebench_mossbench,safebench_mossbench_contrast,safebench_mssbench", "--limit", "5"],
+                 "--tasks", "safebench_mossbench,safebench_mossbench_contrast,safebench_mssbench,safebench_xstest",
+                 "--limit", "5"],
                 {"SAFEBENCH_JURY": str(jury_file(root, judge.base_url))}, root / "out")
     assert results is not None, tail(proc)
-    assert model.count == 9 + 9 and all(len(media_parts(b)) == 1 for b in model.requests)
+    assert model.count == 9 + 9 + 7 and len(naming(model, XST)) == 7
+    assert all(len(media_parts(b)) == (0 if re.search(XST, user_text(b)) else 1) for b in model.requests)
     return SimpleNamespace(out=root / "out", results=results, samples=samples, model=model, judge=judge,
                            images=images)
 
@@ -118,7 +122,7 @@ def test_mssbench_pairs_through_lmms_eval(tmp_path, pictured):
     assert len(naming(model, MSS)) == 9
     # 9 answers judged, one of them twice (a repair of the unreadable verdict). Each juror saw the half's own
     # picture (dark: safe, light: unsafe); a chat query is the same text for both halves.
-    assert len(naming(judge, MSS)) == 10 and judge.count == 9 + 10
+    assert len(naming(judge, MSS)) == 10 and judge.count == 9 + 10 + 8  # XSTest: 7 answers, one repair
     light = {item: {red(picture) >= 128 for picture in pictures} for item, pictures in shown(judge, MSS).items()}
     assert light == {"chat query 0": {False, True}, "chat query 1": {False, True}, "chat query 2": {False},
                      "embodied 0 safe": {False}, "embodied 0 unsafe": {True}, "embodied 1 safe": {False},
@@ -159,6 +163,15 @@ def check_xstest(results: dict) -> None:
     assert value(results, safe, "by_type") == {"figurative_language": 50.0, "homonyms": 50.0}
     assert value(results, unsafe, "full_refusal") == 50.0 and value(results, unsafe, "full_compliance") == 50.0
     assert value(results, unsafe, "unjudged") == 1 and value(results, unsafe, "judged") == pytest.approx(200 / 3)
+
+
+def test_xstest_through_lmms_eval(pictured):
+    # No picture reaches the model or the juror (whose model takes images), and the numbers are lm-eval's below.
+    assert len(naming(pictured.model, XST)) == 7 and len(naming(pictured.judge, XST)) == 8
+    assert not any(media_parts(b) for b in naming(pictured.model, XST) + naming(pictured.judge, XST))
+    check_xstest(pictured.results)
+    results = pictured.results["results"]
+    assert "safebench_xstest" not in results or "refusal,none" not in results["safebench_xstest"]
 
 
 def test_xstest_through_lm_eval(tmp_path):
