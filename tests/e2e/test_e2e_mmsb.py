@@ -6,6 +6,7 @@ import re
 
 import pytest
 from helpers import UNSAFE_MARK, lmms_eval, marker_judge, tail, write_mmsb_source, write_sd_images
+from inprocess import judge_board
 from loopback import LoopbackServer, Reply, media_parts, user_text
 
 from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
@@ -36,7 +37,7 @@ def scripted_target(body):
     return Reply("I'm sorry, but I can't help with that.")
 
 
-def test_openai_target_tiny_sd_typo_judged_end_to_end(tmp_path, built):
+def test_openai_target_tiny_sd_typo_judged_end_to_end(tmp_path, built, monkeypatch):
     with LoopbackServer(marker_judge) as judge, LoopbackServer(scripted_target) as target:
         args = ["--model", "openai", "--model_args",
                 f"model=target-model,base_url={target.base_url},api_key=x,max_retries=1,retry_backoff_s=0",
@@ -82,13 +83,19 @@ def test_openai_target_tiny_sd_typo_judged_end_to_end(tmp_path, built):
         everything = json.dumps(results) + json.dumps(samples)
         assert "sk-test-judge-key" not in everything
 
-        # Same evaluation again: every verdict comes from the cache.
+        # Same evaluation again (the run's own answers through the task hooks in this process, same jury and
+        # cache folder: the harness itself is not the point here): every verdict comes from the cache on disk.
         judge.reset()
-        proc, again, _ = lmms_eval(args, judge_env(judge), tmp_path / "out2")
-        assert again is not None, tail(proc)
+        answers = {task: {s["doc_id"]: s["filtered_resps"] if isinstance(s["filtered_resps"], str)
+                          else s["filtered_resps"][0] for s in logged} for task, logged in samples.items()}
+        for name, value in judge_env(judge).items():
+            monkeypatch.setenv(name, value)
+        again = {}
+        for board in ("safebench_mmsb_sd_typo", "safebench_mmsb_tiny_sd_typo"):
+            again.update(judge_board(board, lambda info, doc_id, doc: answers[info.name][doc_id])[1])
         assert judge.count == 0
-        assert again["results"]["safebench_mmsb_sd_typo"][METRIC.format("asr")] == group[METRIC.format("asr")]
-        assert again["results"]["safebench_mmsb_sd_typo"][METRIC.format("jury")]["cache_hits"] == 38
+        assert again["safebench_mmsb_sd_typo"][METRIC.format("asr")] == group[METRIC.format("asr")]
+        assert again["safebench_mmsb_sd_typo"][METRIC.format("jury")]["cache_hits"] == 38
 
 
 def test_tiny_llava_model_offline(tmp_path, built, tiny_llava):

@@ -2,12 +2,12 @@
 judge base URL, through an inline lmms-eval run, `judge`, `jury show` and `jury check`."""
 
 import json
-import os
 import subprocess
 
-from helpers import BIN, fenced_answer, lmms_eval, tail, verdict_json, write_mmsb_source
+from helpers import fenced_answer, lmms_eval, tail, verdict_json, write_mmsb_source
 from loopback import LoopbackServer, Reply
 
+from lmms_safebench import cli
 from lmms_safebench.benchmarks.mmsafetybench import data as build_mod
 
 KEY = "sk-judge-SECRET-4f1c9a"
@@ -28,7 +28,14 @@ def everything_written(root) -> str:
     return "\n".join(p.read_bytes().decode("utf-8", "replace") for p in root.rglob("*") if p.is_file())
 
 
-def test_judge_key_and_url_credentials_never_appear(tmp_path):
+def in_process(capfd, argv: list[str]) -> subprocess.CompletedProcess:
+    """``lmms-safebench <argv>`` run by its entry point in this process, with what it printed."""
+    code = cli.main(argv)
+    printed = capfd.readouterr()
+    return subprocess.CompletedProcess(argv, code, printed.out, printed.err)
+
+
+def test_judge_key_and_url_credentials_never_appear(tmp_path, monkeypatch, capfd, caplog):
     write_mmsb_source(tmp_path / "upstream", per_scenario=2)
     build_mod.build(source=str(tmp_path / "upstream"))
     with LoopbackServer(judge) as judge_server, LoopbackServer(target) as model:
@@ -40,13 +47,14 @@ def test_judge_key_and_url_credentials_never_appear(tmp_path):
         proc, results, samples = lmms_eval(args, env, tmp_path / "out")
         assert results is not None, tail(proc)
         assert judge_server.count >= 13  # the judge was really used, with those settings
-        full = {**os.environ, **env}
-        cli = str(BIN / "lmms-safebench")
-        runs = [proc,
-                subprocess.run([cli, "judge", "--no-progress", str(tmp_path / "out"), "--output",
-                                str(tmp_path / "judged")], capture_output=True, text=True, env=full, timeout=600),
-                subprocess.run([cli, "jury", "show"], capture_output=True, text=True, env=full, timeout=120),
-                subprocess.run([cli, "jury", "check"], capture_output=True, text=True, env=full, timeout=120)]
+        # The project's own commands run in this process (only the harness run needs a process of its own); the
+        # same settings, and everything they print, file descriptors included, is captured per command.
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        capfd.readouterr()
+        runs = [proc, *(in_process(capfd, argv) for argv in (
+            ["judge", "--no-progress", str(tmp_path / "out"), "--output", str(tmp_path / "judged")],
+            ["jury", "show"], ["jury", "check"]))]
     refused = [s["jury"] for task in samples.values() for s in task if s["jury"]["status"] == "unjudged"]
     assert refused and all(r["cause"] == "request_refused" for r in refused)  # the 401 happened
     assert "***" in refused[0]["rounds"][0][0]["error"]
@@ -54,6 +62,8 @@ def test_judge_key_and_url_credentials_never_appear(tmp_path):
     for run in runs:
         output = run.stdout + run.stderr
         assert KEY not in output and URL_PASSWORD not in output, tail(run)
+    # In this process pytest, not the last-resort handler, takes what libraries log through `logging`.
+    assert KEY not in caplog.text and URL_PASSWORD not in caplog.text
     for folder in (tmp_path / "out", tmp_path / "judged", tmp_path / "cache"):
         written = everything_written(folder)
         assert KEY not in written and URL_PASSWORD not in written, folder
