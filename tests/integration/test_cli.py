@@ -124,15 +124,16 @@ jurors:
 def test_build_safebench_from_the_hub_and_from_a_local_release(tmp_path):
     """`build safebench` downloads part_a? and minibench.tar.gz with huggingface_hub (a loopback hub
     mirror stands in), concatenates, untars and builds; a local folder goes through the same builder."""
-    from helpers import HubMirror, release_archives, write_safebench_release
+    from helpers import release_archives, write_safebench_release
+    from hub import Upstream
 
     from lmms_safebench.benchmarks import safebench as sb
 
     release = tmp_path / "release"
     write_safebench_release(release, queries=1)
     write_safebench_release(release, queries=1, scenarios=sb.SCENARIOS[:10], mini=True)
-    with HubMirror(sb.HUB_REPO, release_archives(release)) as hub:
-        env = {"HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "",
+    with Upstream(hub_repo=sb.HUB_REPO, hub_files=release_archives(release)) as hub:
+        env = {"HF_ENDPOINT": hub.base, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "",
                "HF_DATASETS_OFFLINE": "", "TRANSFORMERS_OFFLINE": "", "SAFEBENCH_OFFLINE": "",
                "HF_HUB_DISABLE_XET": "1"}
         out = run("build", "safebench", "--data-dir", str(tmp_path / "d"), env=env)

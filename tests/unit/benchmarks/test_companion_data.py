@@ -4,15 +4,12 @@ names bad input; the default downloads run through the same functions against a 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import pytest
+from hub import Upstream
 
 from lmms_safebench.benchmarks.mossbench import data as moss
 from lmms_safebench.benchmarks.mossbench import taxonomy as moss_tx
@@ -341,76 +338,6 @@ def test_xstest_bad_rows_are_named_by_line(tmp_path):
 
 # ------------------------------------------------------------------------------------------- downloads
 
-class Upstream:
-    """A loopback GitHub raw-file server (``/raw/<repo>/<commit>/<path>``) and Hugging Face hub (revision info,
-    tree listing, HEAD/GET of ``/datasets/<repo>/resolve/<revision>/<path>``). ``gated``: the hub answers 401
-    GatedRepo. ``requests`` records the paths asked for."""
-
-    def __init__(self, raw: dict[str, bytes], hub_repo: str, hub_files: dict[str, bytes], commit: str):
-        self.raw, self.hub_repo, self.hub_files, self.commit = raw, hub_repo, hub_files, commit
-        self.gated, self.requests = False, []
-        upstream = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def reply(self, status, body=b"", headers=None, send_body=True):
-                self.send_response(status)
-                for key, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                if send_body:
-                    self.wfile.write(body)
-
-            def serve(self, send_body):
-                path = unquote(urlparse(self.path).path)
-                upstream.requests.append(path)
-                if path.startswith("/raw/"):
-                    data = upstream.raw.get(path[len("/raw/"):])
-                    return self.reply(200 if data is not None else 404, data or b"404: Not Found",
-                                      send_body=send_body)
-                if upstream.gated:
-                    return self.reply(401, b'{"error": "gated"}', {"X-Error-Code": "GatedRepo",
-                                                                   "X-Error-Message": "Access to this dataset is "
-                                                                                      "restricted"}, send_body)
-                api = f"/api/datasets/{upstream.hub_repo}/"
-                if path.startswith(api + "revision/"):
-                    body = json.dumps({"id": upstream.hub_repo, "sha": upstream.commit, "siblings": []}).encode()
-                    return self.reply(200, body, {"Content-Type": "application/json"}, send_body)
-                if path.startswith(api + "tree/"):
-                    listing = [{"type": "file", "path": name, "size": len(data),
-                                "oid": hashlib.sha1(data).hexdigest()} for name, data in upstream.hub_files.items()]
-                    return self.reply(200, json.dumps(listing).encode(), {"Content-Type": "application/json"},
-                                      send_body)
-                prefix = f"/datasets/{upstream.hub_repo}/resolve/{upstream.commit}/"
-                data = upstream.hub_files.get(path[len(prefix):]) if path.startswith(prefix) else None
-                if data is None:
-                    return self.reply(404, b'{"error": "not found"}', {"X-Error-Code": "EntryNotFound"}, send_body)
-                self.reply(200, data, {"ETag": f'"{hashlib.sha1(data).hexdigest()}"', "X-Repo-Commit": upstream.commit,
-                                       "Content-Type": "application/octet-stream"}, send_body)
-
-            def do_GET(self):
-                self.serve(True)
-
-            def do_HEAD(self):
-                self.serve(False)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def base(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def files_under(root: Path, prefix: str = "") -> dict[str, bytes]:
     return {prefix + p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
@@ -441,7 +368,7 @@ def test_default_sources_download_pinned_files_and_build_on_first_use(upstream, 
     # Nothing built: loading builds from the default source (the loopback stands in for GitHub and the hub).
     docs = xst.load_docs("all.all")
     assert docs["id"] == ["1", "2", "3"]
-    assert f"/raw/{xst_tx.UPSTREAM_REPO}/{xst_tx.UPSTREAM_COMMIT}/xstest_prompts.csv" in upstream.requests
+    assert f"/raw/{xst_tx.UPSTREAM_REPO}/{xst_tx.UPSTREAM_COMMIT}/xstest_prompts.csv" in upstream.paths
     assert json.loads((tmp_path / "data" / "xstest" / "manifest.json").read_text())["source"]["commit"] == \
         xst_tx.UPSTREAM_COMMIT
     # An older commit has only the old file name.
@@ -450,7 +377,7 @@ def test_default_sources_download_pinned_files_and_build_on_first_use(upstream, 
     report = moss.build()
     assert report.slices == {"benign": 3, "contrast": 2}
     assert manifest_of(report)["source"]["commit"] == moss_tx.UPSTREAM_COMMIT
-    assert f"/raw/{moss_tx.UPSTREAM_REPO}/{moss_tx.UPSTREAM_COMMIT}/data_contrast/images/201.png" in upstream.requests
+    assert f"/raw/{moss_tx.UPSTREAM_REPO}/{moss_tx.UPSTREAM_COMMIT}/data_contrast/images/201.png" in upstream.paths
     # The served files are not the pinned commit's: said, as a note.
     assert any("is not the pinned commit's" in p.what and not p.left_out for p in report.problems)
 
@@ -458,9 +385,9 @@ def test_default_sources_download_pinned_files_and_build_on_first_use(upstream, 
     assert report.slices == {"chat": 6, "embodied": 4}
     source = manifest_of(report)["source"]
     assert source["type"] == "hub" and source["revision"] == mss_tx.HUB_REVISION
-    resolved = [r for r in upstream.requests if "/resolve/" in r]
+    resolved = [r for r in upstream.paths if "/resolve/" in r]
     assert resolved and all(f"/resolve/{mss_tx.HUB_REVISION}/" in r for r in resolved)
-    assert not any(r.endswith("README.md") for r in upstream.requests)  # only the data is fetched
+    assert not any(r.endswith("README.md") for r in upstream.paths)  # only the data is fetched
     # A branch name is resolved to its commit first.
     assert manifest_of(mss.build(source="hub@main"))["source"]["revision"] == mss_tx.HUB_REVISION
 
