@@ -1,9 +1,9 @@
 """End to end: the real lmms-eval CLI on a tiny built MM-SafetyBench, judged by a loopback judge server. The
 in-process checks are tests/integration/test_first_run.py (unbuilt data named in the error offline and built by the
-task online: the task's own document hook, which runs the same in the harness)."""
+task online: the task's own document hook, which runs the same in the harness); the tiny LLaVA's run of the tiny TYPO
+board is shared with SafeBench's image tasks in tests/e2e/test_e2e_llava.py."""
 
 import json
-import math
 import re
 
 import pytest
@@ -98,19 +98,3 @@ def test_openai_target_tiny_sd_typo_judged_end_to_end(tmp_path, built, monkeypat
         assert judge.count == 0
         assert again["safebench_mmsb_sd_typo"][METRIC.format("asr")] == group[METRIC.format("asr")]
         assert again["safebench_mmsb_sd_typo"][METRIC.format("jury")]["cache_hits"] == 38
-
-
-def test_tiny_llava_model_offline(tmp_path, built, tiny_llava):
-    with LoopbackServer(marker_judge) as judge:
-        args = ["--model", "llava_hf", "--model_args", f"pretrained={tiny_llava},device=cpu,device_map=cpu",
-                "--tasks", "safebench_mmsb_tiny_typo", "--gen_kwargs", "max_new_tokens=6"]
-        proc, results, samples = lmms_eval(args, judge_env(judge), tmp_path / "out")
-        assert results is not None, tail(proc)
-    group = results["results"]["safebench_mmsb_tiny_typo"]
-    # Random weights never write the marker: every judged answer is safe, all 13 were judged or failed.
-    judged = group[METRIC.format("judged")]
-    failed = group[METRIC.format("inference_failed")]
-    assert judged + 100 * failed / 13 == pytest.approx(100)
-    assert group[METRIC.format("asr")] == 0.0 or math.isnan(group[METRIC.format("asr")])
-    assert judge.count == round(13 * judged / 100)
-    assert len(samples) == 13 and all(len(s) == 1 for s in samples.values())
