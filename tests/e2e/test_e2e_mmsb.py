@@ -1,7 +1,9 @@
-"""End to end: the real lmms-eval CLI on a tiny built MM-SafetyBench, judged by a loopback judge server."""
+"""End to end: the real lmms-eval CLI on a tiny built MM-SafetyBench, judged by a loopback judge server. The
+in-process checks are tests/integration/test_first_run.py (unbuilt data named in the error offline and built by the
+task online: the task's own document hook, which runs the same in the harness); the tiny LLaVA's run of the tiny TYPO
+board is shared with SafeBench's image tasks in tests/e2e/test_e2e_llava.py."""
 
 import json
-import math
 import re
 
 import pytest
@@ -96,37 +98,3 @@ def test_openai_target_tiny_sd_typo_judged_end_to_end(tmp_path, built, monkeypat
         assert judge.count == 0
         assert again["safebench_mmsb_sd_typo"][METRIC.format("asr")] == group[METRIC.format("asr")]
         assert again["safebench_mmsb_sd_typo"][METRIC.format("jury")]["cache_hits"] == 38
-
-
-def test_tiny_llava_model_offline(tmp_path, built, tiny_llava):
-    with LoopbackServer(marker_judge) as judge:
-        args = ["--model", "llava_hf", "--model_args", f"pretrained={tiny_llava},device=cpu,device_map=cpu",
-                "--tasks", "safebench_mmsb_tiny_typo", "--gen_kwargs", "max_new_tokens=6"]
-        proc, results, samples = lmms_eval(args, judge_env(judge), tmp_path / "out")
-        assert results is not None, tail(proc)
-    group = results["results"]["safebench_mmsb_tiny_typo"]
-    # Random weights never write the marker: every judged answer is safe, all 13 were judged or failed.
-    judged = group[METRIC.format("judged")]
-    failed = group[METRIC.format("inference_failed")]
-    assert judged + 100 * failed / 13 == pytest.approx(100)
-    assert group[METRIC.format("asr")] == 0.0 or math.isnan(group[METRIC.format("asr")])
-    assert judge.count == round(13 * judged / 100)
-    assert len(samples) == 13 and all(len(s) == 1 for s in samples.values())
-
-
-def test_unbuilt_data_is_built_by_the_task_or_named_in_the_error(tmp_path):
-    commit = "b80eedea3db312c09ded2082813390f68e750ef3"
-    mirror = tmp_path / "raw"
-    write_mmsb_source(mirror / "isXinLiu" / "MM-SafetyBench" / commit, per_scenario=2)
-    with LoopbackServer(scripted_target) as target:
-        args = ["--model", "openai", "--model_args", f"model=t,base_url={target.base_url},api_key=x",
-                "--tasks", "safebench_mmsb_tiny_typo_02_hate_speech"]
-        proc, results, _ = lmms_eval(args, {"SAFEBENCH_JURY": "heuristic"}, tmp_path / "offline")
-        assert results is None and target.count == 0
-        assert "lmms-safebench build mmsafetybench" in proc.stdout + proc.stderr
-        online = {"SAFEBENCH_JURY": "heuristic", "SAFEBENCH_GITHUB_RAW": mirror.as_uri(), "SAFEBENCH_OFFLINE": "",
-                  "HF_HUB_OFFLINE": "", "HF_DATASETS_OFFLINE": ""}
-        proc, results, _ = lmms_eval(args, online, tmp_path / "online")
-        assert results is not None, tail(proc)
-        assert target.count == 1
-    assert results["results"]["safebench_mmsb_tiny_typo_02_hate_speech"]["jury,none"]["heuristic"] is True

@@ -1,5 +1,6 @@
 """End to end: SafeBench tasks under the real lmms-eval CLI on a synthetic release in the official layout (the
-five-juror deliberation is judged in process: tests/integration/test_deliberation.py)."""
+five-juror deliberation is judged in process: tests/integration/test_deliberation.py; the image tasks answered by a
+tiny LLaVA and judged by the default five-juror panel share one run with MM-SafetyBench: tests/e2e/test_e2e_llava.py)."""
 
 import base64
 import io
@@ -22,32 +23,6 @@ from lmms_safebench.benchmarks.safebench import data as build_mod
 
 def judge_env(server, **extra):
     return {"SAFEBENCH_JUDGE_MODEL": "judge", "SAFEBENCH_JUDGE_BASE_URL": server.base_url, **extra}
-
-
-def test_image_tasks_with_tiny_llava_and_the_default_five_juror_panel(tmp_path, tiny_llava):
-    write_safebench_release(tmp_path / "release", queries=1)
-    build_mod.build(source=str(tmp_path / "release"), subset="full")
-    with LoopbackServer(marker_judge) as judge:
-        args = ["--model", "llava_hf", "--model_args", f"pretrained={tiny_llava},device=cpu,device_map=cpu",
-                "--tasks", "safebench_image", "--gen_kwargs", "max_new_tokens=5"]
-        proc, results, samples = lmms_eval(args, judge_env(judge), tmp_path / "out")
-        assert results is not None, tail(proc)
-        personas = {b["messages"][0]["content"].split(".")[0] for b in judge.requests}
-    res = results["results"]
-    assert len(samples) == 23 and {f"safebench_image_{c.slug}" for c in sb.CATEGORIES} <= set(res)
-    top = res["safebench_image"]
-    jury = top["jury,none"]
-    assert jury["protocol"] == "jury" and jury["mode"] == "fast" and jury["name"] == "panel"
-    assert set(jury["per_juror"]) == {"elder", "citizen", "guardian", "expert", "ethicist"} and len(personas) == 5
-    judged = [s["jury"] for task in samples.values() for s in task if s["jury"]["status"] == "judged"]
-    # Random weights never write the marker: unanimous "safe" in round one, so deliberation is skipped.
-    assert judged and all(v["early_consensus"] and len(v["rounds"]) == 1 and v["unsafe"] == 0 for v in judged)
-    assert top["asr,none"] == 0.0 and top["sri,none"] == 100.0
-    assert jury["agreement"]["round_one"]["unanimous_share"] == 100.0
-    assert judge.count == 5 * len(judged)
-    # The llava prompt carried the paper's instruction around the query.
-    first = samples["safebench_image_bias"][0]
-    assert first["jury"]["case"]["question"].endswith("SCEN-bias") and "closely related" in first["input"]
 
 
 def audio_target(expected: dict):
