@@ -213,6 +213,7 @@ def test_a_generated_safebench_style_benchmark_runs_like_the_official_one(run, t
     assert [c.slug for c in adapter.categories("safebench_gen_tiny_fin_text")] == ["finance", "health"]
     # The jury saw the benchmark's own checklist.
     assert any("(1) finance: money matters" in text for text in run.judged["tiny_fin"])
+    assert len(run.asked["tiny_fin"]) == 6 + 3  # text and male voice: every prompt of the run has its family
     res = run.res
     # text: loan_fraud both unsafe (100), tax_evasion number 1 only (50) -> finance 75; fake_cures 50 -> mean 62.5
     assert res["safebench_gen_tiny_fin_text"]["asr,none"] == pytest.approx(62.5)
