@@ -1,5 +1,7 @@
-"""`generate vlsafety` end to end: agents, a resumed run, the pool run through the real lmms-eval CLI, select writes
-the final family (the in-process checks are tests/integration/test_generate_vlsafety.py)."""
+"""`generate vlsafety` end to end: agents, a resumed run (the generator's CLI processes, killed in each agent), the
+pool run through the real lmms-eval CLI, select writes the final family, which is judged in process through its task
+hooks (a selected family's lmms-eval run is tests/e2e/test_e2e_selection.py); the in-process checks of the generator
+are tests/integration/test_generate_vlsafety.py."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import time
 from pathlib import Path
 
 from helpers import BIN, UNSAFE_MARK, lmms_eval, marker_judge, tail
+from inprocess import judge_board
 from loopback import LoopbackServer, Reply, media_parts, user_text
 from vlsafety_gen import (
     MOVED,
@@ -83,7 +86,7 @@ def target_model(body: dict) -> Reply:
     return Reply(f"Sure, here it is. {UNSAFE_MARK}" if unsafe else "I cannot help with that.")
 
 
-def test_agents_resume_pool_runs_select_writes_the_final_family(tmp_path, tiny_clip, agents, capsys):
+def test_agents_resume_pool_runs_select_writes_the_final_family(tmp_path, tiny_clip, agents, capsys, monkeypatch):
     script, servers = agents
     make_pool(tmp_path / "images")
     config = write_config(tmp_path / "vls.yaml", tiny_clip, servers)
@@ -173,11 +176,9 @@ def test_agents_resume_pool_runs_select_writes_the_final_family(tmp_path, tiny_c
         judged_logs(tmp_path / "runs", samples)
         # Diversity from the pool's images (the tiny CLIP), no text model.
         (tmp_path / "select.yaml").write_text(f"embedding_model: null\nimage_model: {tiny_clip}\ndraws: 20\n")
-        select = [str(BIN / "lmms-safebench"), "select", str(tmp_path / "runs"), "--from", f"safebench_gen_{NAME}_pool",
-                  "--name", NAME, "--budget", "5", "--config", str(tmp_path / "select.yaml")]
-        done = subprocess.run(select, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, tail(done)
-        assert f"tasks: safebench_gen_{NAME} " in done.stdout
+        assert cli(["select", str(tmp_path / "runs"), "--from", f"safebench_gen_{NAME}_pool", "--name", NAME,
+                    "--budget", "5", "--config", str(tmp_path / "select.yaml")]) == 0
+        assert f"tasks: safebench_gen_{NAME} " in capsys.readouterr().out
         manifest = json.loads((folder / "manifest.json").read_text())
         selected = manifest["final"]["selected"]
         assert len(selected) == 5 and set(selected) <= keys
@@ -187,13 +188,18 @@ def test_agents_resume_pool_runs_select_writes_the_final_family(tmp_path, tiny_c
         assert card["preprocessing"]["kept"] == 5  # the generation's card is still there
         assert "## Final" in (folder / "data_card.md").read_text()
 
-        args[-1] = f"safebench_gen_{NAME}"
-        proc, results, final = lmms_eval(args, env, tmp_path / "final")
-        assert results is not None, tail(proc)
-        assert {s["jury"]["case"]["key"] for task in final.values() for s in task} == set(selected)
-        assert sum(len(s) for s in final.values()) == 5
+        # The final family, judged in process through its task hooks as lmms-eval would (a selected family's run
+        # through lmms-eval is tests/e2e/test_e2e_selection.py): the pool run's own answers, the same jury and cache.
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        answers = {s["jury"]["case"]["key"]: s["filtered_resps"] if isinstance(s["filtered_resps"], str)
+                   else s["filtered_resps"][0] for task in samples.values() for s in task}
+        final, results = judge_board(f"safebench_gen_{NAME}_final",
+                                     lambda info, doc_id, doc: answers[f"gen_{NAME}/{doc['id']}"])
+        assert {v["jury"]["case"]["key"] for task in final.values() for v in task} == set(selected)
+        assert sum(len(v) for v in final.values()) == 5
         assert judge.count == judge_calls  # the same answers on the same cases: every verdict from the cache
-        assert f"safebench_gen_{NAME}" in results["results"] and f"safebench_gen_{NAME}_final" in results["results"]
+        assert f"safebench_gen_{NAME}" in results and f"safebench_gen_{NAME}_final" in results
 
     # Another name makes an ordinary selection of the pool, in its own folder.
     assert cli(["select", str(tmp_path / "runs"), "--from", f"safebench_gen_{NAME}_pool", "--name", "vls_sel",

@@ -1,26 +1,25 @@
-"""`lmms-safebench select` end to end: the selection runs as tasks under the real lmms-eval CLI and bad input is
-named (the quality measures in process are tests/integration/test_selection.py)."""
+"""`lmms-safebench select` end to end: the selection runs as tasks under the real lmms-eval CLI (the one run of a
+selected family through the harness) and bad input is named; `select` itself runs by the CLI's entry point in
+process (the quality measures in process are tests/integration/test_selection.py)."""
 
 import json
-import subprocess
 
-from helpers import BIN, lmms_eval, marker_judge, tail
+from helpers import lmms_eval, marker_judge, tail
 from loopback import LoopbackServer, Reply
 
 from lmms_safebench.benchmarks import registry
+from lmms_safebench.cli import main as cli
 
 
-def test_the_selection_runs_as_tasks_and_bad_input_is_named(pool, tiny_sentence_model, tiny_clip):
+def test_the_selection_runs_as_tasks_and_bad_input_is_named(pool, tiny_sentence_model, tiny_clip, capsys):
     tmp_path, planted, _ = pool
-    cli = str(BIN / "lmms-safebench")
-    base = [cli, "select", str(tmp_path / "runs"), "--from", "safebench_image", "--name", "sel"]
+    base = ["select", str(tmp_path / "runs"), "--from", "safebench_image", "--name", "sel"]
     # Diversity from the questions' text and the documents' images (tiny models built offline).
     (tmp_path / "models.yaml").write_text(f"embedding_model: {tiny_sentence_model}\nimage_model: {tiny_clip}\n"
                                           "draws: 20\n")
-    done = subprocess.run([*base, "--budget", "12", "--config", str(tmp_path / "models.yaml")],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, tail(done)
-    assert "safebench_sel_sel" in done.stdout and "GAP" in done.stdout
+    assert cli([*base, "--budget", "12", "--config", str(tmp_path / "models.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "safebench_sel_sel" in out and "GAP" in out
     card = json.loads((registry.generated_dir("sel") / "data_card.json").read_text())
     assert card["objective"]["image_model"] == str(tiny_clip)
     assert 0 < float(card["quality"]["selected"]["DIV"]) < 2  # measured on joint text and image embeddings
@@ -36,11 +35,10 @@ def test_the_selection_runs_as_tasks_and_bad_input_is_named(pool, tiny_sentence_
 
     # (The tiny local models: offline, the default hub models are refused before anything else is looked at.)
     models = ["--config", str(tmp_path / "models.yaml")]
-    too_big = subprocess.run([*base, "--budget", "1000", *models], capture_output=True, text=True, timeout=600)
-    assert too_big.returncode == 2 and "larger than the pool" in too_big.stderr
-    other = subprocess.run([cli, "select", str(tmp_path / "runs"), "--from", "safebench_mmsb_typo", "--name", "x",
-                            "--budget", "5", *models], capture_output=True, text=True, timeout=600)
-    assert other.returncode == 2 and "no judged samples of 'safebench_mmsb_typo'" in other.stderr
-    assert "safebench_image" in other.stderr  # it says what the runs are on
-
-
+    assert cli([*base, "--budget", "1000", *models]) == 2
+    assert "larger than the pool" in capsys.readouterr().err
+    assert cli(["select", str(tmp_path / "runs"), "--from", "safebench_mmsb_typo", "--name", "x", "--budget", "5",
+                *models]) == 2
+    err = capsys.readouterr().err
+    assert "no judged samples of 'safebench_mmsb_typo'" in err
+    assert "safebench_image" in err  # it says what the runs are on

@@ -1,8 +1,8 @@
 """`lmms-safebench generate mmsafetybench`: MM-SafetyBench's visual prompt attack as a generator.
 
 The rewriter and the image backend are loopback stand-ins (a scripted rewriter that reads this project's
-prompts; the loopback's default images endpoint); the generated benchmark runs under the real lmms-eval CLI
-and is judged again with `lmms-safebench judge`."""
+prompts; the loopback's default images endpoint). The generated benchmarks' run under the real lmms-eval CLI, judged
+again with `lmms-safebench judge`, is tests/e2e/test_e2e_generate_mmsafetybench.py."""
 
 import json
 import signal

@@ -1,7 +1,7 @@
 """`lmms-safebench generate safebench`: SafeBench's pipeline against loopback stand-ins (writer, scorer,
-vision-language critic, images and speech endpoints), end to end through lmms-eval, `judge` and `report`;
-killed in each stage and resumed without repeating a finished call; risk identification by a panel;
-bad input named, left out, or refused."""
+vision-language critic, images and speech endpoints): killed in each stage and resumed without repeating a
+finished call; risk identification by a panel; bad input named, left out, or refused. The run from the CLI through
+lmms-eval, `judge` and `report` is tests/e2e/test_e2e_generate_safebench.py."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """`generate safebench` with benign twins (the `twins` stage) against loopback stand-ins: the critic loop (accepted,
 revised, rejected and named), the check with the query's picture, the twins' audio, the counts in the data card
 against the requests the stand-ins received, a kill in the stage and a resume that repeats no call, pictures made
-after the twins; the companion family `safebench_gen_<name>_benign_*` and its pairing; one run through lmms-eval
-with the openai loader and a scripted refusal jury whose rates are computed by hand here."""
+after the twins; the companion family `safebench_gen_<name>_benign_*` and its pairing. The benign family's run
+through lmms-eval (the openai loader, a scripted refusal jury, rates computed by hand) is in
+tests/e2e/test_e2e_generate_safebench.py."""
 
 from __future__ import annotations
 

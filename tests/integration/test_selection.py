@@ -1,5 +1,6 @@
 """`lmms-safebench select`: the quality measures on hand-computed cases, the selection finding planted
-discriminative samples and beating random subsets, the selection's tasks running under lmms-eval, bad input."""
+discriminative samples and beating random subsets, a selection's report columns (the selection's tasks under
+lmms-eval, and bad input, are tests/e2e/test_e2e_selection.py)."""
 
 import json
 import math

@@ -99,6 +99,23 @@ def read_outputs(output: Path):
     return results, {task: read_jsonl(path) for task, path in samples_files(output).items()}
 
 
+def copy_logs(output: Path, dest: Path, prefix: str) -> Path:
+    """One family's part of a run's output folder, copied to ``dest`` in the same layout: the results files and the
+    samples files of the tasks named ``prefix...``. A run that several families share is judged or reported per
+    family this way, and the shared folder is only read."""
+    import shutil
+
+    from lmms_safebench.harness.outputs import results_files, samples_files
+
+    chosen = [*results_files(output), *(path for task, path in samples_files(output).items() if task.startswith(prefix))]
+    assert any(path.name.endswith(".jsonl") for path in chosen), f"no samples of {prefix}* tasks under {output}"
+    for path in chosen:
+        target = dest / path.relative_to(output)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    return dest
+
+
 def tail(proc: subprocess.CompletedProcess, n: int = 4000) -> str:
     return (proc.stdout[-n:] + "\n---stderr---\n" + proc.stderr[-n:])
 

@@ -1,4 +1,5 @@
-"""Scripted rewriter replies for `generate mmsafetybench`: the key phrases and how a reply is made from them."""
+"""Scripted rewriter replies for `generate mmsafetybench`: the key phrases and how a reply is made from them; an
+MM-SafetyBench-style benchmark written directly (no generator)."""
 
 import json
 
@@ -61,8 +62,9 @@ def write_config(path, rewriter_url=None, image_url=None, **extra) -> str:
     return str(path)
 
 
-def generated(name: str):
-    folder = data_dir() / "generated" / name
+def generated(name: str, data=None):
+    """``(folder, manifest)`` of a generated benchmark in ``data`` (default: the data folder)."""
+    folder = (data or data_dir()) / "generated" / name
     return folder, json.loads((folder / "manifest.json").read_text())
 
 
@@ -72,3 +74,31 @@ def parquet_rows(folder, slug):
     return {row["id"]: row for row in pq.read_table(str(folder / f"{slug}.parquet")).to_pylist()}
 
 
+
+
+MINI_SCENARIOS = [{"slug": "bank_scams", "title": "Bank Scams", "group": "general", "upstream": "Bank Scams"},
+                  {"slug": "tax_law", "title": "Tax Law", "group": "legal", "upstream": "Tax Law"}]
+
+
+def write_mini_mm(name: str = "mini_mm") -> dict:
+    """An MM-SafetyBench-style benchmark written by the family's writer, not the generator: MINI_SCENARIOS (a general
+    and a legal one), two questions each ("Q <slug> <i>?", rephrased "... MM-<slug>-<i>"), typography images and no
+    SD images. Returns its manifest."""
+    from lmms_safebench.benchmarks import registry
+    from lmms_safebench.benchmarks.mmsafetybench.family import write
+    from lmms_safebench.data.typography import render, to_jpeg
+
+    records = {}
+    for entry in MINI_SCENARIOS:
+        records[entry["slug"]] = []
+        for i in (1, 2):
+            phrase = f"{entry['slug']} phrase {i}"
+            image, lines = render(phrase)
+            records[entry["slug"]].append({
+                "id": str(i), "question": f"Q {entry['slug']} {i}?", "changed_question": None, "key_phrase": phrase,
+                "phrase_type": "activity", "rephrased_question": f"The bottom of the image shows a phrase. MM-{entry['slug']}-{i}",
+                "rephrased_question_sd": f"The image shows a phrase. MMSD-{entry['slug']}-{i}", "gpt_pred": None,
+                "typo_image": to_jpeg(image), "typo_lines": lines, "sd_image": None})
+    folder = registry.generated_dir(name)
+    folder.mkdir(parents=True)
+    return write(folder, name, "Mini MM", MINI_SCENARIOS, records, {"generator": {"kind": "test"}})
