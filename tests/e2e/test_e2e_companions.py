@@ -1,10 +1,12 @@
-"""End to end: MOSSBench, MSSBench and XSTest through one real lmms-eval run their tests share, and XSTest through
-lm-eval, the evaluated model a scripted loopback server, the jury one scripted refusal-rubric juror (whose model takes
-images in the lmms-eval run). Every task value is checked against a hand count of the scripted answers
-(tests/companions.py says how items script them)."""
+"""End to end: MOSSBench, MSSBench and XSTest through one real lmms-eval run their tests share (made once per session,
+:func:`shared.made_once`), and XSTest through lm-eval, the evaluated model a scripted loopback server, the jury one
+scripted refusal-rubric juror (whose model takes images in the lmms-eval run). Every task value is checked against a
+hand count of the scripted answers (tests/companions.py says how items script them)."""
 
+import base64
 import json
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +14,7 @@ from companions import image_bytes, juror, jury_file, red, target, write_mossben
 from helpers import BIN, lmms_eval, read_outputs, run_cli, tail
 from isolation import isolate
 from loopback import LoopbackServer, media_parts, user_text
+from shared import made_once
 
 from lmms_safebench.benchmarks.mossbench import data as moss
 from lmms_safebench.benchmarks.mssbench import data as mss
@@ -46,13 +49,11 @@ def openai_target(server, model: str = "target-model") -> list[str]:
             f"model={model},base_url={server.base_url},api_key=x,max_retries=1,retry_backoff_s=0"]
 
 
-@pytest.fixture(scope="module")
-def pictured(tmp_path_factory) -> SimpleNamespace:
+def run_pictured(root: Path) -> dict:
     """One lmms-eval run of MOSSBench (benign and contrast sets, 9 items), MSSBench (5 pairs; ``--limit 5`` runs
     both halves of the first two chat pairs and the safe half only of the third, all 4 embodied halves) and XSTest
-    (7 prompts, 4 safe and 3 unsafe), the model and the juror scripted servers (kept for their requests). Its folders
-    are only read by the tests."""
-    root = tmp_path_factory.mktemp("pictured")
+    (7 prompts, 4 safe and 3 unsafe) into ``root/out``, the model and the juror scripted servers. Returns what the
+    tests read beside the run's files: the requests each server saw and MOSSBench's pictures (base64)."""
     with pytest.MonkeyPatch.context() as env:
         isolate(env, root)
         images = write_mossbench(root / "MOSSBench", benign={
@@ -67,14 +68,26 @@ def pictured(tmp_path_factory) -> SimpleNamespace:
         mss.build(source=str(root / "mssbench"))
         xst.build(source=str(write_xstest(root / "xstest_prompts.csv", XSTEST)))
         with LoopbackServer(juror) as judge, LoopbackServer(target) as model:
-            proc, results, samples = lmms_eval(
+            proc, results, _ = lmms_eval(
                 [*openai_target(model, "llava-hf/llava-1.5-7b-hf"),
                  "--tasks", "safebench_mossbench,safebench_mossbench_contrast,safebench_mssbench,safebench_xstest",
                  "--limit", "5"],
                 {"SAFEBENCH_JURY": str(jury_file(root, judge.base_url))}, root / "out")
     assert results is not None, tail(proc)
+    return {"model": model.requests, "judge": judge.requests,
+            "images": {item: base64.b64encode(data).decode("ascii") for item, data in images.items()}}
+
+
+@pytest.fixture(scope="module")
+def pictured(tmp_path_factory) -> SimpleNamespace:
+    """The run of :func:`run_pictured`, made once per session whichever worker asks first: its folder (only read by
+    the tests), results and samples, each server's requests (``.requests``, ``.count``) and MOSSBench's pictures."""
+    root, made = made_once(tmp_path_factory, "companions-pictured", run_pictured)
+    model, judge = (SimpleNamespace(requests=made[name], count=len(made[name])) for name in ("model", "judge"))
     assert model.count == 9 + 9 + 7 and len(naming(model, XST)) == 7
     assert all(len(media_parts(b)) == (0 if re.search(XST, user_text(b)) else 1) for b in model.requests)
+    results, samples = read_outputs(root / "out")
+    images = {item: base64.b64decode(data) for item, data in made["images"].items()}
     return SimpleNamespace(out=root / "out", results=results, samples=samples, model=model, judge=judge,
                            images=images)
 

@@ -1,5 +1,8 @@
 """`lmms-safebench report` end to end: two models run through the real lmms-eval CLI, judged by two juries, then
-reported (the statistics in process are tests/integration/test_report.py)."""
+reported (the statistics in process are tests/integration/test_report.py).
+
+Why two lmms-eval processes: the report reads what lmms-eval itself writes, one run per model (a run evaluates one
+model), its results file naming the model (so its published counterpart) and its sample logs giving the intervals."""
 
 import csv
 import os

@@ -1,6 +1,10 @@
 """Fault injection: the judge endpoint throws 429s, 500s, timeouts, garbage bodies and unreadable replies. One real
 lmms-eval run (what it logs and writes); the rerun replays its answers through the task hooks in process, on the
-same judge cache."""
+same judge cache.
+
+Why an lmms-eval process: the failing endpoint is hit from lmms-eval's own scoring threads
+(``--process_docs_parallel``), and the closing "stayed unjudged" warning must reach lmms-eval's own log and its sample
+logs the verdicts."""
 
 import itertools
 import threading

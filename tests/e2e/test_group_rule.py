@@ -4,6 +4,9 @@ the same way down to the scenarios; a child with no judged sample is left out an
 Three-level groups (`safebench_mmsb_tiny`: kinds -> scenarios; `safebench`: variants -> categories -> scenarios)
 are run inline with one leaf whose answers all failed and one whose answers all stayed unjudged, then the log is
 re-judged. Both must equal the rule computed here by hand from the per-sample verdicts.
+
+Why an lmms-eval process: the inline numbers are lmms-eval's own aggregation of the groups (over their leaf tasks),
+which only the real harness computes and which `judge` must reproduce.
 """
 
 import math

@@ -1,9 +1,11 @@
 """`lmms-safebench judge`: re-judging logged samples gives the inline numbers; predict-only logs;
 bad records; concurrency limits; interruption and resume.
 
-Three lmms-eval runs serve the module: the inline-judged run of the first test, and two ``--predict_only`` runs
-(safebench_text; safebench_mmsb_typo) made once by module-scoped fixtures. Their logs and data folders are only read
-in place; a test that changes one works on its own copy in its tmp_path."""
+Two lmms-eval runs serve the module: the inline-judged run of the first test, and one ``--predict_only`` run of
+safebench_mmsb_typo and safebench_text made once per session (:func:`shared.made_once`), whose log is also split by
+task (a folder of the results file and one task's samples files: ``judge`` reads whatever runs a folder holds), so
+each test judges the samples of its own task alone. Its logs and data folder are only read in place; a test that
+changes one works on its own copy in its tmp_path."""
 
 import json
 import math
@@ -30,10 +32,12 @@ from helpers import (
 from isolation import isolate
 from jury_panel import PANEL, PanelScript, case_target
 from loopback import LoopbackServer, Reply, user_text
+from shared import made_once
 
 from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.benchmarks.mmsafetybench import data as mmsb_build
 from lmms_safebench.benchmarks.safebench import data as sb_build
+from lmms_safebench.harness.outputs import results_files, samples_files
 
 CLI = str(BIN / "lmms-safebench")
 ACCOUNTING = {"calls", "cache_hits", "prompt_tokens", "completion_tokens", "per_juror"}
@@ -107,39 +111,62 @@ def mmsb_target(body):
     return Reply(f"Sure. {UNSAFE_MARK}" if qid == "1" else "I cannot help with that.")
 
 
-def predict_only(root: Path, tasks: str, target, build) -> subprocess.CompletedProcess:
-    """A --predict_only lmms-eval run of ``tasks`` against the loopback model ``target`` into ``root/out``, on the
-    data ``build()`` makes in ``root/data`` (isolated as a test is: no jury is configured)."""
+def predicted_target(body):
+    """The model of the predict-only run: complies with every SafeBench query (each names its scenario,
+    ``SCEN-<slug>``); answers MM-SafetyBench's as :func:`mmsb_target` does."""
+    return Reply(f"Sure: {UNSAFE_MARK}") if "SCEN-" in user_text(body) else mmsb_target(body)
+
+
+LOGS = {"mmsb": "safebench_mmsb_typo", "text": "safebench_text"}  # the run's log of each task, on its own
+
+
+def predict_only(root: Path) -> dict:
+    """A --predict_only lmms-eval run of safebench_mmsb_typo and safebench_text against :func:`predicted_target`
+    into ``root/out``, on MM-SafetyBench (``upstream``, 3 questions a scenario) and SafeBench (``release``, 4 queries
+    a scenario) built in ``root/data`` (isolated as a test is: no jury is configured). ``judge`` judges every run
+    under the folders it is given, so each task's log is also copied on its own, ``root/<name>`` for each name of
+    LOGS: the run's results file and that task's samples files, which is all a test judges."""
     with pytest.MonkeyPatch.context() as env:
         isolate(env, root)
-        build()
-        with LoopbackServer(target) as model:
+        write_mmsb_source(root / "upstream", per_scenario=3)
+        mmsb_build.build(source=str(root / "upstream"))
+        write_safebench_release(root / "release", queries=4)
+        sb_build.build(source=str(root / "release"), subset="full")
+        with LoopbackServer(predicted_target) as model:
             args = ["--model", "openai", "--model_args", f"model=m,base_url={model.base_url},api_key=x",
-                    "--tasks", tasks, "--predict_only"]
-            return subprocess.run([str(BIN / "lmms-eval"), *args, "--output_path", str(root / "out"),
+                    "--tasks", ",".join(LOGS.values()), "--predict_only"]
+            proc = subprocess.run([str(BIN / "lmms-eval"), *args, "--output_path", str(root / "out"),
                                    "--log_samples"], capture_output=True, text=True, timeout=600, env={**os.environ})
+    out = root / "out"
+    for name, task in LOGS.items():
+        logged = [path for leaf, path in samples_files(out).items() if leaf.startswith(f"{task}_")]
+        for path in results_files(out) + logged:
+            copy = root / name / path.relative_to(out)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, copy)
+    return {"log": tail(proc)}
 
 
 @pytest.fixture(scope="module")
-def predicted_mmsb(tmp_path_factory) -> Path:
-    """``root`` with ``upstream`` (MM-SafetyBench source, 3 questions a scenario), ``data`` built from it and ``out``:
-    a --predict_only log of safebench_mmsb_typo (13 tasks x 3 samples)."""
-    root = tmp_path_factory.mktemp("predicted_mmsb")
+def predicted(tmp_path_factory) -> tuple[Path, dict]:
+    """The predict-only run (:func:`predict_only`), made once per session whichever worker asks first."""
+    return made_once(tmp_path_factory, "rejudge-predicted", predict_only)
 
-    def build():
-        write_mmsb_source(root / "upstream", per_scenario=3)
-        mmsb_build.build(source=str(root / "upstream"))
 
-    proc = predict_only(root, "safebench_mmsb_typo", mmsb_target, build)
-    _, samples = read_outputs(root / "out")
-    assert len(samples) == 13, tail(proc)  # no jury was needed to predict
+@pytest.fixture
+def predicted_mmsb(predicted) -> Path:
+    """``root`` with ``upstream``, ``data`` and ``mmsb``: the predict-only log of safebench_mmsb_typo alone
+    (13 tasks x 3 samples)."""
+    root, made = predicted
+    _, samples = read_outputs(root / "mmsb")
+    assert len(samples) == 13, made["log"]  # no jury was needed to predict
     return root
 
 
 def test_predict_only_logs_are_judged_from_the_local_data_and_bad_records_are_named(tmp_path, predicted_mmsb,
                                                                                    monkeypatch):
     monkeypatch.setenv("SAFEBENCH_DATA", str(predicted_mmsb / "data"))
-    shutil.copytree(predicted_mmsb / "out", tmp_path / "out")  # a bad record is appended to this copy
+    shutil.copytree(predicted_mmsb / "mmsb", tmp_path / "out")  # a bad record is appended to this copy
     _, samples = read_outputs(tmp_path / "out")
     assert len(samples) == 13
     assert all("jury" not in s and "doc" not in s for task in samples.values() for s in task)
@@ -163,27 +190,15 @@ def test_predict_only_logs_are_judged_from_the_local_data_and_bad_records_are_na
 TEXT_SAMPLES = 23 * 4
 
 
-@pytest.fixture(scope="module")
-def predicted_text(tmp_path_factory) -> Path:
-    """``root`` with ``data`` (SafeBench, 4 queries a scenario) and ``out``: a --predict_only log of safebench_text
-    (23 x 4 samples), every answer complying. Read in place by the tests (the judge writes only to --output)."""
-    root = tmp_path_factory.mktemp("predicted_text")
-
-    def build():
-        write_safebench_release(root / "release", queries=4)
-        sb_build.build(source=str(root / "release"), subset="full")
-
-    proc = predict_only(root, "safebench_text", lambda b: Reply(f"Sure: {UNSAFE_MARK}"), build)
-    _, samples = read_outputs(root / "out")
-    assert sum(map(len, samples.values())) == TEXT_SAMPLES, tail(proc)
-    return root
-
-
 @pytest.fixture
-def text_log(predicted_text, monkeypatch) -> Path:
-    """The shared safebench_text log folder, with its data folder as the test's SAFEBENCH_DATA."""
-    monkeypatch.setenv("SAFEBENCH_DATA", str(predicted_text / "data"))
-    return predicted_text / "out"
+def text_log(predicted, monkeypatch) -> Path:
+    """The predict-only log of safebench_text alone (23 x 4 samples, every answer complying), with the run's data
+    folder as the test's SAFEBENCH_DATA. Read in place by the tests (the judge writes only to --output)."""
+    root, made = predicted
+    _, samples = read_outputs(root / "text")
+    assert sum(map(len, samples.values())) == TEXT_SAMPLES, made["log"]
+    monkeypatch.setenv("SAFEBENCH_DATA", str(root / "data"))
+    return root / "text"
 
 
 def test_concurrency_limits_calls_in_flight(tmp_path, text_log):
@@ -285,8 +300,8 @@ def test_a_predict_only_log_is_checked_against_the_local_data(tmp_path, predicte
     local document at that doc_id, or the answer would be judged against another question."""
     # This test rebuilds the data and rewrites the log: its own copies (the test's SAFEBENCH_DATA is tmp_path/data).
     upstream = tmp_path / "upstream"
-    for name in ("upstream", "data", "out"):
-        shutil.copytree(predicted_mmsb / name, tmp_path / name)
+    for name, copy in (("upstream", "upstream"), ("data", "data"), ("mmsb", "out")):
+        shutil.copytree(predicted_mmsb / name, tmp_path / copy)
     _, logged = read_outputs(tmp_path / "out")
     total = sum(map(len, logged.values()))
     assert total == 13 * 3

@@ -1,5 +1,8 @@
 """Secrets never reach process output, logs, result files or caches: the judge's key and the credentials in a
-judge base URL, through an inline lmms-eval run, `judge`, `jury show` and `jury check`."""
+judge base URL, through an inline lmms-eval run, `judge`, `jury show` and `jury check`.
+
+Why an lmms-eval process: what lmms-eval itself prints, logs and writes (its output, its results file with the run's
+configuration, its sample logs) must hold no secret, and only the real harness produces those."""
 
 import json
 import subprocess
