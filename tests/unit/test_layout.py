@@ -68,3 +68,14 @@ def test_the_e2e_marker_comes_from_the_folder_only():
     marked = [str(p.relative_to(TESTS)) for p in TESTS.rglob("test_*.py") if "mark.e2e" in p.read_text()
               and p.name != "test_layout.py"]
     assert not marked, f"tests/conftest.py marks everything under tests/e2e/; drop these per-test marks: {marked}"
+
+
+def test_every_e2e_module_says_in_the_contributing_guide_what_only_the_harness_shows():
+    """Harness processes are the suite's cost: a new one is justified in docs/contributing.md's table, one row a
+    module (and a row whose module is gone is stale)."""
+    guide = (TESTS.parent / "docs" / "contributing.md").read_text()
+    table = guide.split("## The harness processes tests/e2e starts", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(test_\w+\.py)` \|", table, re.M))
+    present = {p.name for p in (TESTS / "e2e").glob("test_*.py")}
+    assert not present - listed, f"add these to docs/contributing.md's table of harness processes: {sorted(present - listed)}"
+    assert not listed - present, f"docs/contributing.md lists e2e modules that are gone: {sorted(listed - present)}"
