@@ -22,6 +22,7 @@ from helpers import (
     BIN,
     UNSAFE_MARK,
     SlowJudge,
+    copy_logs,
     lmms_eval,
     marker_judge,
     read_outputs,
@@ -37,7 +38,6 @@ from shared import made_once
 from lmms_safebench.benchmarks import safebench as sb
 from lmms_safebench.benchmarks.mmsafetybench import data as mmsb_build
 from lmms_safebench.benchmarks.safebench import data as sb_build
-from lmms_safebench.harness.outputs import results_files, samples_files
 
 CLI = str(BIN / "lmms-safebench")
 ACCOUNTING = {"calls", "cache_hits", "prompt_tokens", "completion_tokens", "per_juror"}
@@ -137,13 +137,8 @@ def predict_only(root: Path) -> dict:
                     "--tasks", ",".join(LOGS.values()), "--predict_only"]
             proc = subprocess.run([str(BIN / "lmms-eval"), *args, "--output_path", str(root / "out"),
                                    "--log_samples"], capture_output=True, text=True, timeout=600, env={**os.environ})
-    out = root / "out"
     for name, task in LOGS.items():
-        logged = [path for leaf, path in samples_files(out).items() if leaf.startswith(f"{task}_")]
-        for path in results_files(out) + logged:
-            copy = root / name / path.relative_to(out)
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, copy)
+        copy_logs(root / "out", root / name, f"{task}_")
     return {"log": tail(proc)}
 
 
