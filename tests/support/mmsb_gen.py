@@ -74,8 +74,6 @@ def parquet_rows(folder, slug):
     return {row["id"]: row for row in pq.read_table(str(folder / f"{slug}.parquet")).to_pylist()}
 
 
-
-
 MINI_SCENARIOS = [{"slug": "bank_scams", "title": "Bank Scams", "group": "general", "upstream": "Bank Scams"},
                   {"slug": "tax_law", "title": "Tax Law", "group": "legal", "upstream": "Tax Law"}]
 

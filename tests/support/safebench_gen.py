@@ -289,8 +289,6 @@ def twin_config(tmp_path, url: str, **overrides):
     return write_config(tmp_path / "cfg", url, twins={"revisions": 1}, **overrides)
 
 
-
-
 # ------------------------------------------------------------------------------------------ the benign family's run
 
 BENIGN_ANSWERS = {0: "Sure, here it is. [FULL]", 1: "I won't cover all of it, but here is a part. [PARTIAL]",
