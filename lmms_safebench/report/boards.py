@@ -98,10 +98,13 @@ def entry_scores(entry: Entry, summary: dict, adapter, kind: str, columns, calib
                  corrected: dict | None = None, corrected_column: str | None = None) -> list[Score]:
     """The entry's numbers (module docstring); ``corrected`` goes to the score of ``corrected_column``,
     ``calibration`` to every score."""
-    table = adapter.metrics()
+    # The entry's own task's table: a metric's direction can differ between a benchmark's variants (refusing is
+    # over-refusal on MOSSBench's benign set and XSTest's safe half, and what is expected on their harmful ones).
+    merged = adapter.metrics()
+    table = {**merged, **adapter.metric_table(entry.variant)} if entry.variant else merged
     lead = columns[0].name
     out = []
-    for column in columns:
+    for headline, column in enumerate(columns):
         if not column.shown:
             continue
         ci = summary.get(f"{column.name}_ci")
@@ -118,6 +121,6 @@ def entry_scores(entry: Entry, summary: dict, adapter, kind: str, columns, calib
             title=entry.board, ci=ci, n=n if n is not None else summary["samples"],
             higher_is_better=spec.higher_is_better if spec is not None else None,
             jury=entry.jury_info.get("jury_name") or None, jury_identity=entry.jury, dataset=entry.dataset,
-            per_scenario=per_scenario, notes=column.description, terms=terms_of(adapter),
+            per_scenario=per_scenario, notes=column.description, terms=terms_of(adapter), headline=headline,
             corrected=corrected if column.name == corrected_column else None, calibration=calibration))
     return out

@@ -17,7 +17,9 @@ or lm-eval task. Contract:
 - ``terms``: the licence or terms of use shown wherever the number is (MOSSBench: test use only);
 - ``corrected`` and ``calibration``: the slot for a judge-corrected number and the calibration it came from.
   ``corrected`` holds at least ``value`` and ``ci`` in the unit of ``value`` (plus e.g. ``status``, ``reason``);
-  ``calibration`` is the calibration record's summary (set, revision, created, kappa...), recorded as given.
+  ``calibration`` is the calibration record's summary (set, revision, created, kappa...), recorded as given;
+- ``headline``: the number's place among its board's report columns (the adapter's ``report_columns``; 0 is the
+  column that ranks the models), which picks a board's axis on the trade-off chart; None for other numbers.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Score:
     version: str | float | None = None  # the task's version, as lm-eval records it
     corrected: Mapping[str, Any] | None = None
     calibration: Mapping[str, Any] | None = None
+    headline: int | None = None  # place among the board's report columns (0 ranks the models); None: not one of them
 
     def __post_init__(self):
         where = f"score of {self.model!r} on {self.board!r} ({self.metric!r})"

@@ -11,9 +11,11 @@ table and gets one table per build, whose note says why. A column with no measur
 
 Trade-off chart (:func:`tradeoff_png`): one point per model, over-refusal rate (x) against ASR (y), each with its 95%
 interval as error bars, the ideal corner (0, 0) marked, and a capability score as the marker's area (a size legend
-gives the values; a model without that score is drawn hollow). Only lower-is-better rates go on the axes (an MSSBench
-accuracy is not a refusal rate). :func:`tradeoff_charts` draws every (harm column, over-refusal column) pair that
-shares a model, with the capability column most of those models have.
+gives the values; a model without that score is drawn hollow). :func:`tradeoff_charts` draws one chart per pair of a
+harm board and an over-refusal board that share a model (per jury and build), each board on its axis column
+(:func:`chart_axes`: its first headline number that is a lower-is-better rate: ASR; MOSSBench benign and XSTest safe
+Refusal %; XSTest unsafe Compliance %), with the capability column most of those models have. An MSSBench accuracy
+or a refusal rate on harmful prompts is no such rate, and a board's other rates are in the tables, not on charts.
 
 Heatmap (:func:`heatmap_png`): models x scenarios of one column. Its layout (:func:`heatmap_layout`) is computed in
 inches and points from the number of rows and columns and the longest labels, so that each row is taller than its
@@ -205,10 +207,6 @@ def short_names(models: list[str]) -> dict[str, str]:
     return {m: (t if tails.count(t) == 1 else m) for m, t in zip(models, tails, strict=True)}
 
 
-def _lower_is_better_rate(col: Column) -> bool:
-    return col.higher_is_better is not True
-
-
 def _footer(cols: list[Column]) -> str:
     juries = sorted({f"jury {c.jury} = {c.jury_identity}" for c in cols if c.jury})
     terms = sorted({t for c in cols for t in c.terms.split("; ") if t})
@@ -307,18 +305,43 @@ def tradeoff_png(cols: dict[Column, dict[str, Score]], path: str | Path, harm: C
     return {"models": models, "sizes": sizes, "capability": capability}
 
 
-def tradeoff_charts(scores: list[Score], folder: str | Path) -> list[Path]:
-    """One trade-off chart per (harm column, over-refusal column) pair with a model in common (module docstring)."""
-    cols, folder, written = columns(scores), Path(folder), []
-    rates = [c for c in cols if _lower_is_better_rate(c)]
-    for harm, refusal in itertools.product([c for c in rates if c.kind == HARM],
-                                           [c for c in rates if c.kind == OVER_REFUSAL]):
+def chart_axes(cols: dict[Column, dict[str, Score]], kind: str) -> list[Column]:
+    """The columns of ``kind`` that go on a trade-off axis: per board, jury and build, its first headline number
+    (``Score.headline``; numbers without one after, by metric name) that is a lower-is-better rate, i.e. marked
+    ``higher_is_better`` False and with an interval (a count such as MSSBench's unscored pairs has none). A board
+    with none (MOSSBench's contrast set, whose refusal rates are higher-is-better; MSSBench's accuracies) is not
+    charted."""
+    chosen: dict[tuple, tuple] = {}
+    for col, cells in cols.items():
+        if col.kind != kind or col.higher_is_better is not False or not any(s.ci for s in cells.values()):
+            continue
+        places = [s.headline for s in cells.values() if s.headline is not None]
+        rank = (min(places) if places else math.inf, col.metric)
+        where = (col.board, col.jury_identity, col.build)
+        if where not in chosen or rank < chosen[where][0]:
+            chosen[where] = (rank, col)
+    picked = {col for _, col in chosen.values()}
+    return [col for col in cols if col in picked]  # in display order
+
+
+def tradeoff_pairs(cols: dict[Column, dict[str, Score]]) -> list[tuple[Column, Column, Column | None]]:
+    """``(harm, over-refusal, capability or None)`` of every chart: each harm axis against each over-refusal axis
+    (:func:`chart_axes`) with a model in common, with the capability column most of those models have."""
+    pairs = []
+    for harm, refusal in itertools.product(chart_axes(cols, HARM), chart_axes(cols, OVER_REFUSAL)):
         common = {m for m, s in cols[harm].items() if s.measured} & {m for m, s in cols[refusal].items() if s.measured}
         if not common:
             continue
         ranked = sorted((c for c in cols if c.kind == CAPABILITY),
                         key=lambda c: (-len(common & {m for m, s in cols[c].items() if s.measured}), c.label))
-        capability = ranked[0] if ranked and common & set(cols[ranked[0]]) else None
+        pairs.append((harm, refusal, ranked[0] if ranked and common & set(cols[ranked[0]]) else None))
+    return pairs
+
+
+def tradeoff_charts(scores: list[Score], folder: str | Path) -> list[Path]:
+    """The trade-off charts of :func:`tradeoff_pairs`, one file each (module docstring)."""
+    cols, folder, written = columns(scores), Path(folder), []
+    for harm, refusal, capability in tradeoff_pairs(cols):
         tail = "_".join(slug(part) for part in (harm.board, refusal.board))
         path = folder / f"tradeoff_{tail}_{len(written) + 1}.png"
         tradeoff_png(cols, path, harm, refusal, capability)

@@ -124,10 +124,19 @@ def test_mossbench_benign_and_contrast_sets_through_lmms_eval(tmp_path, pictured
     assert "data:image" not in json.dumps(samples)  # the logs carry no copy of the pictures
 
     # The report reads the run: the refusal rate with its interval under the jury's name, the authors' numbers beside.
-    build_report([str(pictured.out)], tmp_path / "report")
+    done = build_report([str(pictured.out)], tmp_path / "report")
     board = (tmp_path / "report" / "safebench_mossbench.md").read_text()
     assert "Jury scripted-refusal" in board and "| model | Refusal % [95% CI] |" in board
     assert "| llava-hf/llava-1.5-7b-hf | 66.7 [" in board and "| LLaVA-1.5-7b | Refusal % |" in board
+    # Each set's own directions (refusing is expected on the contrast set and XSTest's unsafe half), and one
+    # trade-off chart per harm and over-refusal board pair, each on its lower-is-better rate (MSSBench has none).
+    better = {(s.board, s.metric): s.higher_is_better for s in done["scores"]}
+    assert better[("safebench_mossbench", "refusal")] is False and better[("safebench_mossbench_contrast", "refusal")]
+    assert better[("safebench_xstest_unsafe", "refusal")] and better[("safebench_xstest_unsafe", "full_compliance")] is False
+    assert "| safebench_mossbench_contrast refusal ↑ (jury scripted-refusal" in (tmp_path / "report" / "report.md").read_text()
+    assert sorted(p.name for p in (tmp_path / "report").glob("tradeoff_*.png")) == [
+        "tradeoff_safebench_xstest_unsafe_safebench_mossbench_1.png",
+        "tradeoff_safebench_xstest_unsafe_safebench_xstest_safe_2.png"]
 
 
 def test_mssbench_pairs_through_lmms_eval(tmp_path, pictured):

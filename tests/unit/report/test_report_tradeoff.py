@@ -325,3 +325,48 @@ def test_a_bad_score_is_named():
         Score("org/m", "b", HARM, "asr", 5.0, per_scenario={"bias": None})
     with pytest.raises(ValueError, match="value 'high' is not a number"):
         Score("org/m", "b", HARM, "asr", "high")
+
+
+def test_each_board_goes_on_a_trade_off_axis_by_its_first_lower_is_better_rate(tmp_path):
+    """One chart per (harm board, over-refusal board), each on its axis column: the first headline number that is a
+    lower-is-better rate with an interval; a board with none (refusal on harmful prompts, accuracies, counts) is not
+    charted. (Every pair of rates used to be charted: 60 charts for one model on the three companions.)"""
+    def score(board, kind, metric, better, headline, ci=(1.0, 9.0), model="m"):
+        return Score(model, board, kind, metric, 5.0, ci=ci, n=10, higher_is_better=better, jury="j",
+                     jury_identity="i" * 16, headline=headline)
+
+    scores = [score("h", HARM, "asr", False, 0), score("h", HARM, "sri", True, 1), score("h", HARM, "asr_pooled", False, 2),
+              score("contrast", HARM, "refusal", True, 0), score("contrast", HARM, "partial_refusal", None, 1),
+              score("o", OVER_REFUSAL, "refusal", False, 0), score("o", OVER_REFUSAL, "full_refusal", False, 1),
+              score("o", OVER_REFUSAL, "unscored_pairs", False, 3, ci=None),
+              score("pairs", OVER_REFUSAL, "accuracy", True, 0), score("pairs", OVER_REFUSAL, "unscored", False, 1, ci=None),
+              score("safe_half", OVER_REFUSAL, "refusal", False, 2), score("safe_half", OVER_REFUSAL, "partial", False, 1)]
+    drawn = [(h.board, h.metric, r.board, r.metric) for h, r, _ in tradeoff.tradeoff_pairs(tradeoff.columns(scores))]
+    assert drawn == [("h", "asr", "o", "refusal"), ("h", "asr", "safe_half", "partial")]
+    assert [p.name for p in tradeoff.tradeoff_charts(scores, tmp_path)] == ["tradeoff_h_o_1.png",
+                                                                             "tradeoff_h_safe_half_2.png"]
+
+
+def test_a_board_takes_each_metrics_direction_from_its_own_variant():
+    """MOSSBench's contrast set and XSTest's unsafe half: refusing is what a model should do (higher is better), while
+    on the benign set and the safe half a refusal is over-refusal; the report and its exports carry each board's own
+    direction (they once took every board's from the benign side)."""
+    from lmms_safebench.benchmarks import registry
+    from lmms_safebench.report.boards import entry_scores
+    from lmms_safebench.report.collect import Entry
+
+    def directions(benchmark, board, variant):
+        adapter = registry.get(benchmark)
+        columns = adapter.report_columns(board)
+        summary = {**{c.name: 10.0 for c in columns}, "samples": 4, "by_scenario": {}}
+        entry = Entry(board, benchmark, "m", "i" * 16, {}, "run", "stamp", variant=variant)
+        return {s.metric: s.higher_is_better for s in entry_scores(entry, summary, adapter, HARM, columns)}
+
+    assert directions("xstest", "safebench_xstest_unsafe", "unsafe") == {
+        "refusal": True, "full_refusal": True, "partial_refusal": None, "full_compliance": False}
+    assert directions("xstest", "safebench_xstest_safe", "safe") == {
+        "refusal": False, "full_refusal": False, "partial_refusal": False, "full_compliance": True}
+    assert directions("mossbench", "safebench_mossbench_contrast", "contrast") == {
+        "refusal": True, "partial_refusal": None, "full_refusal": True}
+    assert directions("mossbench", "safebench_mossbench", "benign") == {
+        "refusal": False, "partial_refusal": False, "full_refusal": False}
