@@ -23,7 +23,7 @@ from pathlib import Path
 from ..benchmarks import registry
 from ..scoring import metrics
 from . import render, tradeoff
-from .boards import board_kind, board_rubric, calibration_protocol, entry_scores, generic_titles
+from .boards import board_kind, board_rubric, calibration_protocol, entry_scores, generic_titles, metric_specs
 from .calibrated import DEFAULT_MAX_AGE_DAYS, ESTIMATE, Calibrations, JuryCalibration, corrected_asr, corrected_text
 from .capability import model_configs, read_capability
 from .collect import Entry, by_board, collect, slug
@@ -87,7 +87,14 @@ def _board_tables(board: str, jury: str, entries: list[Entry], summaries: dict, 
     category_info = adapter.categories(board)
     categories = [c.slug for c in category_info]
     abbr = {c.slug: c.abbr for c in category_info}
-    ordered = sorted(entries, key=lambda e: (math.isnan(summaries[id(e)][lead.name]), summaries[id(e)][lead.name]))
+    spec = metric_specs(adapter, entries[0].variant).get(lead.name)
+    best_first = -1 if spec is not None and spec.higher_is_better else 1  # an accuracy ranks downwards, an ASR up
+
+    def rank(entry):
+        value = summaries[id(entry)][lead.name]
+        return (math.isnan(value), 0.0 if math.isnan(value) else best_first * value)
+
+    ordered = sorted(entries, key=rank)
     published_for = {id(e): adapter.published(board, e.model, paper_names) for e in ordered}
     heading = _heading(entries[0], build, calibration.mark() if calibration else "")
     corrected = corrected or {}

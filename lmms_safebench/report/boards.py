@@ -94,14 +94,19 @@ def terms_of(adapter) -> str:
     return str(terms).strip() if terms else ""
 
 
+def metric_specs(adapter, variant: str) -> dict:
+    """The metric table of the board's own variant over the benchmark's merged one: a metric's direction can differ
+    between a benchmark's variants (refusing is over-refusal on MOSSBench's benign set and XSTest's safe half, and
+    what is expected on their harmful ones)."""
+    merged = adapter.metrics()
+    return {**merged, **adapter.metric_table(variant)} if variant else merged
+
+
 def entry_scores(entry: Entry, summary: dict, adapter, kind: str, columns, calibration: dict | None = None,
                  corrected: dict | None = None, corrected_column: str | None = None) -> list[Score]:
     """The entry's numbers (module docstring); ``corrected`` goes to the score of ``corrected_column``,
     ``calibration`` to every score."""
-    # The entry's own task's table: a metric's direction can differ between a benchmark's variants (refusing is
-    # over-refusal on MOSSBench's benign set and XSTest's safe half, and what is expected on their harmful ones).
-    merged = adapter.metrics()
-    table = {**merged, **adapter.metric_table(entry.variant)} if entry.variant else merged
+    table = metric_specs(adapter, entry.variant)
     lead = columns[0].name
     out = []
     for headline, column in enumerate(columns):

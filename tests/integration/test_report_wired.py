@@ -384,3 +384,21 @@ def test_report_options(tmp_path, capsys):
                        "--source-url", "https://example.org/r"])
     assert status == 0 and f"export hf: 2 files in {tmp_path / 'hf'}" in capsys.readouterr().out
     assert "url: https://example.org/r" in (tmp_path / "hf" / "org__model-a_model_index.yaml").read_text()
+
+
+def test_each_leaderboard_lists_the_best_model_first_in_its_lead_columns_direction(tmp_path):
+    """MOSSBench's benign set ranks by Refusal % ascending (refusing is over-refusal), its contrast set by Refusal %
+    descending (refusing harmful requests is what a model should do): the careful model tops one, the compliant one
+    the other. (Every leaderboard once sorted ascending, so the contrast set listed the worst model first.)"""
+    panel = jury("refusal-panel")
+    for model, label in (("org/careful", "full_refusal"), ("org/compliant", "full_compliance")):
+        samples = board_samples("safebench_mossbench", 2) + board_samples("safebench_mossbench_contrast", 2)
+        write_run(tmp_path / "runs" / model.split("/")[1], model, samples, lambda sample, label=label: label, panel)
+    build_report([tmp_path / "runs"], tmp_path / "rep")
+
+    def order(board):
+        lines = (tmp_path / "rep" / f"{board}.md").read_text().splitlines()
+        return [m for line in lines for m in ("org/careful", "org/compliant") if line.startswith(f"| {m} |")][:2]
+
+    assert order("safebench_mossbench") == ["org/compliant", "org/careful"]
+    assert order("safebench_mossbench_contrast") == ["org/careful", "org/compliant"]
