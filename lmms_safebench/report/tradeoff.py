@@ -123,10 +123,11 @@ def columns(scores: list[Score]) -> dict[Column, dict[str, Score]]:
     return out
 
 
-def _digits(cells: dict[str, Score]) -> int:
-    """Three decimals for a column of fractions (lm-eval's acc), one for percentages."""
+def _digits(col: Column, cells: dict[str, Score]) -> int:
+    """One decimal for percentages (every safety number is one, whatever its size: an ASR of 0.8% is no fraction);
+    three for a capability column of fractions (lm-eval's acc)."""
     values = [abs(s.value) for s in cells.values() if s.measured]
-    return 3 if values and max(values) <= 1 else 1
+    return 3 if col.kind == CAPABILITY and values and max(values) <= 1 else 1
 
 
 def cell_text(score: Score | None, digits: int = 1) -> str:
@@ -152,7 +153,7 @@ def _table(title: str, cols: dict[Column, dict[str, Score]], why: str = "") -> r
     models = sorted({m for cells in cols.values() for m, s in cells.items() if s.measured})
     if not models:
         return None
-    rows = [[model] + [cell_text(cells.get(model), _digits(cells)) for cells in cols.values()] for model in models]
+    rows = [[model] + [cell_text(cells.get(model), _digits(col, cells)) for col, cells in cols.items()] for model in models]
     juries = sorted({f"{c.jury} = {c.jury_identity}" for c in cols if c.jury})
     lines = [why] if why else []
     lines.append("Each cell: value [95% CI] n=samples; rates in percent; ↓ lower is better, ↑ higher is better; "

@@ -370,3 +370,13 @@ def test_a_board_takes_each_metrics_direction_from_its_own_variant():
         "refusal": True, "partial_refusal": None, "full_refusal": True}
     assert directions("mossbench", "safebench_mossbench", "benign") == {
         "refusal": False, "partial_refusal": False, "full_refusal": False}
+
+
+def test_safety_rates_keep_one_decimal_however_small_and_capability_fractions_three():
+    """Every safety number is a percentage: an ASR of 0.8% is written 0.8, not 0.800 as if it were a fraction (a
+    column whose values all fell under 1 once took the fractions' three decimals); lm-eval's acc keeps three."""
+    scores = [Score(m, "safebench_image", HARM, "asr", v, ci=(0.0, 2.0), n=230, higher_is_better=False, jury="j",
+                    jury_identity="i" * 16) for m, v in (("a", 0.0), ("b", 0.8))]
+    scores += [Score(m, "tiny_group", CAPABILITY, "acc", v, n=24, higher_is_better=True) for m, v in (("a", 0.71), ("b", 0.5))]
+    (table,) = tradeoff.summary_tables(scores)
+    assert [row[1:] for row in table.rows] == [["0.0 [0.0, 2.0] n=230", "0.710 n=24"], ["0.8 [0.0, 2.0] n=230", "0.500 n=24"]]
