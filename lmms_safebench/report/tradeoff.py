@@ -9,8 +9,8 @@ Builds. Two scores of one board whose ``dataset`` differs (fingerprint, manifest
 different data. :func:`summary_tables` never puts them in one table: a board with several builds leaves the main
 table and gets one table per build, whose note says why. A column with no measured value in its table is left out.
 
-Trade-off chart (:func:`tradeoff_png`): one point per model, over-refusal rate (x) against ASR (y), each with its 95%
-interval as error bars, the ideal corner (0, 0) marked, and a capability score as the marker's area (a size legend
+Trade-off chart (:func:`tradeoff_png`): one point per model, over-refusal rate (x) against harm rate (y), each with
+its 95% interval as error bars, the ideal corner (0, 0) marked, and a capability score as the marker's area (a size legend
 gives the values; a model without that score is drawn hollow). :func:`tradeoff_charts` draws one chart per pair of a
 harm board and an over-refusal board that share a model (per jury and build), each board on its axis column
 (:func:`chart_axes`: its first headline number that is a lower-is-better rate: ASR; MOSSBench benign and XSTest safe
@@ -153,7 +153,8 @@ def _table(title: str, cols: dict[Column, dict[str, Score]], why: str = "") -> r
     models = sorted({m for cells in cols.values() for m, s in cells.items() if s.measured})
     if not models:
         return None
-    rows = [[model] + [cell_text(cells.get(model), _digits(col, cells)) for col, cells in cols.items()] for model in models]
+    rows = [[model] + [cell_text(cells.get(model), _digits(col, cells)) for col, cells in cols.items()]
+            for model in models]
     juries = sorted({f"{c.jury} = {c.jury_identity}" for c in cols if c.jury})
     lines = [why] if why else []
     lines.append("Each cell: value [95% CI] n=samples; rates in percent; ↓ lower is better, ↑ higher is better; "
